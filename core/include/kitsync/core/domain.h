@@ -1,0 +1,145 @@
+// The records of a relief-kit distribution. IDs are UUIDv7 strings made on the device, so no
+// central allocator is needed and keys stay time-ordered in SQLite's B-trees. Codes (kit type,
+// post, round) are short human identifiers an officer types; IDs are what records reference.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kitsync/core/hlc.h"
+
+namespace kitsync::core {
+
+// Limits that keep one record sane. A tired officer's typo of 1000 instead of 1 is refused.
+inline constexpr int64_t kMaxQuantity = 10'000;
+inline constexpr size_t kMaxCodeLength = 32;
+inline constexpr size_t kMaxNameLength = 200;
+inline constexpr size_t kMaxReasonLength = 500;
+inline constexpr size_t kMaxReferenceLength = 128;
+
+struct KitType {
+  std::string id;
+  std::string code;  // "HYG-KIT"
+  std::string name;  // "Hygiene kit"
+  std::string unit;  // "kit", "set"
+};
+
+struct Post {
+  std::string id;
+  std::string code;  // "ENT"
+  std::string name;  // "Entikong"
+};
+
+enum class OfficerRole { kOfficer, kSupervisor, kAdmin };
+
+struct Officer {
+  std::string id;
+  std::string code;  // badge number, e.g. "ENT-OF-01"
+  std::string name;
+  std::string post_id;
+  OfficerRole role = OfficerRole::kOfficer;
+};
+
+// How much of one kit type one beneficiary may receive within a round.
+struct Entitlement {
+  std::string kit_type_id;
+  int64_t max_per_beneficiary = 1;
+};
+
+struct Round {
+  std::string id;
+  std::string code;  // "HYG-2026-11"
+  std::string name;
+  bool requires_proof = true;  // every handover must carry a proof of receipt
+  std::vector<Entitlement> entitlements;
+};
+
+// Everything a tablet receives from the centre rather than creating itself.
+struct MasterData {
+  std::vector<KitType> kit_types;
+  std::vector<Post> posts;
+  std::vector<Officer> officers;
+  std::vector<Round> rounds;
+};
+
+struct Beneficiary {
+  std::string id;
+  std::string doc_hash;  // hex HMAC-SHA256 of the identity document number
+  std::string full_name;
+  std::string phone;  // optional, may be empty
+  int64_t household_size = 1;
+  std::string post_id;    // where registered
+  std::string device_id;  // which tablet registered it
+  Hlc hlc;                // when registered
+};
+
+enum class ProofKind { kNone, kSignature, kPhoto, kVoucher };
+enum class Collector { kSelf, kProxy };
+
+// An append-only fact: who received what, where, from whom and when.
+struct Handover {
+  std::string id;
+  std::string round_id;
+  std::string beneficiary_id;
+  std::string kit_type_id;
+  int64_t quantity = 0;
+  std::string post_id;
+  std::string officer_id;
+  std::string device_id;
+  Hlc hlc;
+  int64_t wall_ms = 0;  // the tablet's wall clock when recorded, for people, not ordering
+  ProofKind proof_kind = ProofKind::kNone;
+  std::string proof_ref;  // signature/photo digest or voucher code
+  Collector collected_by = Collector::kSelf;
+  std::string proxy_relation;  // set when collected_by == kProxy
+  bool consent = false;
+  std::string override_reason;  // why the officer went past a warning; empty if none
+  std::vector<std::string> overridden_warnings;  // warning codes the reason covers
+};
+
+// Voiding is its own fact; the voided handover is never rewritten.
+struct HandoverVoid {
+  std::string handover_id;
+  std::string reason;
+  std::string officer_id;
+  std::string device_id;
+  Hlc hlc;
+  int64_t wall_ms = 0;
+};
+
+enum class MovementKind {
+  kReceipt,      // shipment arrived at the post (+)
+  kTransferOut,  // sent to another post (-)
+  kTransferIn,   // arrived from another post (+)
+  kAdjustment,   // damaged, lost, found (signed delta)
+  kCount,        // physical count; changes nothing, is compared with the balance
+};
+
+struct StockMovement {
+  std::string id;
+  std::string post_id;
+  std::string kit_type_id;
+  MovementKind kind = MovementKind::kReceipt;
+  // Positive for receipts, transfers and counts; a signed delta for adjustments.
+  int64_t quantity = 0;
+  std::string counterpart_post_id;  // for transfers
+  std::string reference;            // waybill or shipment number
+  std::string reason;               // required for adjustments
+  std::string officer_id;
+  std::string device_id;
+  Hlc hlc;
+  int64_t wall_ms = 0;
+};
+
+std::string_view ToString(OfficerRole role);
+std::string_view ToString(ProofKind kind);
+std::string_view ToString(Collector collector);
+std::string_view ToString(MovementKind kind);
+std::optional<OfficerRole> ParseOfficerRole(std::string_view s);
+std::optional<ProofKind> ParseProofKind(std::string_view s);
+std::optional<Collector> ParseCollector(std::string_view s);
+std::optional<MovementKind> ParseMovementKind(std::string_view s);
+
+}  // namespace kitsync::core

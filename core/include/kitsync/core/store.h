@@ -1,0 +1,184 @@
+// The tablet's ledger: one SQLite file holding master data, beneficiaries, handovers, stock
+// movements and the change log. Every mutation writes its record and its change-log entry in one
+// transaction, so a record that exists is always a record that will be uploaded.
+//
+// Thread-safety: a Store is used from one thread at a time. Several processes may open the same
+// file; SQLite's locking serialises their writes.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kitsync/core/change_log.h"
+#include "kitsync/core/domain.h"
+#include "kitsync/core/hlc.h"
+#include "kitsync/core/status.h"
+
+namespace kitsync::core {
+
+struct StoreOptions {
+  WallClock clock;  // defaults to the system clock
+  // synchronous=FULL: a commit that returned survives power loss. Only benchmarks that measure
+  // the cost of durability turn it off.
+  bool durable = true;
+  int busy_timeout_ms = 5000;
+};
+
+struct TabletSetup {
+  std::string post_code;
+  std::string device_name;
+  std::string programme_key;  // raw bytes of the HMAC key for identity documents
+  std::string device_id;      // empty: made here
+};
+
+struct DeviceIdentity {
+  std::string device_id;
+  std::string device_name;
+  std::string post_code;
+};
+
+struct BeneficiaryInput {
+  std::string doc_number;  // hashed before it is stored; never kept in clear
+  std::string full_name;
+  std::string phone;
+  int64_t household_size = 1;
+};
+
+struct ProofInput {
+  ProofKind kind = ProofKind::kNone;
+  std::string ref;
+};
+
+struct HandoverInput {
+  std::string round_code;
+  std::string beneficiary_id;
+  std::string kit_type_code;
+  int64_t quantity = 1;
+  std::string officer_code;
+  ProofInput proof;
+  Collector collected_by = Collector::kSelf;
+  std::string proxy_relation;
+  bool consent = false;
+  std::string override_reason;  // lets the officer go past warnings, recorded with the handover
+};
+
+// Something that should stop the officer, but cannot be a hard error: the kit may already be in
+// the family's hands. Recording past a warning needs a reason.
+struct Warning {
+  std::string code;     // "stock-exceeded", "entitlement-exceeded"
+  std::string message;  // for the officer
+};
+
+struct HandoverReceipt {
+  Handover handover;
+  std::vector<Warning> overridden;
+};
+
+struct VoidInput {
+  std::string handover_id;
+  std::string reason;
+  std::string officer_code;
+};
+
+struct MovementInput {
+  MovementKind kind = MovementKind::kReceipt;
+  std::string kit_type_code;
+  int64_t quantity = 0;  // positive; for adjustments a signed, non-zero delta
+  std::string counterpart_post_code;  // transfers only
+  std::string reference;
+  std::string reason;
+  std::string officer_code;
+};
+
+struct StockLine {
+  std::string kit_type_code;
+  int64_t received = 0;      // receipts + transfers in
+  int64_t transferred = 0;   // transfers out
+  int64_t adjusted = 0;      // sum of adjustment deltas (negative: lost or damaged)
+  int64_t handed_out = 0;    // quantities of handovers not voided
+  int64_t balance = 0;       // received - transferred + adjusted - handed_out
+  std::optional<int64_t> last_count;  // latest physical count, if any
+};
+
+struct HandoverFilter {
+  std::string round_code;
+  std::string kit_type_code;
+  std::string beneficiary_id;
+  std::optional<int64_t> since_wall_ms;
+  std::optional<int64_t> until_wall_ms;
+  bool include_voided = true;
+  int64_t limit = 1000;
+};
+
+struct HandoverView {
+  Handover handover;
+  std::string round_code;
+  std::string kit_type_code;
+  std::string officer_code;
+  std::optional<HandoverVoid> void_record;
+};
+
+struct TabletStatus {
+  DeviceIdentity identity;
+  int64_t last_seq = 0;
+  int64_t acked_seq = 0;
+  int64_t pending = 0;
+  Hlc last_hlc;
+  ChainReport chain;
+};
+
+class Store {
+ public:
+  // Creates a new tablet database. Fails if `path` already holds one.
+  static Result<std::unique_ptr<Store>> Create(const std::string& path, const TabletSetup& setup,
+                                               StoreOptions options = {});
+  // Opens an existing tablet database, migrating its schema forward.
+  static Result<std::unique_ptr<Store>> Open(const std::string& path, StoreOptions options = {});
+
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  const DeviceIdentity& identity() const;
+
+  // Master data comes from the centre; it is upserted and not written to the change log.
+  // All or nothing: one invalid record rejects the whole import.
+  Status ImportMasterData(const MasterData& data);
+  // The master data this tablet holds, ordered by code.
+  Result<MasterData> LoadMasterData();
+
+  // Refuses a document number already registered on this tablet (ALREADY_EXISTS, naming the ID).
+  Result<Beneficiary> RegisterBeneficiary(const BeneficiaryInput& input);
+  Result<Beneficiary> FindBeneficiaryByDocument(const std::string& doc_number);
+
+  // Validation only: what would stop this handover, without writing anything.
+  Result<std::vector<Warning>> CheckHandover(const HandoverInput& input);
+  // FAILED_PRECONDITION when a warning applies and no override reason is given.
+  Result<HandoverReceipt> RecordHandover(const HandoverInput& input);
+  // All or nothing, in one transaction: the first invalid input rejects the whole import. Stock
+  // and entitlement are checked against the running totals of the import itself.
+  Result<int64_t> ImportHandovers(const std::vector<HandoverInput>& inputs);
+  Result<HandoverVoid> VoidHandover(const VoidInput& input);
+
+  Result<StockMovement> RecordMovement(const MovementInput& input);
+  Result<std::vector<StockLine>> Stock();
+
+  Result<std::vector<HandoverView>> ListHandovers(const HandoverFilter& filter);
+
+  // Change-log entries after the last acknowledged upload, oldest first.
+  Result<std::vector<ChangeEntry>> PendingChanges(int64_t limit);
+  // Marks everything up to `seq` as durably held by the server. Never moves backwards.
+  Status AcknowledgeUpload(int64_t seq);
+  Result<ChainReport> VerifyChain();
+  Result<TabletStatus> GetStatus();
+
+ private:
+  class Impl;
+  explicit Store(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kitsync::core

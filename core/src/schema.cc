@@ -1,0 +1,182 @@
+#include "schema.h"
+
+#include <string>
+
+namespace kitsync::core {
+namespace {
+
+// Step N takes the schema from version N-1 to N. Never edit a released step: add a new one.
+constexpr const char* kSteps[] = {
+    // 1: the ledger.
+    R"sql(
+CREATE TABLE meta (
+  key   TEXT PRIMARY KEY,
+  value BLOB NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE kit_types (
+  id   TEXT PRIMARY KEY,
+  code TEXT NOT NULL UNIQUE,
+  name TEXT NOT NULL,
+  unit TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE posts (
+  id   TEXT PRIMARY KEY,
+  code TEXT NOT NULL UNIQUE,
+  name TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE officers (
+  id      TEXT PRIMARY KEY,
+  code    TEXT NOT NULL UNIQUE,
+  name    TEXT NOT NULL,
+  post_id TEXT NOT NULL REFERENCES posts(id),
+  role    TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE rounds (
+  id             TEXT PRIMARY KEY,
+  code           TEXT NOT NULL UNIQUE,
+  name           TEXT NOT NULL,
+  requires_proof INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE round_entitlements (
+  round_id            TEXT NOT NULL REFERENCES rounds(id),
+  kit_type_id         TEXT NOT NULL REFERENCES kit_types(id),
+  max_per_beneficiary INTEGER NOT NULL CHECK (max_per_beneficiary > 0),
+  PRIMARY KEY (round_id, kit_type_id)
+) WITHOUT ROWID;
+
+CREATE TABLE beneficiaries (
+  id             TEXT PRIMARY KEY,
+  doc_hash       TEXT NOT NULL,
+  full_name      TEXT NOT NULL,
+  phone          TEXT NOT NULL,
+  household_size INTEGER NOT NULL,
+  post_id        TEXT NOT NULL,
+  device_id      TEXT NOT NULL,
+  hlc            INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX beneficiaries_by_doc_hash ON beneficiaries (doc_hash);
+
+CREATE TABLE handovers (
+  id                  TEXT PRIMARY KEY,
+  round_id            TEXT NOT NULL,
+  beneficiary_id      TEXT NOT NULL,
+  kit_type_id         TEXT NOT NULL,
+  quantity            INTEGER NOT NULL CHECK (quantity > 0),
+  post_id             TEXT NOT NULL,
+  officer_id          TEXT NOT NULL,
+  device_id           TEXT NOT NULL,
+  hlc                 INTEGER NOT NULL,
+  wall_ms             INTEGER NOT NULL,
+  proof_kind          TEXT NOT NULL,
+  proof_ref           TEXT NOT NULL,
+  collected_by        TEXT NOT NULL,
+  proxy_relation      TEXT NOT NULL,
+  consent             INTEGER NOT NULL,
+  override_reason     TEXT NOT NULL,
+  overridden_warnings TEXT NOT NULL
+) WITHOUT ROWID;
+-- Entitlement checks: what this beneficiary already received in this round.
+CREATE INDEX handovers_by_beneficiary ON handovers (beneficiary_id, round_id, kit_type_id, quantity);
+-- Stock: what left each post, per kit type (covering, so the sum never touches the rows).
+CREATE INDEX handovers_by_post_kit ON handovers (post_id, kit_type_id, quantity);
+
+CREATE TABLE handover_voids (
+  handover_id TEXT PRIMARY KEY REFERENCES handovers(id),
+  reason      TEXT NOT NULL,
+  officer_id  TEXT NOT NULL,
+  device_id   TEXT NOT NULL,
+  hlc         INTEGER NOT NULL,
+  wall_ms     INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE stock_movements (
+  id                  TEXT PRIMARY KEY,
+  post_id             TEXT NOT NULL,
+  kit_type_id         TEXT NOT NULL,
+  kind                TEXT NOT NULL,
+  quantity            INTEGER NOT NULL,
+  counterpart_post_id TEXT NOT NULL,
+  reference           TEXT NOT NULL,
+  reason              TEXT NOT NULL,
+  officer_id          TEXT NOT NULL,
+  device_id           TEXT NOT NULL,
+  hlc                 INTEGER NOT NULL,
+  wall_ms             INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX stock_movements_by_post_kit ON stock_movements (post_id, kit_type_id, kind, quantity);
+
+CREATE TABLE change_log (
+  seq       INTEGER PRIMARY KEY,
+  hlc       INTEGER NOT NULL,
+  entity    TEXT NOT NULL,
+  entity_id TEXT NOT NULL,
+  op        TEXT NOT NULL,
+  payload   BLOB NOT NULL,
+  prev_hash BLOB NOT NULL,
+  hash      BLOB NOT NULL
+);
+
+-- Facts are never rewritten: a mistake is voided and recorded again.
+CREATE TRIGGER handovers_are_append_only_u BEFORE UPDATE ON handovers
+  BEGIN SELECT RAISE(ABORT, 'handovers are append-only; void and record again'); END;
+CREATE TRIGGER handovers_are_append_only_d BEFORE DELETE ON handovers
+  BEGIN SELECT RAISE(ABORT, 'handovers are append-only; void and record again'); END;
+CREATE TRIGGER voids_are_append_only_u BEFORE UPDATE ON handover_voids
+  BEGIN SELECT RAISE(ABORT, 'voids are append-only'); END;
+CREATE TRIGGER voids_are_append_only_d BEFORE DELETE ON handover_voids
+  BEGIN SELECT RAISE(ABORT, 'voids are append-only'); END;
+CREATE TRIGGER movements_are_append_only_u BEFORE UPDATE ON stock_movements
+  BEGIN SELECT RAISE(ABORT, 'stock movements are append-only'); END;
+CREATE TRIGGER movements_are_append_only_d BEFORE DELETE ON stock_movements
+  BEGIN SELECT RAISE(ABORT, 'stock movements are append-only'); END;
+CREATE TRIGGER change_log_is_append_only_u BEFORE UPDATE ON change_log
+  BEGIN SELECT RAISE(ABORT, 'the change log is append-only'); END;
+CREATE TRIGGER change_log_is_append_only_d BEFORE DELETE ON change_log
+  BEGIN SELECT RAISE(ABORT, 'the change log is append-only'); END;
+)sql",
+};
+
+static_assert(std::size(kSteps) == kSchemaVersion);
+
+}  // namespace
+
+Status ConfigureConnection(sqlite::Db& db, bool durable, int busy_timeout_ms) {
+  sqlite3_busy_timeout(db.handle(), busy_timeout_ms);
+  ASSIGN_OR_RETURN(auto stmt, db.Prepare("PRAGMA journal_mode=WAL"));
+  ASSIGN_OR_RETURN(bool row, stmt->Step());
+  if (!row || stmt->Text(0) != "wal") {
+    return Status::Internal("the database refused write-ahead logging (journal_mode=" +
+                            (row ? stmt->Text(0) : std::string("?")) + ")");
+  }
+  // FULL: in WAL mode every COMMIT fsyncs the log, so a handover reported recorded survives a
+  // power cut. NORMAL would only fsync at checkpoints and can lose the last commits.
+  RETURN_IF_ERROR(db.Exec(durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=OFF"));
+  RETURN_IF_ERROR(db.Exec("PRAGMA foreign_keys=ON"));
+  return Status::Ok();
+}
+
+Status Migrate(sqlite::Db& db) {
+  ASSIGN_OR_RETURN(int64_t version, db.QueryInt("PRAGMA user_version"));
+  if (version > kSchemaVersion) {
+    return Status::FailedPrecondition("this database has schema version " +
+                                      std::to_string(version) + ", newer than this kitsync (" +
+                                      std::to_string(kSchemaVersion) + "); upgrade kitsync");
+  }
+  for (int64_t step = version + 1; step <= kSchemaVersion; ++step) {
+    ASSIGN_OR_RETURN(auto tx, sqlite::Transaction::Begin(db));
+    // Re-read inside the write lock: another process may have migrated meanwhile.
+    ASSIGN_OR_RETURN(int64_t now, db.QueryInt("PRAGMA user_version"));
+    if (now >= step) continue;
+    RETURN_IF_ERROR(db.Exec(kSteps[step - 1]));
+    RETURN_IF_ERROR(db.Exec(("PRAGMA user_version=" + std::to_string(step)).c_str()));
+    RETURN_IF_ERROR(tx->Commit());
+  }
+  return Status::Ok();
+}
+
+}  // namespace kitsync::core

@@ -1,0 +1,149 @@
+#include "sqlite.h"
+
+namespace kitsync::core::sqlite {
+
+Status StatusFromSqlite(int rc, std::string_view context, sqlite3* db) {
+  std::string message(context);
+  message += ": ";
+  message += db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return Status::Unavailable(message + " (the database is busy; try again)");
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return Status::DataLoss(message);
+    case SQLITE_FULL:
+      return {Code::kResourceExhausted, message};
+    case SQLITE_CANTOPEN:
+      return Status::NotFound(message);
+    case SQLITE_CONSTRAINT:
+      return Status::AlreadyExists(message);
+    default:
+      return Status::Internal(message);
+  }
+}
+
+Statement& Statement::Bind(int index, int64_t value) {
+  int rc = sqlite3_bind_int64(stmt_.get(), index, value);
+  if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = StatusFromSqlite(rc, "bind", db_);
+  return *this;
+}
+
+Statement& Statement::Bind(int index, std::string_view text) {
+  int rc = sqlite3_bind_text(stmt_.get(), index, text.data(), static_cast<int>(text.size()),
+                             SQLITE_TRANSIENT);
+  if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = StatusFromSqlite(rc, "bind", db_);
+  return *this;
+}
+
+Statement& Statement::BindBlob(int index, std::string_view bytes) {
+  int rc = sqlite3_bind_blob(stmt_.get(), index, bytes.data(), static_cast<int>(bytes.size()),
+                             SQLITE_TRANSIENT);
+  if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = StatusFromSqlite(rc, "bind", db_);
+  return *this;
+}
+
+Statement& Statement::BindNull(int index) {
+  sqlite3_bind_null(stmt_.get(), index);
+  return *this;
+}
+
+Statement& Statement::BindOptional(int index, const std::optional<int64_t>& value) {
+  return value ? Bind(index, *value) : BindNull(index);
+}
+
+Result<bool> Statement::Step() {
+  if (!bind_error_.ok()) return bind_error_;
+  int rc = sqlite3_step(stmt_.get());
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  return StatusFromSqlite(rc, sqlite3_sql(stmt_.get()), db_);
+}
+
+Status Statement::Run() {
+  ASSIGN_OR_RETURN(bool row, Step());
+  (void)row;
+  return Status::Ok();
+}
+
+void Statement::Reset() {
+  sqlite3_reset(stmt_.get());
+  sqlite3_clear_bindings(stmt_.get());
+  bind_error_ = Status::Ok();
+}
+
+std::string Statement::Text(int column) const {
+  const auto* p = reinterpret_cast<const char*>(sqlite3_column_blob(stmt_.get(), column));
+  int n = sqlite3_column_bytes(stmt_.get(), column);
+  return p ? std::string(p, static_cast<size_t>(n)) : std::string();
+}
+
+Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool create) {
+  sqlite3* raw = nullptr;
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+  int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
+  std::unique_ptr<Db> db(new Db(raw));  // owns the handle even when opening failed
+  if (rc != SQLITE_OK) return StatusFromSqlite(rc, "cannot open " + path, raw);
+  sqlite3_extended_result_codes(raw, 1);
+  return db;
+}
+
+Status Db::Exec(const char* sql) {
+  char* err = nullptr;
+  int rc = sqlite3_exec(db_.get(), sql, nullptr, nullptr, &err);
+  if (err) sqlite3_free(err);
+  if (rc != SQLITE_OK) return StatusFromSqlite(rc, sql, db_.get());
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<Statement>> Db::Prepare(std::string_view sql) {
+  sqlite3_stmt* stmt = nullptr;
+  int rc = sqlite3_prepare_v3(db_.get(), sql.data(), static_cast<int>(sql.size()),
+                              SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+  if (rc != SQLITE_OK) {
+    sqlite3_finalize(stmt);
+    return StatusFromSqlite(rc, "prepare", db_.get());
+  }
+  return std::make_unique<Statement>(db_.get(), stmt);
+}
+
+Result<Statement*> Db::Cached(const char* sql) {
+  auto it = cache_.find(sql);
+  if (it == cache_.end()) {
+    ASSIGN_OR_RETURN(auto stmt, Prepare(sql));
+    it = cache_.emplace(sql, std::move(stmt)).first;
+  }
+  it->second->Reset();
+  return it->second.get();
+}
+
+Result<int64_t> Db::QueryInt(const char* sql, int64_t fallback) {
+  ASSIGN_OR_RETURN(Statement * stmt, Cached(sql));
+  ASSIGN_OR_RETURN(bool row, stmt->Step());
+  int64_t value = row && !stmt->IsNull(0) ? stmt->Int(0) : fallback;
+  stmt->Reset();
+  return value;
+}
+
+Status Db::Error(std::string_view context) const {
+  return StatusFromSqlite(sqlite3_errcode(db_.get()), context, db_.get());
+}
+
+Result<std::unique_ptr<Transaction>> Transaction::Begin(Db& db) {
+  RETURN_IF_ERROR(db.Exec("BEGIN IMMEDIATE"));
+  return std::unique_ptr<Transaction>(new Transaction(db));
+}
+
+Transaction::~Transaction() {
+  if (open_) (void)db_.Exec("ROLLBACK");
+}
+
+Status Transaction::Commit() {
+  Status s = db_.Exec("COMMIT");
+  // A failed COMMIT leaves the transaction open; the destructor then rolls it back.
+  if (s.ok()) open_ = false;
+  return s;
+}
+
+}  // namespace kitsync::core::sqlite

@@ -1,0 +1,253 @@
+// The tablet: creating and opening its database, its identity, and its change log.
+#include "kitsync/core/store.h"
+
+#include <charconv>
+#include <filesystem>
+
+#include "kitsync/core/ids.h"
+#include "kitsync/core/validation.h"
+#include "schema.h"
+#include "store_impl.h"
+
+namespace kitsync::core {
+namespace {
+
+Result<std::string> ReadMeta(sqlite::Db& db, const char* key) {
+  ASSIGN_OR_RETURN(sqlite::Statement * stmt, db.Cached("SELECT value FROM meta WHERE key = ?"));
+  stmt->Bind(1, std::string_view(key));
+  ASSIGN_OR_RETURN(bool row, stmt->Step());
+  if (!row) return Status::DataLoss(std::string("tablet database has no '") + key + "' setting");
+  std::string value = stmt->Text(0);
+  stmt->Reset();
+  return value;
+}
+
+Result<int64_t> ReadMetaInt(sqlite::Db& db, const char* key) {
+  ASSIGN_OR_RETURN(std::string text, ReadMeta(db, key));
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    return Status::DataLoss(std::string("tablet setting '") + key + "' is not a number");
+  }
+  return value;
+}
+
+Status WriteMeta(sqlite::Db& db, const char* key, std::string_view value) {
+  ASSIGN_OR_RETURN(sqlite::Statement * stmt,
+                   db.Cached("INSERT INTO meta (key, value) VALUES (?, ?) "
+                             "ON CONFLICT (key) DO UPDATE SET value = excluded.value"));
+  return stmt->Bind(1, std::string_view(key)).BindBlob(2, value).Run();
+}
+
+Result<std::unique_ptr<sqlite::Db>> OpenConnection(const std::string& path, bool create,
+                                                   const StoreOptions& options) {
+  ASSIGN_OR_RETURN(auto db, sqlite::Db::Open(path, create));
+  RETURN_IF_ERROR(ConfigureConnection(*db, options.durable, options.busy_timeout_ms));
+  RETURN_IF_ERROR(Migrate(*db));
+  return db;
+}
+
+}  // namespace
+
+Status Store::Impl::LoadIdentity() {
+  ASSIGN_OR_RETURN(identity_.device_id, ReadMeta(*db_, "device_id"));
+  ASSIGN_OR_RETURN(identity_.device_name, ReadMeta(*db_, "device_name"));
+  ASSIGN_OR_RETURN(identity_.post_code, ReadMeta(*db_, "post_code"));
+  ASSIGN_OR_RETURN(programme_key_, ReadMeta(*db_, "programme_key"));
+  return Status::Ok();
+}
+
+Status Store::Impl::WriteSetup(const TabletSetup& setup, const std::string& device_id) {
+  ASSIGN_OR_RETURN(auto tx, sqlite::Transaction::Begin(*db_));
+  ASSIGN_OR_RETURN(int64_t existing, db_->QueryInt("SELECT count(*) FROM meta"));
+  if (existing > 0) {
+    return Status::AlreadyExists("this file already holds a tablet database");
+  }
+  RETURN_IF_ERROR(WriteMeta(*db_, "device_id", device_id));
+  RETURN_IF_ERROR(WriteMeta(*db_, "device_name", setup.device_name));
+  RETURN_IF_ERROR(WriteMeta(*db_, "post_code", setup.post_code));
+  RETURN_IF_ERROR(WriteMeta(*db_, "programme_key", setup.programme_key));
+  RETURN_IF_ERROR(WriteMeta(*db_, "acked_seq", "0"));
+  return tx->Commit();
+}
+
+Result<LogTip> Store::Impl::ReadTip() {
+  ASSIGN_OR_RETURN(sqlite::Statement * stmt,
+                   db_->Cached("SELECT seq, hlc, hash FROM change_log ORDER BY seq DESC LIMIT 1"));
+  ASSIGN_OR_RETURN(bool row, stmt->Step());
+  LogTip tip;
+  if (row) {
+    tip.seq = stmt->Int(0);
+    tip.hlc = Hlc::Unpack(static_cast<uint64_t>(stmt->Int(1)));
+    tip.hash = stmt->Text(2);
+  } else {
+    tip.hash = GenesisHash(identity_.device_id);
+  }
+  stmt->Reset();
+  return tip;
+}
+
+Hlc Store::Impl::NextHlc(const LogTip& tip) {
+  // Another process (a sync daemon beside the CLI) may have written since this clock last ran;
+  // the log's last entry carries its timestamp, so order follows the log.
+  clock_.RaiseTo(tip.hlc);
+  return clock_.Now();
+}
+
+Status Store::Impl::Append(LogTip& tip, Hlc hlc, const char* entity, const std::string& entity_id,
+                           const std::string& payload) {
+  ChangeEntry e;
+  e.seq = tip.seq + 1;
+  e.hlc = hlc;
+  e.entity = entity;
+  e.entity_id = entity_id;
+  e.op = "create";
+  e.payload = payload;
+  const std::string hash = ChainHash(e, tip.hash);
+  ASSIGN_OR_RETURN(sqlite::Statement * stmt,
+                   db_->Cached("INSERT INTO change_log (seq, hlc, entity, entity_id, op, payload, "
+                               "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
+  RETURN_IF_ERROR(stmt->Bind(1, e.seq)
+                      .Bind(2, static_cast<int64_t>(hlc.Pack()))
+                      .Bind(3, e.entity)
+                      .Bind(4, e.entity_id)
+                      .Bind(5, e.op)
+                      .BindBlob(6, e.payload)
+                      .BindBlob(7, tip.hash)
+                      .BindBlob(8, hash)
+                      .Run());
+  tip.seq = e.seq;
+  tip.hlc = hlc;
+  tip.hash = hash;
+  return Status::Ok();
+}
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Store::~Store() = default;
+
+Result<std::unique_ptr<Store>> Store::Create(const std::string& path, const TabletSetup& setup,
+                                             StoreOptions options) {
+  RETURN_IF_ERROR(ValidateCode("post code", setup.post_code));
+  RETURN_IF_ERROR(ValidateText("device name", setup.device_name, kMaxNameLength, true));
+  if (setup.programme_key.size() < 16) {
+    return Status::InvalidArgument("the programme key must be at least 16 bytes long");
+  }
+  if (!setup.device_id.empty()) RETURN_IF_ERROR(ValidateId("device ID", setup.device_id));
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) {
+    return Status::AlreadyExists(path + " already exists; refusing to overwrite it");
+  }
+  ASSIGN_OR_RETURN(auto db, OpenConnection(path, /*create=*/true, options));
+  auto impl = std::make_unique<Impl>(std::move(db), options);
+  const std::string device_id = setup.device_id.empty() ? NewUuidV7() : setup.device_id;
+  RETURN_IF_ERROR(impl->WriteSetup(setup, device_id));
+  RETURN_IF_ERROR(impl->LoadIdentity());
+  return std::unique_ptr<Store>(new Store(std::move(impl)));
+}
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& path, StoreOptions options) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    return Status::NotFound("no tablet database at " + path + " (run 'kitsync init' first)");
+  }
+  ASSIGN_OR_RETURN(auto db, OpenConnection(path, /*create=*/false, options));
+  auto impl = std::make_unique<Impl>(std::move(db), options);
+  RETURN_IF_ERROR(impl->LoadIdentity());
+  return std::unique_ptr<Store>(new Store(std::move(impl)));
+}
+
+const DeviceIdentity& Store::identity() const { return impl_->identity(); }
+
+Result<std::vector<ChangeEntry>> Store::PendingChanges(int64_t limit) {
+  sqlite::Db& db = impl_->db();
+  ASSIGN_OR_RETURN(int64_t acked, ReadMetaInt(db, "acked_seq"));
+  ASSIGN_OR_RETURN(sqlite::Statement * stmt,
+                   db.Cached("SELECT seq, hlc, entity, entity_id, op, payload, prev_hash, hash "
+                             "FROM change_log WHERE seq > ? ORDER BY seq LIMIT ?"));
+  stmt->Bind(1, acked).Bind(2, limit);
+  std::vector<ChangeEntry> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt->Step());
+    if (!row) break;
+    ChangeEntry e;
+    e.seq = stmt->Int(0);
+    e.hlc = Hlc::Unpack(static_cast<uint64_t>(stmt->Int(1)));
+    e.entity = stmt->Text(2);
+    e.entity_id = stmt->Text(3);
+    e.op = stmt->Text(4);
+    e.payload = stmt->Text(5);
+    e.prev_hash = stmt->Text(6);
+    e.hash = stmt->Text(7);
+    out.push_back(std::move(e));
+  }
+  stmt->Reset();
+  return out;
+}
+
+Status Store::AcknowledgeUpload(int64_t seq) {
+  sqlite::Db& db = impl_->db();
+  ASSIGN_OR_RETURN(auto tx, sqlite::Transaction::Begin(db));
+  ASSIGN_OR_RETURN(int64_t last, db.QueryInt("SELECT max(seq) FROM change_log"));
+  if (seq < 0 || seq > last) {
+    return Status::OutOfRange("cannot acknowledge change " + std::to_string(seq) +
+                              ": the log ends at " + std::to_string(last));
+  }
+  ASSIGN_OR_RETURN(int64_t acked, ReadMetaInt(db, "acked_seq"));
+  if (seq > acked) RETURN_IF_ERROR(WriteMeta(db, "acked_seq", std::to_string(seq)));
+  return tx->Commit();
+}
+
+Result<ChainReport> Store::VerifyChain() {
+  sqlite::Db& db = impl_->db();
+  ASSIGN_OR_RETURN(auto stmt, db.Prepare("SELECT seq, hlc, entity, entity_id, op, payload, "
+                                         "prev_hash, hash FROM change_log ORDER BY seq"));
+  ChainReport report;
+  std::string prev = GenesisHash(impl_->identity().device_id);
+  Hlc prev_hlc;
+  auto broken = [&](int64_t seq, std::string problem) {
+    report.ok = false;
+    report.first_bad_seq = seq;
+    report.problem = std::move(problem);
+    return report;
+  };
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt->Step());
+    if (!row) break;
+    ChangeEntry e;
+    e.seq = stmt->Int(0);
+    e.hlc = Hlc::Unpack(static_cast<uint64_t>(stmt->Int(1)));
+    e.entity = stmt->Text(2);
+    e.entity_id = stmt->Text(3);
+    e.op = stmt->Text(4);
+    e.payload = stmt->Text(5);
+    e.prev_hash = stmt->Text(6);
+    e.hash = stmt->Text(7);
+    const int64_t expected = report.entries + 1;
+    if (e.seq != expected) {
+      return broken(expected, "entry " + std::to_string(expected) + " is missing (next is " +
+                                  std::to_string(e.seq) + ")");
+    }
+    if (e.prev_hash != prev) return broken(e.seq, "does not link to the previous entry");
+    if (ChainHash(e, prev) != e.hash) return broken(e.seq, "content does not match its hash");
+    if (e.hlc <= prev_hlc) return broken(e.seq, "timestamp does not follow the previous entry");
+    prev = e.hash;
+    prev_hlc = e.hlc;
+    ++report.entries;
+  }
+  return report;
+}
+
+Result<TabletStatus> Store::GetStatus() {
+  sqlite::Db& db = impl_->db();
+  TabletStatus s;
+  s.identity = impl_->identity();
+  ASSIGN_OR_RETURN(s.last_seq, db.QueryInt("SELECT max(seq) FROM change_log"));
+  ASSIGN_OR_RETURN(s.acked_seq, ReadMetaInt(db, "acked_seq"));
+  s.pending = s.last_seq - s.acked_seq;
+  ASSIGN_OR_RETURN(int64_t hlc, db.QueryInt("SELECT hlc FROM change_log ORDER BY seq DESC LIMIT 1"));
+  s.last_hlc = Hlc::Unpack(static_cast<uint64_t>(hlc));
+  ASSIGN_OR_RETURN(s.chain, VerifyChain());
+  return s;
+}
+
+}  // namespace kitsync::core

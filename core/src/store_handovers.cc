@@ -1,0 +1,436 @@
+// Beneficiaries and handovers: the facts an officer records at the post.
+#include <nlohmann/json.hpp>
+
+#include "kitsync/core/canonical.h"
+#include "kitsync/core/ids.h"
+#include "kitsync/core/store.h"
+#include "kitsync/core/validation.h"
+#include "store_impl.h"
+
+namespace kitsync::core {
+namespace {
+
+std::string EntitlementKey(const std::string& beneficiary, const std::string& round,
+                           const std::string& kit) {
+  return beneficiary + "|" + round + "|" + kit;
+}
+
+Status ValidateHandoverFields(const HandoverInput& in, const RoundInfo& round) {
+  RETURN_IF_ERROR(ValidateId("beneficiary ID", in.beneficiary_id));
+  RETURN_IF_ERROR(ValidateQuantity("quantity", in.quantity));
+  if (!in.consent) {
+    return Status::InvalidArgument(
+        "the beneficiary's consent to record this handover is required");
+  }
+  if (in.proof.kind == ProofKind::kNone) {
+    if (round.requires_proof) {
+      return Status::InvalidArgument("round " + round.code +
+                                     " requires proof of receipt (a signature, photo or voucher)");
+    }
+    if (!in.proof.ref.empty()) {
+      return Status::InvalidArgument("a proof reference was given without its kind");
+    }
+  } else {
+    RETURN_IF_ERROR(ValidateText("proof of receipt", in.proof.ref, kMaxReferenceLength, true));
+  }
+  if (in.collected_by == Collector::kProxy) {
+    RETURN_IF_ERROR(ValidateText("proxy's relation to the beneficiary", in.proxy_relation,
+                                 kMaxNameLength, true));
+  } else if (!in.proxy_relation.empty()) {
+    return Status::InvalidArgument("a proxy relation was given for a handover collected in person");
+  }
+  return ValidateText("override reason", in.override_reason, kMaxReasonLength, false);
+}
+
+Result<int64_t> ReceivedInRound(sqlite::Db& db, const std::string& beneficiary_id,
+                                const std::string& round_id, const std::string& kit_type_id) {
+  ASSIGN_OR_RETURN(auto* stmt,
+                   db.Cached("SELECT coalesce(sum(h.quantity), 0) FROM handovers h "
+                             "WHERE h.beneficiary_id = ? AND h.round_id = ? AND h.kit_type_id = ? "
+                             "AND NOT EXISTS (SELECT 1 FROM handover_voids v "
+                             "WHERE v.handover_id = h.id)"));
+  ASSIGN_OR_RETURN(bool row, stmt->Bind(1, beneficiary_id).Bind(2, round_id).Bind(3, kit_type_id)
+                                 .Step());
+  int64_t sum = row ? stmt->Int(0) : 0;
+  stmt->Reset();
+  return sum;
+}
+
+Result<bool> BeneficiaryExists(sqlite::Db& db, const std::string& id) {
+  ASSIGN_OR_RETURN(auto* stmt, db.Cached("SELECT 1 FROM beneficiaries WHERE id = ?"));
+  ASSIGN_OR_RETURN(bool row, stmt->Bind(1, id).Step());
+  stmt->Reset();
+  return row;
+}
+
+Beneficiary ReadBeneficiary(const sqlite::Statement& s) {
+  Beneficiary b;
+  b.id = s.Text(0);
+  b.doc_hash = s.Text(1);
+  b.full_name = s.Text(2);
+  b.phone = s.Text(3);
+  b.household_size = s.Int(4);
+  b.post_id = s.Text(5);
+  b.device_id = s.Text(6);
+  b.hlc = Hlc::Unpack(static_cast<uint64_t>(s.Int(7)));
+  return b;
+}
+
+constexpr const char* kBeneficiaryColumns =
+    "SELECT id, doc_hash, full_name, phone, household_size, post_id, device_id, hlc "
+    "FROM beneficiaries WHERE doc_hash = ? ORDER BY hlc LIMIT 1";
+
+}  // namespace
+
+Result<Beneficiary> Store::FindBeneficiaryByDocument(const std::string& doc_number) {
+  RETURN_IF_ERROR(ValidateText("document number", doc_number, kMaxCodeLength * 2, true));
+  const std::string hash = DocumentHash(impl_->programme_key(), doc_number);
+  ASSIGN_OR_RETURN(auto* stmt, impl_->db().Cached(kBeneficiaryColumns));
+  ASSIGN_OR_RETURN(bool row, stmt->Bind(1, hash).Step());
+  if (!row) return Status::NotFound("no beneficiary with that document number on this tablet");
+  Beneficiary b = ReadBeneficiary(*stmt);
+  stmt->Reset();
+  return b;
+}
+
+Result<Beneficiary> Store::RegisterBeneficiary(const BeneficiaryInput& in) {
+  RETURN_IF_ERROR(ValidateText("document number", in.doc_number, kMaxCodeLength * 2, true));
+  if (NormalizeDocumentNumber(in.doc_number).size() < 4) {
+    return Status::InvalidArgument("document number '" + in.doc_number +
+                                   "' is too short (at least 4 letters or digits)");
+  }
+  RETURN_IF_ERROR(ValidateText("name", in.full_name, kMaxNameLength, true));
+  RETURN_IF_ERROR(ValidateText("phone", in.phone, kMaxCodeLength, false));
+  if (in.household_size < 1 || in.household_size > 50) {
+    return Status::InvalidArgument("household size must be between 1 and 50, got " +
+                                   std::to_string(in.household_size));
+  }
+  sqlite::Db& db = impl_->db();
+  ASSIGN_OR_RETURN(auto tx, sqlite::Transaction::Begin(db));
+  auto existing = FindBeneficiaryByDocument(in.doc_number);
+  if (existing.ok()) {
+    return Status::AlreadyExists("this document is already registered on this tablet as "
+                                 "beneficiary " + existing->id + " (" + existing->full_name + ")");
+  }
+  if (existing.status().code() != Code::kNotFound) return existing.status();
+  ASSIGN_OR_RETURN(std::string post_id, impl_->OwnPostId());
+  ASSIGN_OR_RETURN(LogTip tip, impl_->ReadTip());
+  Beneficiary b;
+  b.id = NewUuidV7();
+  b.doc_hash = DocumentHash(impl_->programme_key(), in.doc_number);
+  b.full_name = in.full_name;
+  b.phone = in.phone;
+  b.household_size = in.household_size;
+  b.post_id = post_id;
+  b.device_id = impl_->identity().device_id;
+  b.hlc = impl_->NextHlc(tip);
+  ASSIGN_OR_RETURN(auto* stmt, db.Cached("INSERT INTO beneficiaries (id, doc_hash, full_name, "
+                                         "phone, household_size, post_id, device_id, hlc) "
+                                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
+  RETURN_IF_ERROR(stmt->Bind(1, b.id)
+                      .Bind(2, b.doc_hash)
+                      .Bind(3, b.full_name)
+                      .Bind(4, b.phone)
+                      .Bind(5, b.household_size)
+                      .Bind(6, b.post_id)
+                      .Bind(7, b.device_id)
+                      .Bind(8, static_cast<int64_t>(b.hlc.Pack()))
+                      .Run());
+  RETURN_IF_ERROR(impl_->Append(tip, b.hlc, "beneficiary", b.id, EncodeBeneficiary(b)));
+  RETURN_IF_ERROR(tx->Commit());
+  return b;
+}
+
+Result<Store::Impl::PreparedHandover> Store::Impl::PrepareHandover(const HandoverInput& in,
+                                                                    const Pending& pending) {
+  ASSIGN_OR_RETURN(RoundInfo round, Round(in.round_code));
+  ASSIGN_OR_RETURN(std::string kit_type_id, KitTypeId(in.kit_type_code));
+  ASSIGN_OR_RETURN(OfficerInfo officer, Officer(in.officer_code));
+  ASSIGN_OR_RETURN(std::string post_id, OwnPostId());
+  RETURN_IF_ERROR(ValidateHandoverFields(in, round));
+  if (officer.post_id != post_id) {
+    return Status::PermissionDenied("officer " + in.officer_code + " is not posted at " +
+                                    identity_.post_code);
+  }
+  auto entitled = round.max_per_kit_type.find(kit_type_id);
+  if (entitled == round.max_per_kit_type.end()) {
+    return Status::InvalidArgument("kit type " + in.kit_type_code +
+                                   " is not distributed in round " + round.code);
+  }
+  ASSIGN_OR_RETURN(bool known, BeneficiaryExists(*db_, in.beneficiary_id));
+  if (!known) {
+    return Status::NotFound("no beneficiary " + in.beneficiary_id +
+                            " on this tablet; register the beneficiary first");
+  }
+
+  PreparedHandover out;
+  ASSIGN_OR_RETURN(int64_t balance, Balance(post_id, kit_type_id));
+  if (auto it = pending.by_kit_type.find(kit_type_id); it != pending.by_kit_type.end()) {
+    balance -= it->second;
+  }
+  if (in.quantity > balance) {
+    out.warnings.push_back(
+        {"stock-exceeded", "the post's stock of " + in.kit_type_code + " is " +
+                               std::to_string(balance) + ", fewer than the " +
+                               std::to_string(in.quantity) + " being handed out"});
+  }
+  ASSIGN_OR_RETURN(int64_t received,
+                   ReceivedInRound(*db_, in.beneficiary_id, round.id, kit_type_id));
+  const std::string key = EntitlementKey(in.beneficiary_id, round.id, kit_type_id);
+  if (auto it = pending.by_beneficiary_round_kit.find(key);
+      it != pending.by_beneficiary_round_kit.end()) {
+    received += it->second;
+  }
+  if (received + in.quantity > entitled->second) {
+    out.warnings.push_back(
+        {"entitlement-exceeded",
+         "this beneficiary already received " + std::to_string(received) + " " +
+             in.kit_type_code + " in round " + round.code + " (entitled to " +
+             std::to_string(entitled->second) + ")"});
+  }
+
+  Handover& h = out.handover;
+  h.round_id = round.id;
+  h.beneficiary_id = in.beneficiary_id;
+  h.kit_type_id = kit_type_id;
+  h.quantity = in.quantity;
+  h.post_id = post_id;
+  h.officer_id = officer.id;
+  h.device_id = identity_.device_id;
+  h.proof_kind = in.proof.kind;
+  h.proof_ref = in.proof.ref;
+  h.collected_by = in.collected_by;
+  h.proxy_relation = in.proxy_relation;
+  h.consent = in.consent;
+  if (!out.warnings.empty()) {
+    h.override_reason = in.override_reason;
+    for (const Warning& w : out.warnings) h.overridden_warnings.push_back(w.code);
+  }
+  return out;
+}
+
+Status Store::Impl::InsertHandover(const Handover& h) {
+  ASSIGN_OR_RETURN(auto* stmt,
+                   db_->Cached("INSERT INTO handovers (id, round_id, beneficiary_id, kit_type_id, "
+                               "quantity, post_id, officer_id, device_id, hlc, wall_ms, "
+                               "proof_kind, proof_ref, collected_by, proxy_relation, consent, "
+                               "override_reason, overridden_warnings) "
+                               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+  return stmt->Bind(1, h.id)
+      .Bind(2, h.round_id)
+      .Bind(3, h.beneficiary_id)
+      .Bind(4, h.kit_type_id)
+      .Bind(5, h.quantity)
+      .Bind(6, h.post_id)
+      .Bind(7, h.officer_id)
+      .Bind(8, h.device_id)
+      .Bind(9, static_cast<int64_t>(h.hlc.Pack()))
+      .Bind(10, h.wall_ms)
+      .Bind(11, ToString(h.proof_kind))
+      .Bind(12, h.proof_ref)
+      .Bind(13, ToString(h.collected_by))
+      .Bind(14, h.proxy_relation)
+      .Bind(15, int64_t{h.consent})
+      .Bind(16, h.override_reason)
+      .Bind(17, nlohmann::json(h.overridden_warnings).dump())
+      .Run();
+}
+
+Result<std::vector<Warning>> Store::CheckHandover(const HandoverInput& input) {
+  ASSIGN_OR_RETURN(auto prepared, impl_->PrepareHandover(input, {}));
+  return prepared.warnings;
+}
+
+namespace {
+
+Status NeedsOverride(const std::vector<Warning>& warnings) {
+  std::string message = "this handover needs an officer's override: ";
+  for (size_t i = 0; i < warnings.size(); ++i) {
+    message += (i ? "; " : "") + warnings[i].message;
+  }
+  message += ". If the kit has already left, record it again with a reason.";
+  return Status::FailedPrecondition(message);
+}
+
+}  // namespace
+
+Result<HandoverReceipt> Store::RecordHandover(const HandoverInput& input) {
+  sqlite::Db& db = impl_->db();
+  ASSIGN_OR_RETURN(auto tx, sqlite::Transaction::Begin(db));
+  ASSIGN_OR_RETURN(auto prepared, impl_->PrepareHandover(input, {}));
+  if (!prepared.warnings.empty() && input.override_reason.empty()) {
+    return NeedsOverride(prepared.warnings);
+  }
+  ASSIGN_OR_RETURN(LogTip tip, impl_->ReadTip());
+  Handover& h = prepared.handover;
+  h.id = NewUuidV7();
+  h.hlc = impl_->NextHlc(tip);
+  h.wall_ms = impl_->clock().WallMs();
+  RETURN_IF_ERROR(impl_->InsertHandover(h));
+  RETURN_IF_ERROR(impl_->Append(tip, h.hlc, "handover", h.id, EncodeHandover(h)));
+  RETURN_IF_ERROR(tx->Commit());
+  return HandoverReceipt{std::move(h), std::move(prepared.warnings)};
+}
+
+Result<int64_t> Store::ImportHandovers(const std::vector<HandoverInput>& inputs) {
+  sqlite::Db& db = impl_->db();
+  ASSIGN_OR_RETURN(auto tx, sqlite::Transaction::Begin(db));
+  ASSIGN_OR_RETURN(LogTip tip, impl_->ReadTip());
+  Impl::Pending pending;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const HandoverInput& input = inputs[i];
+    auto prepared = impl_->PrepareHandover(input, pending);
+    if (!prepared.ok()) {
+      return Status(prepared.status().code(), "handover " + std::to_string(i + 1) + " of " +
+                                                  std::to_string(inputs.size()) + ": " +
+                                                  prepared.status().message());
+    }
+    if (!prepared->warnings.empty() && input.override_reason.empty()) {
+      Status s = NeedsOverride(prepared->warnings);
+      return Status(s.code(), "handover " + std::to_string(i + 1) + ": " + s.message());
+    }
+    Handover& h = prepared->handover;
+    h.id = NewUuidV7();
+    h.hlc = impl_->NextHlc(tip);
+    h.wall_ms = impl_->clock().WallMs();
+    RETURN_IF_ERROR(impl_->InsertHandover(h));
+    RETURN_IF_ERROR(impl_->Append(tip, h.hlc, "handover", h.id, EncodeHandover(h)));
+    pending.by_kit_type[h.kit_type_id] += h.quantity;
+    pending.by_beneficiary_round_kit[EntitlementKey(h.beneficiary_id, h.round_id,
+                                                    h.kit_type_id)] += h.quantity;
+  }
+  RETURN_IF_ERROR(tx->Commit());
+  return static_cast<int64_t>(inputs.size());
+}
+
+Result<HandoverVoid> Store::VoidHandover(const VoidInput& in) {
+  RETURN_IF_ERROR(ValidateId("handover ID", in.handover_id));
+  RETURN_IF_ERROR(ValidateText("reason for voiding", in.reason, kMaxReasonLength, true));
+  sqlite::Db& db = impl_->db();
+  ASSIGN_OR_RETURN(auto tx, sqlite::Transaction::Begin(db));
+  ASSIGN_OR_RETURN(OfficerInfo officer, impl_->Officer(in.officer_code));
+  ASSIGN_OR_RETURN(std::string post_id, impl_->OwnPostId());
+  if (officer.post_id != post_id) {
+    return Status::PermissionDenied("officer " + in.officer_code + " is not posted at " +
+                                    impl_->identity().post_code);
+  }
+  ASSIGN_OR_RETURN(auto* find, db.Cached("SELECT post_id FROM handovers WHERE id = ?"));
+  ASSIGN_OR_RETURN(bool found, find->Bind(1, in.handover_id).Step());
+  if (!found) return Status::NotFound("no handover " + in.handover_id + " on this tablet");
+  const std::string handover_post = find->Text(0);
+  find->Reset();
+  if (handover_post != post_id) {
+    return Status::PermissionDenied("handover " + in.handover_id +
+                                    " was recorded at another post and can be voided only there");
+  }
+  ASSIGN_OR_RETURN(auto* voided, db.Cached("SELECT reason FROM handover_voids WHERE "
+                                           "handover_id = ?"));
+  ASSIGN_OR_RETURN(bool already, voided->Bind(1, in.handover_id).Step());
+  if (already) {
+    std::string reason = voided->Text(0);
+    voided->Reset();
+    return Status::FailedPrecondition("handover " + in.handover_id +
+                                      " is already voided (reason: " + reason + ")");
+  }
+  ASSIGN_OR_RETURN(LogTip tip, impl_->ReadTip());
+  HandoverVoid v;
+  v.handover_id = in.handover_id;
+  v.reason = in.reason;
+  v.officer_id = officer.id;
+  v.device_id = impl_->identity().device_id;
+  v.hlc = impl_->NextHlc(tip);
+  v.wall_ms = impl_->clock().WallMs();
+  ASSIGN_OR_RETURN(auto* insert, db.Cached("INSERT INTO handover_voids (handover_id, reason, "
+                                           "officer_id, device_id, hlc, wall_ms) "
+                                           "VALUES (?, ?, ?, ?, ?, ?)"));
+  RETURN_IF_ERROR(insert->Bind(1, v.handover_id)
+                      .Bind(2, v.reason)
+                      .Bind(3, v.officer_id)
+                      .Bind(4, v.device_id)
+                      .Bind(5, static_cast<int64_t>(v.hlc.Pack()))
+                      .Bind(6, v.wall_ms)
+                      .Run());
+  RETURN_IF_ERROR(impl_->Append(tip, v.hlc, "handover_void", v.handover_id,
+                                EncodeHandoverVoid(v)));
+  RETURN_IF_ERROR(tx->Commit());
+  return v;
+}
+
+Result<std::vector<HandoverView>> Store::ListHandovers(const HandoverFilter& f) {
+  std::optional<std::string> round_id, kit_type_id;
+  if (!f.round_code.empty()) {
+    ASSIGN_OR_RETURN(RoundInfo r, impl_->Round(f.round_code));
+    round_id = r.id;
+  }
+  if (!f.kit_type_code.empty()) {
+    ASSIGN_OR_RETURN(kit_type_id, impl_->KitTypeId(f.kit_type_code));
+  }
+  if (!f.beneficiary_id.empty()) RETURN_IF_ERROR(ValidateId("beneficiary ID", f.beneficiary_id));
+  if (f.limit < 1) return Status::InvalidArgument("limit must be at least 1");
+
+  ASSIGN_OR_RETURN(
+      auto* stmt,
+      impl_->db().Cached(
+          "SELECT h.id, h.round_id, h.beneficiary_id, h.kit_type_id, h.quantity, h.post_id, "
+          "h.officer_id, h.device_id, h.hlc, h.wall_ms, h.proof_kind, h.proof_ref, "
+          "h.collected_by, h.proxy_relation, h.consent, h.override_reason, "
+          "h.overridden_warnings, r.code, k.code, o.code, "
+          "v.reason, v.officer_id, v.device_id, v.hlc, v.wall_ms "
+          "FROM handovers h "
+          "LEFT JOIN rounds r ON r.id = h.round_id "
+          "LEFT JOIN kit_types k ON k.id = h.kit_type_id "
+          "LEFT JOIN officers o ON o.id = h.officer_id "
+          "LEFT JOIN handover_voids v ON v.handover_id = h.id "
+          "WHERE (?1 IS NULL OR h.round_id = ?1) AND (?2 IS NULL OR h.kit_type_id = ?2) "
+          "AND (?3 IS NULL OR h.beneficiary_id = ?3) AND (?4 IS NULL OR h.wall_ms >= ?4) "
+          "AND (?5 IS NULL OR h.wall_ms < ?5) AND (?6 OR v.handover_id IS NULL) "
+          "ORDER BY h.hlc LIMIT ?7"));
+  if (round_id) stmt->Bind(1, *round_id);
+  if (kit_type_id) stmt->Bind(2, *kit_type_id);
+  if (!f.beneficiary_id.empty()) stmt->Bind(3, f.beneficiary_id);
+  stmt->BindOptional(4, f.since_wall_ms).BindOptional(5, f.until_wall_ms);
+  stmt->Bind(6, int64_t{f.include_voided}).Bind(7, f.limit);
+
+  std::vector<HandoverView> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt->Step());
+    if (!row) break;
+    HandoverView view;
+    Handover& h = view.handover;
+    h.id = stmt->Text(0);
+    h.round_id = stmt->Text(1);
+    h.beneficiary_id = stmt->Text(2);
+    h.kit_type_id = stmt->Text(3);
+    h.quantity = stmt->Int(4);
+    h.post_id = stmt->Text(5);
+    h.officer_id = stmt->Text(6);
+    h.device_id = stmt->Text(7);
+    h.hlc = Hlc::Unpack(static_cast<uint64_t>(stmt->Int(8)));
+    h.wall_ms = stmt->Int(9);
+    h.proof_kind = ParseProofKind(stmt->Text(10)).value_or(ProofKind::kNone);
+    h.proof_ref = stmt->Text(11);
+    h.collected_by = ParseCollector(stmt->Text(12)).value_or(Collector::kSelf);
+    h.proxy_relation = stmt->Text(13);
+    h.consent = stmt->Int(14) != 0;
+    h.override_reason = stmt->Text(15);
+    auto warnings = nlohmann::json::parse(stmt->Text(16), nullptr, /*allow_exceptions=*/false);
+    if (warnings.is_array()) {
+      for (const auto& w : warnings) {
+        if (w.is_string()) h.overridden_warnings.push_back(w.get<std::string>());
+      }
+    }
+    view.round_code = stmt->Text(17);
+    view.kit_type_code = stmt->Text(18);
+    view.officer_code = stmt->Text(19);
+    if (!stmt->IsNull(20)) {
+      view.void_record = HandoverVoid{h.id,          stmt->Text(20), stmt->Text(21),
+                                      stmt->Text(22), Hlc::Unpack(static_cast<uint64_t>(stmt->Int(23))),
+                                      stmt->Int(24)};
+    }
+    out.push_back(std::move(view));
+  }
+  stmt->Reset();
+  return out;
+}
+
+}  // namespace kitsync::core

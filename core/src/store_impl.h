@@ -1,0 +1,89 @@
+// Internals shared by the store's source files: one per concern (tablet, master data,
+// beneficiaries and handovers, stock), all over the same connection.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kitsync/core/store.h"
+#include "sqlite.h"
+
+namespace kitsync::core {
+
+struct RoundInfo {
+  std::string id;
+  std::string code;
+  bool requires_proof = true;
+  std::map<std::string, int64_t> max_per_kit_type;  // kit_type_id -> entitlement
+};
+
+struct OfficerInfo {
+  std::string id;
+  std::string post_id;
+};
+
+// The last entry of the change log: where the next entry attaches.
+struct LogTip {
+  int64_t seq = 0;
+  Hlc hlc;
+  std::string hash;
+};
+
+class Store::Impl {
+ public:
+  Impl(std::unique_ptr<sqlite::Db> db, StoreOptions options)
+      : db_(std::move(db)), clock_(options.clock) {}
+
+  sqlite::Db& db() { return *db_; }
+  const DeviceIdentity& identity() const { return identity_; }
+
+  Status LoadIdentity();
+  Status WriteSetup(const TabletSetup& setup, const std::string& device_id);
+
+  // --- change log (store.cc). REQUIRES: an open write transaction.
+  Result<LogTip> ReadTip();
+  // The next local timestamp, after every entry already in the log.
+  Hlc NextHlc(const LogTip& tip);
+  Status Append(LogTip& tip, Hlc hlc, const char* entity, const std::string& entity_id,
+                const std::string& payload);
+
+  // --- reference lookups (store_master.cc). Codes are what officers type.
+  Result<std::string> KitTypeId(const std::string& code);
+  Result<std::string> PostId(const std::string& code);
+  Result<std::string> OwnPostId();
+  Result<RoundInfo> Round(const std::string& code);
+  Result<OfficerInfo> Officer(const std::string& code);
+  Result<std::string> CodeOf(const char* table, const std::string& id);
+
+  // --- handovers (store_handovers.cc)
+  struct PreparedHandover {
+    Handover handover;
+    std::vector<Warning> warnings;
+  };
+  // Validates `input` and fills everything but the timestamps. `pending` holds quantities
+  // accepted earlier in the same bulk import and not yet visible to queries.
+  struct Pending {
+    std::map<std::string, int64_t> by_kit_type;                  // kit_type_id -> quantity
+    std::map<std::string, int64_t> by_beneficiary_round_kit;     // key: ben|round|kit
+  };
+  Result<PreparedHandover> PrepareHandover(const HandoverInput& input, const Pending& pending);
+  Status InsertHandover(const Handover& h);
+
+  // --- stock (store_stock.cc)
+  Result<int64_t> Balance(const std::string& post_id, const std::string& kit_type_id);
+
+  // --- programme key for document hashes
+  const std::string& programme_key() const { return programme_key_; }
+
+  HlcClock& clock() { return clock_; }
+
+ private:
+  std::unique_ptr<sqlite::Db> db_;
+  HlcClock clock_;
+  DeviceIdentity identity_;
+  std::string programme_key_;
+};
+
+}  // namespace kitsync::core

@@ -1,0 +1,185 @@
+// Stock at the post. The balance is always computed from movements and handovers; no counter
+// is stored, so there is nothing that can drift from the facts.
+#include "kitsync/core/canonical.h"
+#include "kitsync/core/ids.h"
+#include "kitsync/core/store.h"
+#include "kitsync/core/validation.h"
+#include "store_impl.h"
+
+namespace kitsync::core {
+namespace {
+
+// Sums by movement kind plus the quantity handed out and not voided, for one post and kit type.
+struct Totals {
+  int64_t receipts = 0;
+  int64_t transfers_in = 0;
+  int64_t transfers_out = 0;
+  int64_t adjustments = 0;
+  int64_t handed_out = 0;
+
+  int64_t Balance() const {
+    return receipts + transfers_in - transfers_out + adjustments - handed_out;
+  }
+};
+
+Result<Totals> ReadTotals(sqlite::Db& db, const std::string& post_id,
+                          const std::string& kit_type_id) {
+  Totals t;
+  ASSIGN_OR_RETURN(auto* moves, db.Cached("SELECT kind, sum(quantity) FROM stock_movements "
+                                          "WHERE post_id = ? AND kit_type_id = ? GROUP BY kind"));
+  moves->Bind(1, post_id).Bind(2, kit_type_id);
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, moves->Step());
+    if (!row) break;
+    auto kind = ParseMovementKind(moves->Text(0));
+    const int64_t sum = moves->Int(1);
+    if (!kind) return Status::DataLoss("unknown stock movement kind '" + moves->Text(0) + "'");
+    switch (*kind) {
+      case MovementKind::kReceipt: t.receipts = sum; break;
+      case MovementKind::kTransferIn: t.transfers_in = sum; break;
+      case MovementKind::kTransferOut: t.transfers_out = sum; break;
+      case MovementKind::kAdjustment: t.adjustments = sum; break;
+      case MovementKind::kCount: break;  // a count observes the balance, it does not move it
+    }
+  }
+  // Handed out = everything recorded minus what was voided. Two index-only sums instead of an
+  // anti-join over every handover.
+  ASSIGN_OR_RETURN(auto* given, db.Cached("SELECT coalesce(sum(quantity), 0) FROM handovers "
+                                          "WHERE post_id = ? AND kit_type_id = ?"));
+  ASSIGN_OR_RETURN(bool row, given->Bind(1, post_id).Bind(2, kit_type_id).Step());
+  t.handed_out = row ? given->Int(0) : 0;
+  given->Reset();
+  ASSIGN_OR_RETURN(auto* voided, db.Cached("SELECT coalesce(sum(h.quantity), 0) "
+                                           "FROM handover_voids v JOIN handovers h "
+                                           "ON h.id = v.handover_id "
+                                           "WHERE h.post_id = ? AND h.kit_type_id = ?"));
+  ASSIGN_OR_RETURN(row, voided->Bind(1, post_id).Bind(2, kit_type_id).Step());
+  t.handed_out -= row ? voided->Int(0) : 0;
+  voided->Reset();
+  return t;
+}
+
+Status ValidateMovement(const MovementInput& in) {
+  switch (in.kind) {
+    case MovementKind::kAdjustment:
+      if (in.quantity == 0) return Status::InvalidArgument("an adjustment must change the stock");
+      RETURN_IF_ERROR(ValidateQuantity("adjustment", in.quantity < 0 ? -in.quantity : in.quantity));
+      RETURN_IF_ERROR(ValidateText("reason for the adjustment", in.reason, kMaxReasonLength, true));
+      break;
+    case MovementKind::kCount:
+      if (in.quantity < 0 || in.quantity > kMaxQuantity * 100) {
+        return Status::InvalidArgument("a physical count must be between 0 and " +
+                                       std::to_string(kMaxQuantity * 100));
+      }
+      break;
+    default:
+      RETURN_IF_ERROR(ValidateQuantity("quantity", in.quantity));
+  }
+  const bool transfer =
+      in.kind == MovementKind::kTransferIn || in.kind == MovementKind::kTransferOut;
+  if (transfer && in.counterpart_post_code.empty()) {
+    return Status::InvalidArgument("a transfer needs the other post");
+  }
+  if (!transfer && !in.counterpart_post_code.empty()) {
+    return Status::InvalidArgument("only transfers name another post");
+  }
+  RETURN_IF_ERROR(ValidateText("reference", in.reference, kMaxReferenceLength, false));
+  return ValidateText("reason", in.reason, kMaxReasonLength, false);
+}
+
+}  // namespace
+
+Result<int64_t> Store::Impl::Balance(const std::string& post_id, const std::string& kit_type_id) {
+  ASSIGN_OR_RETURN(Totals t, ReadTotals(*db_, post_id, kit_type_id));
+  return t.Balance();
+}
+
+Result<StockMovement> Store::RecordMovement(const MovementInput& in) {
+  RETURN_IF_ERROR(ValidateMovement(in));
+  sqlite::Db& db = impl_->db();
+  ASSIGN_OR_RETURN(auto tx, sqlite::Transaction::Begin(db));
+  ASSIGN_OR_RETURN(std::string kit_type_id, impl_->KitTypeId(in.kit_type_code));
+  ASSIGN_OR_RETURN(OfficerInfo officer, impl_->Officer(in.officer_code));
+  ASSIGN_OR_RETURN(std::string post_id, impl_->OwnPostId());
+  if (officer.post_id != post_id) {
+    return Status::PermissionDenied("officer " + in.officer_code + " is not posted at " +
+                                    impl_->identity().post_code);
+  }
+  StockMovement m;
+  if (!in.counterpart_post_code.empty()) {
+    ASSIGN_OR_RETURN(m.counterpart_post_id, impl_->PostId(in.counterpart_post_code));
+    if (m.counterpart_post_id == post_id) {
+      return Status::InvalidArgument("a transfer must be to or from another post");
+    }
+  }
+  if (in.kind == MovementKind::kTransferOut) {
+    ASSIGN_OR_RETURN(int64_t balance, impl_->Balance(post_id, kit_type_id));
+    if (in.quantity > balance) {
+      return Status::FailedPrecondition("cannot send " + std::to_string(in.quantity) + " " +
+                                        in.kit_type_code + ": the post holds " +
+                                        std::to_string(balance));
+    }
+  }
+  ASSIGN_OR_RETURN(LogTip tip, impl_->ReadTip());
+  m.id = NewUuidV7();
+  m.post_id = post_id;
+  m.kit_type_id = kit_type_id;
+  m.kind = in.kind;
+  m.quantity = in.quantity;
+  m.reference = in.reference;
+  m.reason = in.reason;
+  m.officer_id = officer.id;
+  m.device_id = impl_->identity().device_id;
+  m.hlc = impl_->NextHlc(tip);
+  m.wall_ms = impl_->clock().WallMs();
+  ASSIGN_OR_RETURN(auto* stmt,
+                   db.Cached("INSERT INTO stock_movements (id, post_id, kit_type_id, kind, "
+                             "quantity, counterpart_post_id, reference, reason, officer_id, "
+                             "device_id, hlc, wall_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+  RETURN_IF_ERROR(stmt->Bind(1, m.id)
+                      .Bind(2, m.post_id)
+                      .Bind(3, m.kit_type_id)
+                      .Bind(4, ToString(m.kind))
+                      .Bind(5, m.quantity)
+                      .Bind(6, m.counterpart_post_id)
+                      .Bind(7, m.reference)
+                      .Bind(8, m.reason)
+                      .Bind(9, m.officer_id)
+                      .Bind(10, m.device_id)
+                      .Bind(11, static_cast<int64_t>(m.hlc.Pack()))
+                      .Bind(12, m.wall_ms)
+                      .Run());
+  RETURN_IF_ERROR(impl_->Append(tip, m.hlc, "stock_movement", m.id, EncodeMovement(m)));
+  RETURN_IF_ERROR(tx->Commit());
+  return m;
+}
+
+Result<std::vector<StockLine>> Store::Stock() {
+  sqlite::Db& db = impl_->db();
+  ASSIGN_OR_RETURN(std::string post_id, impl_->OwnPostId());
+  ASSIGN_OR_RETURN(auto kits, db.Prepare("SELECT id, code FROM kit_types ORDER BY code"));
+  ASSIGN_OR_RETURN(auto count, db.Prepare("SELECT quantity FROM stock_movements WHERE post_id = ? "
+                                          "AND kit_type_id = ? AND kind = 'count' "
+                                          "ORDER BY hlc DESC LIMIT 1"));
+  std::vector<StockLine> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, kits->Step());
+    if (!row) break;
+    const std::string kit_type_id = kits->Text(0);
+    ASSIGN_OR_RETURN(Totals t, ReadTotals(db, post_id, kit_type_id));
+    StockLine line;
+    line.kit_type_code = kits->Text(1);
+    line.received = t.receipts + t.transfers_in;
+    line.transferred = t.transfers_out;
+    line.adjusted = t.adjustments;
+    line.handed_out = t.handed_out;
+    line.balance = t.Balance();
+    count->Reset();
+    ASSIGN_OR_RETURN(bool counted, count->Bind(1, post_id).Bind(2, kit_type_id).Step());
+    if (counted) line.last_count = count->Int(0);
+    out.push_back(std::move(line));
+  }
+  return out;
+}
+
+}  // namespace kitsync::core
