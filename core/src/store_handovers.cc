@@ -10,11 +10,6 @@
 namespace kitsync::core {
 namespace {
 
-std::string EntitlementKey(const std::string& beneficiary, const std::string& round,
-                           const std::string& kit) {
-  return beneficiary + "|" + round + "|" + kit;
-}
-
 Status ValidateHandoverFields(const HandoverInput& in, const RoundInfo& round) {
   RETURN_IF_ERROR(ValidateId("beneficiary ID", in.beneficiary_id));
   RETURN_IF_ERROR(ValidateQuantity("quantity", in.quantity));
@@ -142,11 +137,29 @@ Result<Beneficiary> Store::RegisterBeneficiary(const BeneficiaryInput& in) {
 }
 
 Result<Store::Impl::PreparedHandover> Store::Impl::PrepareHandover(const HandoverInput& in,
-                                                                    const Pending& pending) {
-  ASSIGN_OR_RETURN(RoundInfo round, Round(in.round_code));
-  ASSIGN_OR_RETURN(std::string kit_type_id, KitTypeId(in.kit_type_code));
-  ASSIGN_OR_RETURN(OfficerInfo officer, Officer(in.officer_code));
-  ASSIGN_OR_RETURN(std::string post_id, OwnPostId());
+                                                                    HandoverContext& ctx) {
+  auto round_it = ctx.rounds.find(in.round_code);
+  if (round_it == ctx.rounds.end()) {
+    ASSIGN_OR_RETURN(RoundInfo round, Round(in.round_code));
+    round_it = ctx.rounds.emplace(in.round_code, std::move(round)).first;
+  }
+  const RoundInfo& round = round_it->second;
+  auto kit_it = ctx.kit_types.find(in.kit_type_code);
+  if (kit_it == ctx.kit_types.end()) {
+    ASSIGN_OR_RETURN(std::string id, KitTypeId(in.kit_type_code));
+    kit_it = ctx.kit_types.emplace(in.kit_type_code, std::move(id)).first;
+  }
+  const std::string& kit_type_id = kit_it->second;
+  auto officer_it = ctx.officers.find(in.officer_code);
+  if (officer_it == ctx.officers.end()) {
+    ASSIGN_OR_RETURN(OfficerInfo officer, Officer(in.officer_code));
+    officer_it = ctx.officers.emplace(in.officer_code, std::move(officer)).first;
+  }
+  const OfficerInfo& officer = officer_it->second;
+  if (ctx.post_id.empty()) {
+    ASSIGN_OR_RETURN(ctx.post_id, OwnPostId());
+  }
+  const std::string& post_id = ctx.post_id;
   RETURN_IF_ERROR(ValidateHandoverFields(in, round));
   if (officer.post_id != post_id) {
     return Status::PermissionDenied("officer " + in.officer_code + " is not posted at " +
@@ -164,23 +177,21 @@ Result<Store::Impl::PreparedHandover> Store::Impl::PrepareHandover(const Handove
   }
 
   PreparedHandover out;
-  ASSIGN_OR_RETURN(int64_t balance, Balance(post_id, kit_type_id));
-  if (auto it = pending.by_kit_type.find(kit_type_id); it != pending.by_kit_type.end()) {
-    balance -= it->second;
+  auto balance_it = ctx.balances.find(kit_type_id);
+  if (balance_it == ctx.balances.end()) {
+    ASSIGN_OR_RETURN(int64_t balance, Balance(post_id, kit_type_id));
+    balance_it = ctx.balances.emplace(kit_type_id, balance).first;
   }
+  const int64_t balance = balance_it->second;
   if (in.quantity > balance) {
     out.warnings.push_back(
         {"stock-exceeded", "the post's stock of " + in.kit_type_code + " is " +
                                std::to_string(balance) + ", fewer than the " +
                                std::to_string(in.quantity) + " being handed out"});
   }
+  // Rows written earlier in this transaction are visible to this query.
   ASSIGN_OR_RETURN(int64_t received,
                    ReceivedInRound(*db_, in.beneficiary_id, round.id, kit_type_id));
-  const std::string key = EntitlementKey(in.beneficiary_id, round.id, kit_type_id);
-  if (auto it = pending.by_beneficiary_round_kit.find(key);
-      it != pending.by_beneficiary_round_kit.end()) {
-    received += it->second;
-  }
   if (received + in.quantity > entitled->second) {
     out.warnings.push_back(
         {"entitlement-exceeded",
@@ -237,7 +248,8 @@ Status Store::Impl::InsertHandover(const Handover& h) {
 }
 
 Result<std::vector<Warning>> Store::CheckHandover(const HandoverInput& input) {
-  ASSIGN_OR_RETURN(auto prepared, impl_->PrepareHandover(input, {}));
+  Impl::HandoverContext ctx;
+  ASSIGN_OR_RETURN(auto prepared, impl_->PrepareHandover(input, ctx));
   return prepared.warnings;
 }
 
@@ -257,7 +269,8 @@ Status NeedsOverride(const std::vector<Warning>& warnings) {
 Result<HandoverReceipt> Store::RecordHandover(const HandoverInput& input) {
   sqlite::Db& db = impl_->db();
   ASSIGN_OR_RETURN(auto tx, sqlite::Transaction::Begin(db));
-  ASSIGN_OR_RETURN(auto prepared, impl_->PrepareHandover(input, {}));
+  Impl::HandoverContext ctx;
+  ASSIGN_OR_RETURN(auto prepared, impl_->PrepareHandover(input, ctx));
   if (!prepared.warnings.empty() && input.override_reason.empty()) {
     return NeedsOverride(prepared.warnings);
   }
@@ -276,10 +289,10 @@ Result<int64_t> Store::ImportHandovers(const std::vector<HandoverInput>& inputs)
   sqlite::Db& db = impl_->db();
   ASSIGN_OR_RETURN(auto tx, sqlite::Transaction::Begin(db));
   ASSIGN_OR_RETURN(LogTip tip, impl_->ReadTip());
-  Impl::Pending pending;
+  Impl::HandoverContext ctx;
   for (size_t i = 0; i < inputs.size(); ++i) {
     const HandoverInput& input = inputs[i];
-    auto prepared = impl_->PrepareHandover(input, pending);
+    auto prepared = impl_->PrepareHandover(input, ctx);
     if (!prepared.ok()) {
       return Status(prepared.status().code(), "handover " + std::to_string(i + 1) + " of " +
                                                   std::to_string(inputs.size()) + ": " +
@@ -295,9 +308,7 @@ Result<int64_t> Store::ImportHandovers(const std::vector<HandoverInput>& inputs)
     h.wall_ms = impl_->clock().WallMs();
     RETURN_IF_ERROR(impl_->InsertHandover(h));
     RETURN_IF_ERROR(impl_->Append(tip, h.hlc, "handover", h.id, EncodeHandover(h)));
-    pending.by_kit_type[h.kit_type_id] += h.quantity;
-    pending.by_beneficiary_round_kit[EntitlementKey(h.beneficiary_id, h.round_id,
-                                                    h.kit_type_id)] += h.quantity;
+    ctx.balances[h.kit_type_id] -= h.quantity;
   }
   RETURN_IF_ERROR(tx->Commit());
   return static_cast<int64_t>(inputs.size());

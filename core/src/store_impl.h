@@ -62,13 +62,17 @@ class Store::Impl {
     Handover handover;
     std::vector<Warning> warnings;
   };
-  // Validates `input` and fills everything but the timestamps. `pending` holds quantities
-  // accepted earlier in the same bulk import and not yet visible to queries.
-  struct Pending {
-    std::map<std::string, int64_t> by_kit_type;                  // kit_type_id -> quantity
-    std::map<std::string, int64_t> by_beneficiary_round_kit;     // key: ben|round|kit
+  // What one write call has already looked up. A bulk import resolves each code once and keeps
+  // the post's balance per kit type as a running figure instead of re-summing for every row.
+  struct HandoverContext {
+    std::map<std::string, RoundInfo> rounds;
+    std::map<std::string, std::string> kit_types;
+    std::map<std::string, OfficerInfo> officers;
+    std::string post_id;
+    std::map<std::string, int64_t> balances;  // kit_type_id -> balance, this call's rows included
   };
-  Result<PreparedHandover> PrepareHandover(const HandoverInput& input, const Pending& pending);
+  // Validates `input` and fills everything but the ID and timestamps.
+  Result<PreparedHandover> PrepareHandover(const HandoverInput& input, HandoverContext& ctx);
   Status InsertHandover(const Handover& h);
 
   // --- stock (store_stock.cc)

@@ -1,0 +1,93 @@
+#include "kitsync/core/canonical.h"
+
+#include <gtest/gtest.h>
+
+namespace kitsync::core {
+namespace {
+
+Handover FullHandover() {
+  Handover h;
+  h.id = "0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b6f";
+  h.round_id = "0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b60";
+  h.beneficiary_id = "0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b61";
+  h.kit_type_id = "0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b62";
+  h.quantity = 2;
+  h.post_id = "0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b63";
+  h.officer_id = "0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b64";
+  h.device_id = "0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b65";
+  h.hlc = {1'790'000'000'123, 4};
+  h.wall_ms = 1'790'000'000'120;
+  h.proof_kind = ProofKind::kVoucher;
+  h.proof_ref = "QR-7781";
+  h.collected_by = Collector::kProxy;
+  h.proxy_relation = "spouse";
+  h.consent = true;
+  h.override_reason = "kit already given";
+  h.overridden_warnings = {"stock-exceeded"};
+  return h;
+}
+
+TEST(CanonicalTest, HandoverRoundTripsExactly) {
+  const Handover h = FullHandover();
+  const std::string bytes = EncodeHandover(h);
+  auto back = DecodeHandover(bytes);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(EncodeHandover(*back), bytes);
+  EXPECT_EQ(back->proxy_relation, "spouse");
+  EXPECT_EQ(back->hlc, h.hlc);
+  EXPECT_EQ(back->overridden_warnings, h.overridden_warnings);
+}
+
+TEST(CanonicalTest, EncodingIsIndependentOfFieldAssignmentOrder) {
+  Handover a = FullHandover();
+  Handover b;
+  b.overridden_warnings = a.overridden_warnings;
+  b.override_reason = a.override_reason;
+  b.consent = a.consent;
+  b.proxy_relation = a.proxy_relation;
+  b.collected_by = a.collected_by;
+  b.proof_ref = a.proof_ref;
+  b.proof_kind = a.proof_kind;
+  b.wall_ms = a.wall_ms;
+  b.hlc = a.hlc;
+  b.device_id = a.device_id;
+  b.officer_id = a.officer_id;
+  b.post_id = a.post_id;
+  b.quantity = a.quantity;
+  b.kit_type_id = a.kit_type_id;
+  b.beneficiary_id = a.beneficiary_id;
+  b.round_id = a.round_id;
+  b.id = a.id;
+  EXPECT_EQ(EncodeHandover(a), EncodeHandover(b));
+}
+
+TEST(CanonicalTest, MovementAndVoidAndBeneficiaryRoundTrip) {
+  StockMovement m{"0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b6f", "p", "k", MovementKind::kAdjustment,
+                  -3, "", "", "water damage", "o", "d", {5, 1}, 9};
+  auto m2 = DecodeMovement(EncodeMovement(m));
+  ASSERT_TRUE(m2.ok());
+  EXPECT_EQ(EncodeMovement(*m2), EncodeMovement(m));
+  EXPECT_EQ(m2->quantity, -3);
+
+  HandoverVoid v{"h", "wrong family", "o", "d", {7, 0}, 8};
+  auto v2 = DecodeHandoverVoid(EncodeHandoverVoid(v));
+  ASSERT_TRUE(v2.ok());
+  EXPECT_EQ(EncodeHandoverVoid(*v2), EncodeHandoverVoid(v));
+
+  Beneficiary b{"b", "abc", "Siti", "", 4, "p", "d", {1, 2}};
+  auto b2 = DecodeBeneficiary(EncodeBeneficiary(b));
+  ASSERT_TRUE(b2.ok());
+  EXPECT_EQ(EncodeBeneficiary(*b2), EncodeBeneficiary(b));
+}
+
+TEST(CanonicalTest, MalformedPayloadIsAnErrorNotACrash) {
+  EXPECT_EQ(DecodeHandover("").status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(DecodeHandover("[]").status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(DecodeHandover("{\"id\":1}").status().code(), Code::kInvalidArgument);
+  std::string bytes = EncodeHandover(FullHandover());
+  bytes.replace(bytes.find("\"voucher\""), 9, "\"courier\"");
+  EXPECT_EQ(DecodeHandover(bytes).status().code(), Code::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace kitsync::core

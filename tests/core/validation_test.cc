@@ -1,0 +1,55 @@
+#include "kitsync/core/validation.h"
+
+#include <gtest/gtest.h>
+
+#include "kitsync/core/domain.h"
+
+namespace kitsync::core {
+namespace {
+
+TEST(ValidationTest, CodesAreShortCapitalsDigitsAndDashes) {
+  EXPECT_TRUE(ValidateCode("kit type code", "HYG-KIT").ok());
+  EXPECT_EQ(ValidateCode("kit type code", "").code(), Code::kInvalidArgument);
+  EXPECT_EQ(ValidateCode("kit type code", "hyg-kit").code(), Code::kInvalidArgument);
+  EXPECT_EQ(ValidateCode("kit type code", "HYG KIT").code(), Code::kInvalidArgument);
+  EXPECT_EQ(ValidateCode("kit type code", std::string(kMaxCodeLength + 1, 'A')).code(),
+            Code::kInvalidArgument);
+}
+
+TEST(ValidationTest, ErrorsNameTheField) {
+  Status s = ValidateCode("kit type code", "bad code");
+  EXPECT_NE(s.message().find("kit type code"), std::string::npos) << s.message();
+}
+
+TEST(ValidationTest, TextLengthCountsCharactersNotBytes) {
+  std::string name;
+  for (size_t i = 0; i < kMaxNameLength; ++i) name += "\xC3\xA9";  // é, two bytes each
+  EXPECT_TRUE(ValidateText("name", name, kMaxNameLength, true).ok());
+  EXPECT_EQ(ValidateText("name", name + "e", kMaxNameLength, true).code(),
+            Code::kInvalidArgument);
+}
+
+TEST(ValidationTest, RefusesMissingRequiredTextAndBrokenUtf8) {
+  EXPECT_EQ(ValidateText("name", "   ", 10, true).code(), Code::kInvalidArgument);
+  EXPECT_TRUE(ValidateText("phone", "", 10, false).ok());
+  EXPECT_EQ(ValidateText("name", "\xC3", 10, true).code(), Code::kInvalidArgument);
+  EXPECT_EQ(ValidateText("name", "\xFF\xFE", 10, true).code(), Code::kInvalidArgument);
+  EXPECT_EQ(ValidateText("name", "line\nbreak", 20, true).code(), Code::kInvalidArgument);
+}
+
+TEST(ValidationTest, QuantityMustBePositiveAndSane) {
+  EXPECT_TRUE(ValidateQuantity("quantity", 1).ok());
+  EXPECT_TRUE(ValidateQuantity("quantity", kMaxQuantity).ok());
+  EXPECT_EQ(ValidateQuantity("quantity", 0).code(), Code::kInvalidArgument);
+  EXPECT_EQ(ValidateQuantity("quantity", -1).code(), Code::kInvalidArgument);
+  EXPECT_EQ(ValidateQuantity("quantity", kMaxQuantity + 1).code(), Code::kInvalidArgument);
+}
+
+TEST(ValidationTest, IdsMustBeCanonicalUuids) {
+  EXPECT_TRUE(ValidateId("beneficiary ID", "0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b6f").ok());
+  EXPECT_EQ(ValidateId("beneficiary ID", "42").code(), Code::kInvalidArgument);
+  EXPECT_EQ(ValidateId("beneficiary ID", "").code(), Code::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace kitsync::core
