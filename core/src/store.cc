@@ -10,23 +10,29 @@
 #include "store_impl.h"
 
 namespace kitsync::core {
-namespace {
-
-Result<std::string> ReadMeta(sqlite::Db& db, const char* key) {
+Result<std::optional<std::string>> ReadOptionalMeta(sqlite::Db& db, const char* key) {
   ASSIGN_OR_RETURN(sqlite::Statement * stmt, db.Cached("SELECT value FROM meta WHERE key = ?"));
   stmt->Bind(1, std::string_view(key));
   ASSIGN_OR_RETURN(bool row, stmt->Step());
-  if (!row) return Status::DataLoss(std::string("tablet database has no '") + key + "' setting");
+  if (!row) return std::optional<std::string>();
   std::string value = stmt->Text(0);
   stmt->Reset();
-  return value;
+  return std::optional<std::string>(std::move(value));
 }
 
-Result<int64_t> ReadMetaInt(sqlite::Db& db, const char* key) {
-  ASSIGN_OR_RETURN(std::string text, ReadMeta(db, key));
+Result<std::string> ReadMeta(sqlite::Db& db, const char* key) {
+  ASSIGN_OR_RETURN(auto value, ReadOptionalMeta(db, key));
+  if (!value) return Status::DataLoss(std::string("tablet database has no '") + key + "' setting");
+  return *value;
+}
+
+Result<int64_t> ReadMetaInt(sqlite::Db& db, const char* key, std::optional<int64_t> fallback) {
+  ASSIGN_OR_RETURN(auto text, ReadOptionalMeta(db, key));
+  if (!text && fallback) return *fallback;
+  if (!text) return Status::DataLoss(std::string("tablet database has no '") + key + "' setting");
   int64_t value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) {
+  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (ec != std::errc() || end != text->data() + text->size()) {
     return Status::DataLoss(std::string("tablet setting '") + key + "' is not a number");
   }
   return value;
@@ -38,6 +44,8 @@ Status WriteMeta(sqlite::Db& db, const char* key, std::string_view value) {
                              "ON CONFLICT (key) DO UPDATE SET value = excluded.value"));
   return stmt->Bind(1, std::string_view(key)).BindBlob(2, value).Run();
 }
+
+namespace {
 
 Result<std::unique_ptr<sqlite::Db>> OpenConnection(const std::string& path, bool create,
                                                    const StoreOptions& options) {
@@ -54,6 +62,9 @@ Status Store::Impl::LoadIdentity() {
   ASSIGN_OR_RETURN(identity_.device_name, ReadMeta(*db_, "device_name"));
   ASSIGN_OR_RETURN(identity_.post_code, ReadMeta(*db_, "post_code"));
   ASSIGN_OR_RETURN(programme_key_, ReadMeta(*db_, "programme_key"));
+  // What was last observed from the server, so a fresh process orders after it too.
+  ASSIGN_OR_RETURN(int64_t observed, ReadMetaInt(*db_, "observed_hlc", 0));
+  clock_.RaiseTo(Hlc::Unpack(static_cast<uint64_t>(observed)));
   return Status::Ok();
 }
 

@@ -10,29 +10,11 @@
 namespace kitsync::core {
 namespace {
 
-Status ValidateHandoverFields(const HandoverInput& in, const RoundInfo& round) {
-  RETURN_IF_ERROR(ValidateId("beneficiary ID", in.beneficiary_id));
-  RETURN_IF_ERROR(ValidateQuantity("quantity", in.quantity));
-  if (!in.consent) {
-    return Status::InvalidArgument(
-        "the beneficiary's consent to record this handover is required");
-  }
-  if (in.proof.kind == ProofKind::kNone) {
-    if (round.requires_proof) {
-      return Status::InvalidArgument("round " + round.code +
-                                     " requires proof of receipt (a signature, photo or voucher)");
-    }
-    if (!in.proof.ref.empty()) {
-      return Status::InvalidArgument("a proof reference was given without its kind");
-    }
-  } else {
-    RETURN_IF_ERROR(ValidateText("proof of receipt", in.proof.ref, kMaxReferenceLength, true));
-  }
-  if (in.collected_by == Collector::kProxy) {
-    RETURN_IF_ERROR(ValidateText("proxy's relation to the beneficiary", in.proxy_relation,
-                                 kMaxNameLength, true));
-  } else if (!in.proxy_relation.empty()) {
-    return Status::InvalidArgument("a proxy relation was given for a handover collected in person");
+// What a record alone cannot tell: the round's own rule, and the officer's override.
+Status ValidateAgainstRound(const HandoverInput& in, const RoundInfo& round) {
+  if (in.proof.kind == ProofKind::kNone && round.requires_proof) {
+    return Status::InvalidArgument("round " + round.code +
+                                   " requires proof of receipt (a signature, photo or voucher)");
   }
   return ValidateText("override reason", in.override_reason, kMaxReasonLength, false);
 }
@@ -94,12 +76,6 @@ Result<Beneficiary> Store::RegisterBeneficiary(const BeneficiaryInput& in) {
     return Status::InvalidArgument("document number '" + in.doc_number +
                                    "' is too short (at least 4 letters or digits)");
   }
-  RETURN_IF_ERROR(ValidateText("name", in.full_name, kMaxNameLength, true));
-  RETURN_IF_ERROR(ValidateText("phone", in.phone, kMaxCodeLength, false));
-  if (in.household_size < 1 || in.household_size > 50) {
-    return Status::InvalidArgument("household size must be between 1 and 50, got " +
-                                   std::to_string(in.household_size));
-  }
   sqlite::Db& db = impl_->db();
   ASSIGN_OR_RETURN(auto tx, sqlite::Transaction::Begin(db));
   auto existing = FindBeneficiaryByDocument(in.doc_number);
@@ -119,18 +95,8 @@ Result<Beneficiary> Store::RegisterBeneficiary(const BeneficiaryInput& in) {
   b.post_id = post_id;
   b.device_id = impl_->identity().device_id;
   b.hlc = impl_->NextHlc(tip);
-  ASSIGN_OR_RETURN(auto* stmt, db.Cached("INSERT INTO beneficiaries (id, doc_hash, full_name, "
-                                         "phone, household_size, post_id, device_id, hlc) "
-                                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
-  RETURN_IF_ERROR(stmt->Bind(1, b.id)
-                      .Bind(2, b.doc_hash)
-                      .Bind(3, b.full_name)
-                      .Bind(4, b.phone)
-                      .Bind(5, b.household_size)
-                      .Bind(6, b.post_id)
-                      .Bind(7, b.device_id)
-                      .Bind(8, static_cast<int64_t>(b.hlc.Pack()))
-                      .Run());
+  RETURN_IF_ERROR(ValidateBeneficiaryRecord(b));
+  RETURN_IF_ERROR(impl_->InsertBeneficiary(b));
   RETURN_IF_ERROR(impl_->Append(tip, b.hlc, "beneficiary", b.id, EncodeBeneficiary(b)));
   RETURN_IF_ERROR(tx->Commit());
   return b;
@@ -160,7 +126,8 @@ Result<Store::Impl::PreparedHandover> Store::Impl::PrepareHandover(const Handove
     ASSIGN_OR_RETURN(ctx.post_id, OwnPostId());
   }
   const std::string& post_id = ctx.post_id;
-  RETURN_IF_ERROR(ValidateHandoverFields(in, round));
+  RETURN_IF_ERROR(ValidateAgainstRound(in, round));
+  RETURN_IF_ERROR(ValidateId("beneficiary ID", in.beneficiary_id));
   if (officer.post_id != post_id) {
     return Status::PermissionDenied("officer " + in.officer_code + " is not posted at " +
                                     identity_.post_code);
@@ -170,13 +137,28 @@ Result<Store::Impl::PreparedHandover> Store::Impl::PrepareHandover(const Handove
     return Status::InvalidArgument("kit type " + in.kit_type_code +
                                    " is not distributed in round " + round.code);
   }
+  PreparedHandover out;
+  Handover& h = out.handover;
+  h.round_id = round.id;
+  h.beneficiary_id = in.beneficiary_id;
+  h.kit_type_id = kit_type_id;
+  h.quantity = in.quantity;
+  h.post_id = post_id;
+  h.officer_id = officer.id;
+  h.device_id = identity_.device_id;
+  h.proof_kind = in.proof.kind;
+  h.proof_ref = in.proof.ref;
+  h.collected_by = in.collected_by;
+  h.proxy_relation = in.proxy_relation;
+  h.consent = in.consent;
+  RETURN_IF_ERROR(ValidateHandoverContent(h));
+
   ASSIGN_OR_RETURN(bool known, BeneficiaryExists(*db_, in.beneficiary_id));
   if (!known) {
     return Status::NotFound("no beneficiary " + in.beneficiary_id +
                             " on this tablet; register the beneficiary first");
   }
 
-  PreparedHandover out;
   auto balance_it = ctx.balances.find(kit_type_id);
   if (balance_it == ctx.balances.end()) {
     ASSIGN_OR_RETURN(int64_t balance, Balance(post_id, kit_type_id));
@@ -200,51 +182,11 @@ Result<Store::Impl::PreparedHandover> Store::Impl::PrepareHandover(const Handove
              std::to_string(entitled->second) + ")"});
   }
 
-  Handover& h = out.handover;
-  h.round_id = round.id;
-  h.beneficiary_id = in.beneficiary_id;
-  h.kit_type_id = kit_type_id;
-  h.quantity = in.quantity;
-  h.post_id = post_id;
-  h.officer_id = officer.id;
-  h.device_id = identity_.device_id;
-  h.proof_kind = in.proof.kind;
-  h.proof_ref = in.proof.ref;
-  h.collected_by = in.collected_by;
-  h.proxy_relation = in.proxy_relation;
-  h.consent = in.consent;
   if (!out.warnings.empty()) {
     h.override_reason = in.override_reason;
     for (const Warning& w : out.warnings) h.overridden_warnings.push_back(w.code);
   }
   return out;
-}
-
-Status Store::Impl::InsertHandover(const Handover& h) {
-  ASSIGN_OR_RETURN(auto* stmt,
-                   db_->Cached("INSERT INTO handovers (id, round_id, beneficiary_id, kit_type_id, "
-                               "quantity, post_id, officer_id, device_id, hlc, wall_ms, "
-                               "proof_kind, proof_ref, collected_by, proxy_relation, consent, "
-                               "override_reason, overridden_warnings) "
-                               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
-  return stmt->Bind(1, h.id)
-      .Bind(2, h.round_id)
-      .Bind(3, h.beneficiary_id)
-      .Bind(4, h.kit_type_id)
-      .Bind(5, h.quantity)
-      .Bind(6, h.post_id)
-      .Bind(7, h.officer_id)
-      .Bind(8, h.device_id)
-      .Bind(9, static_cast<int64_t>(h.hlc.Pack()))
-      .Bind(10, h.wall_ms)
-      .Bind(11, ToString(h.proof_kind))
-      .Bind(12, h.proof_ref)
-      .Bind(13, ToString(h.collected_by))
-      .Bind(14, h.proxy_relation)
-      .Bind(15, int64_t{h.consent})
-      .Bind(16, h.override_reason)
-      .Bind(17, nlohmann::json(h.overridden_warnings).dump())
-      .Run();
 }
 
 Result<std::vector<Warning>> Store::CheckHandover(const HandoverInput& input) {
@@ -351,16 +293,7 @@ Result<HandoverVoid> Store::VoidHandover(const VoidInput& in) {
   v.device_id = impl_->identity().device_id;
   v.hlc = impl_->NextHlc(tip);
   v.wall_ms = impl_->clock().WallMs();
-  ASSIGN_OR_RETURN(auto* insert, db.Cached("INSERT INTO handover_voids (handover_id, reason, "
-                                           "officer_id, device_id, hlc, wall_ms) "
-                                           "VALUES (?, ?, ?, ?, ?, ?)"));
-  RETURN_IF_ERROR(insert->Bind(1, v.handover_id)
-                      .Bind(2, v.reason)
-                      .Bind(3, v.officer_id)
-                      .Bind(4, v.device_id)
-                      .Bind(5, static_cast<int64_t>(v.hlc.Pack()))
-                      .Bind(6, v.wall_ms)
-                      .Run());
+  RETURN_IF_ERROR(impl_->InsertVoid(v));
   RETURN_IF_ERROR(impl_->Append(tip, v.hlc, "handover_void", v.handover_id,
                                 EncodeHandoverVoid(v)));
   RETURN_IF_ERROR(tx->Commit());

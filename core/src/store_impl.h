@@ -4,6 +4,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,14 @@ struct OfficerInfo {
   std::string post_id;
 };
 
+// Settings kept in the meta table.
+Result<std::optional<std::string>> ReadOptionalMeta(sqlite::Db& db, const char* key);
+Result<std::string> ReadMeta(sqlite::Db& db, const char* key);
+// `fallback` stands in for a setting never written; without one, a missing setting is DATA_LOSS.
+Result<int64_t> ReadMetaInt(sqlite::Db& db, const char* key,
+                            std::optional<int64_t> fallback = std::nullopt);
+Status WriteMeta(sqlite::Db& db, const char* key, std::string_view value);
+
 // The last entry of the change log: where the next entry attaches.
 struct LogTip {
   int64_t seq = 0;
@@ -34,7 +43,7 @@ struct LogTip {
 class Store::Impl {
  public:
   Impl(std::unique_ptr<sqlite::Db> db, StoreOptions options)
-      : db_(std::move(db)), clock_(options.clock) {}
+      : db_(std::move(db)), clock_(options.clock), max_clock_skew_ms_(options.max_clock_skew_ms) {}
 
   sqlite::Db& db() { return *db_; }
   const DeviceIdentity& identity() const { return identity_; }
@@ -48,6 +57,9 @@ class Store::Impl {
   Hlc NextHlc(const LogTip& tip);
   Status Append(LogTip& tip, Hlc hlc, const char* entity, const std::string& entity_id,
                 const std::string& payload);
+
+  // Upserts master data. REQUIRES: validated, and an open write transaction.
+  Status UpsertMasterData(const MasterData& data);
 
   // --- reference lookups (store_master.cc). Codes are what officers type.
   Result<std::string> KitTypeId(const std::string& code);
@@ -73,7 +85,12 @@ class Store::Impl {
   };
   // Validates `input` and fills everything but the ID and timestamps.
   Result<PreparedHandover> PrepareHandover(const HandoverInput& input, HandoverContext& ctx);
+
+  // --- facts (store_rows.cc): inserted once; a repeat is ignored. REQUIRES: a write transaction.
+  Status InsertBeneficiary(const Beneficiary& b);
   Status InsertHandover(const Handover& h);
+  Status InsertVoid(const HandoverVoid& v);
+  Status InsertMovement(const StockMovement& m);
 
   // --- stock (store_stock.cc)
   Result<int64_t> Balance(const std::string& post_id, const std::string& kit_type_id);
@@ -82,10 +99,12 @@ class Store::Impl {
   const std::string& programme_key() const { return programme_key_; }
 
   HlcClock& clock() { return clock_; }
+  int64_t max_clock_skew_ms() const { return max_clock_skew_ms_; }
 
  private:
   std::unique_ptr<sqlite::Db> db_;
   HlcClock clock_;
+  int64_t max_clock_skew_ms_;
   DeviceIdentity identity_;
   std::string programme_key_;
 };

@@ -10,42 +10,6 @@
 namespace kitsync::core {
 namespace {
 
-Status ValidateMasterData(const MasterData& data) {
-  std::set<std::string> kit_ids, post_ids;
-  for (const KitType& k : data.kit_types) {
-    RETURN_IF_ERROR(ValidateId("kit type ID", k.id));
-    RETURN_IF_ERROR(ValidateCode("kit type code", k.code));
-    RETURN_IF_ERROR(ValidateText("kit type name", k.name, kMaxNameLength, true));
-    RETURN_IF_ERROR(ValidateText("kit type unit", k.unit, kMaxCodeLength, true));
-    kit_ids.insert(k.id);
-  }
-  for (const Post& p : data.posts) {
-    RETURN_IF_ERROR(ValidateId("post ID", p.id));
-    RETURN_IF_ERROR(ValidateCode("post code", p.code));
-    RETURN_IF_ERROR(ValidateText("post name", p.name, kMaxNameLength, true));
-    post_ids.insert(p.id);
-  }
-  for (const Officer& o : data.officers) {
-    RETURN_IF_ERROR(ValidateId("officer ID", o.id));
-    RETURN_IF_ERROR(ValidateCode("officer code", o.code));
-    RETURN_IF_ERROR(ValidateText("officer name", o.name, kMaxNameLength, true));
-    RETURN_IF_ERROR(ValidateId("officer's post ID", o.post_id));
-  }
-  for (const Round& r : data.rounds) {
-    RETURN_IF_ERROR(ValidateId("round ID", r.id));
-    RETURN_IF_ERROR(ValidateCode("round code", r.code));
-    RETURN_IF_ERROR(ValidateText("round name", r.name, kMaxNameLength, true));
-    if (r.entitlements.empty()) {
-      return Status::InvalidArgument("round " + r.code + " names no kit type to distribute");
-    }
-    for (const Entitlement& e : r.entitlements) {
-      RETURN_IF_ERROR(ValidateId("entitled kit type ID", e.kit_type_id));
-      RETURN_IF_ERROR(ValidateQuantity("entitlement of round " + r.code, e.max_per_beneficiary));
-    }
-  }
-  return Status::Ok();
-}
-
 // A UNIQUE violation on a code means the centre sent two records claiming one code.
 Status Explain(Status s, const std::string& what, const std::string& code) {
   if (s.code() == Code::kAlreadyExists) {
@@ -61,8 +25,13 @@ Status Explain(Status s, const std::string& what, const std::string& code) {
 
 Status Store::ImportMasterData(const MasterData& data) {
   RETURN_IF_ERROR(ValidateMasterData(data));
-  sqlite::Db& db = impl_->db();
-  ASSIGN_OR_RETURN(auto tx, sqlite::Transaction::Begin(db));
+  ASSIGN_OR_RETURN(auto tx, sqlite::Transaction::Begin(impl_->db()));
+  RETURN_IF_ERROR(impl_->UpsertMasterData(data));
+  return tx->Commit();
+}
+
+Status Store::Impl::UpsertMasterData(const MasterData& data) {
+  sqlite::Db& db = *db_;
   for (const KitType& k : data.kit_types) {
     ASSIGN_OR_RETURN(auto* stmt, db.Cached("INSERT INTO kit_types (id, code, name, unit) "
                                            "VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
@@ -78,7 +47,7 @@ Status Store::ImportMasterData(const MasterData& data) {
     RETURN_IF_ERROR(
         Explain(stmt->Bind(1, p.id).Bind(2, p.code).Bind(3, p.name).Run(), "post", p.code));
   }
-  for (const Officer& o : data.officers) {
+  for (const core::Officer& o : data.officers) {
     ASSIGN_OR_RETURN(auto* stmt,
                      db.Cached("INSERT INTO officers (id, code, name, post_id, role) "
                                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
@@ -92,7 +61,7 @@ Status Store::ImportMasterData(const MasterData& data) {
                                 .Run(),
                             "officer", o.code));
   }
-  for (const Round& r : data.rounds) {
+  for (const core::Round& r : data.rounds) {
     ASSIGN_OR_RETURN(auto* stmt,
                      db.Cached("INSERT INTO rounds (id, code, name, requires_proof) "
                                "VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
@@ -115,7 +84,7 @@ Status Store::ImportMasterData(const MasterData& data) {
                   "round", r.code));
     }
   }
-  return tx->Commit();
+  return Status::Ok();
 }
 
 Result<MasterData> Store::LoadMasterData() {

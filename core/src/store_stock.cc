@@ -59,34 +59,6 @@ Result<Totals> ReadTotals(sqlite::Db& db, const std::string& post_id,
   return t;
 }
 
-Status ValidateMovement(const MovementInput& in) {
-  switch (in.kind) {
-    case MovementKind::kAdjustment:
-      if (in.quantity == 0) return Status::InvalidArgument("an adjustment must change the stock");
-      RETURN_IF_ERROR(ValidateQuantity("adjustment", in.quantity < 0 ? -in.quantity : in.quantity));
-      RETURN_IF_ERROR(ValidateText("reason for the adjustment", in.reason, kMaxReasonLength, true));
-      break;
-    case MovementKind::kCount:
-      if (in.quantity < 0 || in.quantity > kMaxQuantity * 100) {
-        return Status::InvalidArgument("a physical count must be between 0 and " +
-                                       std::to_string(kMaxQuantity * 100));
-      }
-      break;
-    default:
-      RETURN_IF_ERROR(ValidateQuantity("quantity", in.quantity));
-  }
-  const bool transfer =
-      in.kind == MovementKind::kTransferIn || in.kind == MovementKind::kTransferOut;
-  if (transfer && in.counterpart_post_code.empty()) {
-    return Status::InvalidArgument("a transfer needs the other post");
-  }
-  if (!transfer && !in.counterpart_post_code.empty()) {
-    return Status::InvalidArgument("only transfers name another post");
-  }
-  RETURN_IF_ERROR(ValidateText("reference", in.reference, kMaxReferenceLength, false));
-  return ValidateText("reason", in.reason, kMaxReasonLength, false);
-}
-
 }  // namespace
 
 Result<int64_t> Store::Impl::Balance(const std::string& post_id, const std::string& kit_type_id) {
@@ -95,35 +67,21 @@ Result<int64_t> Store::Impl::Balance(const std::string& post_id, const std::stri
 }
 
 Result<StockMovement> Store::RecordMovement(const MovementInput& in) {
-  RETURN_IF_ERROR(ValidateMovement(in));
   sqlite::Db& db = impl_->db();
   ASSIGN_OR_RETURN(auto tx, sqlite::Transaction::Begin(db));
-  ASSIGN_OR_RETURN(std::string kit_type_id, impl_->KitTypeId(in.kit_type_code));
+  StockMovement m;
+  ASSIGN_OR_RETURN(m.kit_type_id, impl_->KitTypeId(in.kit_type_code));
   ASSIGN_OR_RETURN(OfficerInfo officer, impl_->Officer(in.officer_code));
-  ASSIGN_OR_RETURN(std::string post_id, impl_->OwnPostId());
-  if (officer.post_id != post_id) {
+  ASSIGN_OR_RETURN(m.post_id, impl_->OwnPostId());
+  if (officer.post_id != m.post_id) {
     return Status::PermissionDenied("officer " + in.officer_code + " is not posted at " +
                                     impl_->identity().post_code);
   }
-  StockMovement m;
   if (!in.counterpart_post_code.empty()) {
     ASSIGN_OR_RETURN(m.counterpart_post_id, impl_->PostId(in.counterpart_post_code));
-    if (m.counterpart_post_id == post_id) {
-      return Status::InvalidArgument("a transfer must be to or from another post");
-    }
-  }
-  if (in.kind == MovementKind::kTransferOut) {
-    ASSIGN_OR_RETURN(int64_t balance, impl_->Balance(post_id, kit_type_id));
-    if (in.quantity > balance) {
-      return Status::FailedPrecondition("cannot send " + std::to_string(in.quantity) + " " +
-                                        in.kit_type_code + ": the post holds " +
-                                        std::to_string(balance));
-    }
   }
   ASSIGN_OR_RETURN(LogTip tip, impl_->ReadTip());
   m.id = NewUuidV7();
-  m.post_id = post_id;
-  m.kit_type_id = kit_type_id;
   m.kind = in.kind;
   m.quantity = in.quantity;
   m.reference = in.reference;
@@ -132,23 +90,16 @@ Result<StockMovement> Store::RecordMovement(const MovementInput& in) {
   m.device_id = impl_->identity().device_id;
   m.hlc = impl_->NextHlc(tip);
   m.wall_ms = impl_->clock().WallMs();
-  ASSIGN_OR_RETURN(auto* stmt,
-                   db.Cached("INSERT INTO stock_movements (id, post_id, kit_type_id, kind, "
-                             "quantity, counterpart_post_id, reference, reason, officer_id, "
-                             "device_id, hlc, wall_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
-  RETURN_IF_ERROR(stmt->Bind(1, m.id)
-                      .Bind(2, m.post_id)
-                      .Bind(3, m.kit_type_id)
-                      .Bind(4, ToString(m.kind))
-                      .Bind(5, m.quantity)
-                      .Bind(6, m.counterpart_post_id)
-                      .Bind(7, m.reference)
-                      .Bind(8, m.reason)
-                      .Bind(9, m.officer_id)
-                      .Bind(10, m.device_id)
-                      .Bind(11, static_cast<int64_t>(m.hlc.Pack()))
-                      .Bind(12, m.wall_ms)
-                      .Run());
+  RETURN_IF_ERROR(ValidateMovementRecord(m));
+  if (in.kind == MovementKind::kTransferOut) {
+    ASSIGN_OR_RETURN(int64_t balance, impl_->Balance(m.post_id, m.kit_type_id));
+    if (in.quantity > balance) {
+      return Status::FailedPrecondition("cannot send " + std::to_string(in.quantity) + " " +
+                                        in.kit_type_code + ": the post holds " +
+                                        std::to_string(balance));
+    }
+  }
+  RETURN_IF_ERROR(impl_->InsertMovement(m));
   RETURN_IF_ERROR(impl_->Append(tip, m.hlc, "stock_movement", m.id, EncodeMovement(m)));
   RETURN_IF_ERROR(tx->Commit());
   return m;

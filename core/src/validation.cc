@@ -1,6 +1,7 @@
 #include "kitsync/core/validation.h"
 
 #include <cctype>
+#include <set>
 #include <string>
 
 #include "kitsync/core/domain.h"
@@ -108,6 +109,155 @@ Status ValidateQuantity(std::string_view field, int64_t quantity) {
                                    ", which no single record may exceed");
   }
   return Status::Ok();
+}
+
+Status ValidateMasterData(const MasterData& data) {
+  std::set<std::string> kit_ids, post_ids;
+  for (const KitType& k : data.kit_types) {
+    RETURN_IF_ERROR(ValidateId("kit type ID", k.id));
+    RETURN_IF_ERROR(ValidateCode("kit type code", k.code));
+    RETURN_IF_ERROR(ValidateText("kit type name", k.name, kMaxNameLength, true));
+    RETURN_IF_ERROR(ValidateText("kit type unit", k.unit, kMaxCodeLength, true));
+    kit_ids.insert(k.id);
+  }
+  for (const Post& p : data.posts) {
+    RETURN_IF_ERROR(ValidateId("post ID", p.id));
+    RETURN_IF_ERROR(ValidateCode("post code", p.code));
+    RETURN_IF_ERROR(ValidateText("post name", p.name, kMaxNameLength, true));
+    post_ids.insert(p.id);
+  }
+  for (const Officer& o : data.officers) {
+    RETURN_IF_ERROR(ValidateId("officer ID", o.id));
+    RETURN_IF_ERROR(ValidateCode("officer code", o.code));
+    RETURN_IF_ERROR(ValidateText("officer name", o.name, kMaxNameLength, true));
+    RETURN_IF_ERROR(ValidateId("officer's post ID", o.post_id));
+  }
+  for (const Round& r : data.rounds) {
+    RETURN_IF_ERROR(ValidateId("round ID", r.id));
+    RETURN_IF_ERROR(ValidateCode("round code", r.code));
+    RETURN_IF_ERROR(ValidateText("round name", r.name, kMaxNameLength, true));
+    if (r.entitlements.empty()) {
+      return Status::InvalidArgument("round " + r.code + " names no kit type to distribute");
+    }
+    for (const Entitlement& e : r.entitlements) {
+      RETURN_IF_ERROR(ValidateId("entitled kit type ID", e.kit_type_id));
+      RETURN_IF_ERROR(ValidateQuantity("entitlement of round " + r.code, e.max_per_beneficiary));
+    }
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+Status ValidateHlcSet(std::string_view what, const Hlc& hlc) {
+  if (hlc.physical_ms <= 0) return Status::InvalidArgument(std::string(what) + " has no timestamp");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ValidateBeneficiaryRecord(const Beneficiary& b) {
+  RETURN_IF_ERROR(ValidateId("beneficiary ID", b.id));
+  if (b.doc_hash.size() != 64 ||
+      b.doc_hash.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return Status::InvalidArgument("beneficiary " + b.id + " has a malformed document hash");
+  }
+  RETURN_IF_ERROR(ValidateText("name", b.full_name, kMaxNameLength, true));
+  RETURN_IF_ERROR(ValidateText("phone", b.phone, kMaxCodeLength, false));
+  if (b.household_size < 1 || b.household_size > kMaxHouseholdSize) {
+    return Status::InvalidArgument("household size must be between 1 and " +
+                                   std::to_string(kMaxHouseholdSize) + ", got " +
+                                   std::to_string(b.household_size));
+  }
+  RETURN_IF_ERROR(ValidateId("beneficiary's post ID", b.post_id));
+  RETURN_IF_ERROR(ValidateId("beneficiary's device ID", b.device_id));
+  return ValidateHlcSet("beneficiary", b.hlc);
+}
+
+Status ValidateHandoverRecord(const Handover& h) {
+  RETURN_IF_ERROR(ValidateId("handover ID", h.id));
+  RETURN_IF_ERROR(ValidateHandoverContent(h));
+  return ValidateHlcSet("handover", h.hlc);
+}
+
+Status ValidateHandoverContent(const Handover& h) {
+  RETURN_IF_ERROR(ValidateId("round ID", h.round_id));
+  RETURN_IF_ERROR(ValidateId("beneficiary ID", h.beneficiary_id));
+  RETURN_IF_ERROR(ValidateId("kit type ID", h.kit_type_id));
+  RETURN_IF_ERROR(ValidateQuantity("quantity", h.quantity));
+  RETURN_IF_ERROR(ValidateId("post ID", h.post_id));
+  RETURN_IF_ERROR(ValidateId("officer ID", h.officer_id));
+  RETURN_IF_ERROR(ValidateId("device ID", h.device_id));
+  if (!h.consent) {
+    return Status::InvalidArgument(
+        "the beneficiary's consent to record this handover is required");
+  }
+  if (h.proof_kind == ProofKind::kNone) {
+    if (!h.proof_ref.empty()) {
+      return Status::InvalidArgument("a proof reference was given without its kind");
+    }
+  } else {
+    RETURN_IF_ERROR(ValidateText("proof of receipt", h.proof_ref, kMaxReferenceLength, true));
+  }
+  if (h.collected_by == Collector::kProxy) {
+    RETURN_IF_ERROR(ValidateText("proxy's relation to the beneficiary", h.proxy_relation,
+                                 kMaxNameLength, true));
+  } else if (!h.proxy_relation.empty()) {
+    return Status::InvalidArgument("a proxy relation was given for a handover collected in person");
+  }
+  RETURN_IF_ERROR(ValidateText("override reason", h.override_reason, kMaxReasonLength, false));
+  if (h.override_reason.empty() != h.overridden_warnings.empty()) {
+    return Status::InvalidArgument("an override needs both its reason and the warnings it covers");
+  }
+  static const std::set<std::string> kWarnings = {"stock-exceeded", "entitlement-exceeded"};
+  for (const std::string& w : h.overridden_warnings) {
+    if (!kWarnings.count(w)) return Status::InvalidArgument("unknown warning '" + w + "'");
+  }
+  return Status::Ok();
+}
+
+Status ValidateVoidRecord(const HandoverVoid& v) {
+  RETURN_IF_ERROR(ValidateId("voided handover ID", v.handover_id));
+  RETURN_IF_ERROR(ValidateText("reason for voiding", v.reason, kMaxReasonLength, true));
+  RETURN_IF_ERROR(ValidateId("officer ID", v.officer_id));
+  RETURN_IF_ERROR(ValidateId("device ID", v.device_id));
+  return ValidateHlcSet("void", v.hlc);
+}
+
+Status ValidateMovementRecord(const StockMovement& m) {
+  RETURN_IF_ERROR(ValidateId("stock movement ID", m.id));
+  RETURN_IF_ERROR(ValidateId("post ID", m.post_id));
+  RETURN_IF_ERROR(ValidateId("kit type ID", m.kit_type_id));
+  switch (m.kind) {
+    case MovementKind::kAdjustment:
+      if (m.quantity == 0) return Status::InvalidArgument("an adjustment must change the stock");
+      RETURN_IF_ERROR(ValidateQuantity("adjustment", m.quantity < 0 ? -m.quantity : m.quantity));
+      RETURN_IF_ERROR(ValidateText("reason for the adjustment", m.reason, kMaxReasonLength, true));
+      break;
+    case MovementKind::kCount:
+      if (m.quantity < 0 || m.quantity > kMaxCount) {
+        return Status::InvalidArgument("a physical count must be between 0 and " +
+                                       std::to_string(kMaxCount));
+      }
+      break;
+    default:
+      RETURN_IF_ERROR(ValidateQuantity("quantity", m.quantity));
+  }
+  const bool transfer =
+      m.kind == MovementKind::kTransferIn || m.kind == MovementKind::kTransferOut;
+  if (transfer) {
+    RETURN_IF_ERROR(ValidateId("other post of the transfer", m.counterpart_post_id));
+    if (m.counterpart_post_id == m.post_id) {
+      return Status::InvalidArgument("a transfer must be to or from another post");
+    }
+  } else if (!m.counterpart_post_id.empty()) {
+    return Status::InvalidArgument("only transfers name another post");
+  }
+  RETURN_IF_ERROR(ValidateText("reference", m.reference, kMaxReferenceLength, false));
+  RETURN_IF_ERROR(ValidateText("reason", m.reason, kMaxReasonLength, false));
+  RETURN_IF_ERROR(ValidateId("officer ID", m.officer_id));
+  RETURN_IF_ERROR(ValidateId("device ID", m.device_id));
+  return ValidateHlcSet("stock movement", m.hlc);
 }
 
 }  // namespace kitsync::core

@@ -14,6 +14,8 @@ namespace kitsync::core {
 
 // Limits that keep one record sane. A tired officer's typo of 1000 instead of 1 is refused.
 inline constexpr int64_t kMaxQuantity = 10'000;
+inline constexpr int64_t kMaxCount = kMaxQuantity * 100;  // a physical count of a whole store
+inline constexpr int64_t kMaxHouseholdSize = 50;
 inline constexpr size_t kMaxCodeLength = 32;
 inline constexpr size_t kMaxNameLength = 200;
 inline constexpr size_t kMaxReasonLength = 500;

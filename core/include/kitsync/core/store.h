@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "kitsync/core/change_log.h"
@@ -25,6 +26,8 @@ struct StoreOptions {
   // the cost of durability turn it off.
   bool durable = true;
   int busy_timeout_ms = 5000;
+  // Timestamps from elsewhere further ahead of this wall clock are not absorbed into its HLC.
+  int64_t max_clock_skew_ms = 5 * 60 * 1000;
 };
 
 struct TabletSetup {
@@ -130,6 +133,22 @@ struct TabletStatus {
   ChainReport chain;
 };
 
+// A record from the server's feed: another tablet's, the centre's, or this tablet's own coming
+// back. For records that carry an HLC, `hlc` is theirs.
+using RemoteRecord = std::variant<Beneficiary, Handover, HandoverVoid, StockMovement, KitType, Post,
+                                  Officer, Round>;
+struct RemoteChange {
+  Hlc hlc;
+  RemoteRecord record;
+};
+
+// How this tablet reaches its server. The token is the device credential from enrolment.
+struct ServerLink {
+  std::string address;       // "host:port"
+  std::string device_token;
+  std::string ca_file;       // PEM bundle to verify the server; empty for loopback plaintext
+};
+
 class Store {
  public:
   // Creates a new tablet database. Fails if `path` already holds one.
@@ -172,7 +191,21 @@ class Store {
   Result<std::vector<ChangeEntry>> PendingChanges(int64_t limit);
   // Marks everything up to `seq` as durably held by the server. Never moves backwards.
   Status AcknowledgeUpload(int64_t seq);
+  // After the server reports holding less than this tablet believed acknowledged (its database
+  // was restored from a backup), uploads resume from `seq` + 1. Nothing is lost: the log keeps
+  // every entry.
+  Status ResetUploadCursor(int64_t seq);
   Result<ChainReport> VerifyChain();
+
+  // Applies a pulled batch and stores `cursor` in one transaction, so a crash between the two
+  // cannot happen. Records already held are left as they are: facts never change, and this
+  // tablet's own changes coming back do no harm. Master data is upserted.
+  Status ApplyPulled(const std::vector<RemoteChange>& changes, int64_t cursor);
+  Result<int64_t> PullCursor();
+
+  Status SaveServerLink(const ServerLink& link);
+  // NOT_FOUND when the tablet was never enrolled.
+  Result<ServerLink> LoadServerLink();
   Result<TabletStatus> GetStatus();
 
  private:

@@ -1,0 +1,86 @@
+// Inserting facts. A fact is keyed by its ID and never changes, so inserting one already held
+// (this tablet's own change coming back from the server, a batch delivered twice) does nothing.
+#include <nlohmann/json.hpp>
+
+#include "store_impl.h"
+
+namespace kitsync::core {
+
+Status Store::Impl::InsertBeneficiary(const Beneficiary& b) {
+  ASSIGN_OR_RETURN(auto* stmt, db_->Cached("INSERT INTO beneficiaries (id, doc_hash, full_name, "
+                                         "phone, household_size, post_id, device_id, hlc) "
+                                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"));
+  return stmt->Bind(1, b.id)
+                      .Bind(2, b.doc_hash)
+                      .Bind(3, b.full_name)
+                      .Bind(4, b.phone)
+                      .Bind(5, b.household_size)
+                      .Bind(6, b.post_id)
+                      .Bind(7, b.device_id)
+                      .Bind(8, static_cast<int64_t>(b.hlc.Pack()))
+                      .Run();
+}
+
+Status Store::Impl::InsertHandover(const Handover& h) {
+  ASSIGN_OR_RETURN(auto* stmt,
+                   db_->Cached("INSERT INTO handovers (id, round_id, beneficiary_id, kit_type_id, "
+                               "quantity, post_id, officer_id, device_id, hlc, wall_ms, "
+                               "proof_kind, proof_ref, collected_by, proxy_relation, consent, "
+                               "override_reason, overridden_warnings) "
+                               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                               "ON CONFLICT DO NOTHING"));
+  return stmt->Bind(1, h.id)
+      .Bind(2, h.round_id)
+      .Bind(3, h.beneficiary_id)
+      .Bind(4, h.kit_type_id)
+      .Bind(5, h.quantity)
+      .Bind(6, h.post_id)
+      .Bind(7, h.officer_id)
+      .Bind(8, h.device_id)
+      .Bind(9, static_cast<int64_t>(h.hlc.Pack()))
+      .Bind(10, h.wall_ms)
+      .Bind(11, ToString(h.proof_kind))
+      .Bind(12, h.proof_ref)
+      .Bind(13, ToString(h.collected_by))
+      .Bind(14, h.proxy_relation)
+      .Bind(15, int64_t{h.consent})
+      .Bind(16, h.override_reason)
+      .Bind(17, nlohmann::json(h.overridden_warnings).dump())
+      .Run();
+}
+
+Status Store::Impl::InsertVoid(const HandoverVoid& v) {
+  ASSIGN_OR_RETURN(auto* insert, db_->Cached("INSERT INTO handover_voids (handover_id, reason, "
+                                           "officer_id, device_id, hlc, wall_ms) "
+                                           "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"));
+  return insert->Bind(1, v.handover_id)
+                      .Bind(2, v.reason)
+                      .Bind(3, v.officer_id)
+                      .Bind(4, v.device_id)
+                      .Bind(5, static_cast<int64_t>(v.hlc.Pack()))
+                      .Bind(6, v.wall_ms)
+                      .Run();
+}
+
+Status Store::Impl::InsertMovement(const StockMovement& m) {
+  ASSIGN_OR_RETURN(auto* stmt,
+                   db_->Cached("INSERT INTO stock_movements (id, post_id, kit_type_id, kind, "
+                             "quantity, counterpart_post_id, reference, reason, officer_id, "
+                             "device_id, hlc, wall_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                               "ON CONFLICT DO NOTHING"));
+  return stmt->Bind(1, m.id)
+                      .Bind(2, m.post_id)
+                      .Bind(3, m.kit_type_id)
+                      .Bind(4, ToString(m.kind))
+                      .Bind(5, m.quantity)
+                      .Bind(6, m.counterpart_post_id)
+                      .Bind(7, m.reference)
+                      .Bind(8, m.reason)
+                      .Bind(9, m.officer_id)
+                      .Bind(10, m.device_id)
+                      .Bind(11, static_cast<int64_t>(m.hlc.Pack()))
+                      .Bind(12, m.wall_ms)
+                      .Run();
+}
+
+}  // namespace kitsync::core

@@ -1,0 +1,165 @@
+// What the sync engine does to a tablet: pulled batches, cursors, the server link.
+#include <gtest/gtest.h>
+
+#include "kitsync/core/canonical.h"
+#include "kitsync/core/ids.h"
+#include "kitsync/core/store.h"
+#include "test_support.h"
+
+namespace kitsync::core {
+namespace {
+
+using testing::CanonicalDump;
+using testing::SampleMasterData;
+
+class StoreSyncTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    a_path_ = dir_.File("a.db");
+    b_path_ = dir_.File("b.db");
+    a_ = testing::MakeTablet(a_path_, {clock_.AsWallClock()});
+    b_ = testing::MakeTablet(b_path_, {clock_.AsWallClock()});
+    ASSERT_TRUE(a_ && b_);
+  }
+
+  // Tablet A's pending changes as the server would hand them to B.
+  std::vector<RemoteChange> ChangesOfA() {
+    std::vector<RemoteChange> out;
+    for (const ChangeEntry& e : *a_->PendingChanges(1000)) {
+      if (e.entity == "beneficiary") out.push_back({e.hlc, *DecodeBeneficiary(e.payload)});
+      if (e.entity == "handover") out.push_back({e.hlc, *DecodeHandover(e.payload)});
+      if (e.entity == "handover_void") out.push_back({e.hlc, *DecodeHandoverVoid(e.payload)});
+      if (e.entity == "stock_movement") out.push_back({e.hlc, *DecodeMovement(e.payload)});
+    }
+    return out;
+  }
+
+  void RecordAtA() {
+    ASSERT_TRUE(a_->RecordMovement({MovementKind::kReceipt, "HYG-KIT", 10, "", "WB", "",
+                                    "ENT-OF-1"}).ok());
+    auto ben = a_->RegisterBeneficiary({"B7654321", "Siti", "", 2});
+    ASSERT_TRUE(ben.ok());
+    auto h = a_->RecordHandover(testing::SampleHandover(ben->id));
+    ASSERT_TRUE(h.ok());
+    ASSERT_TRUE(a_->VoidHandover({h->handover.id, "wrong kit", "ENT-OF-1"}).ok());
+  }
+
+  testing::TempDir dir_;
+  testing::ManualClock clock_;
+  std::string a_path_, b_path_;
+  std::unique_ptr<Store> a_, b_;
+};
+
+TEST_F(StoreSyncTest, PulledRecordsOfAnotherTabletAreHeldButNotReUploaded) {
+  RecordAtA();
+  ASSERT_TRUE(b_->ApplyPulled(ChangesOfA(), 4).ok());
+  EXPECT_EQ(*b_->PullCursor(), 4);
+  EXPECT_EQ(b_->GetStatus()->pending, 0);
+  auto stock = b_->Stock();
+  ASSERT_TRUE(stock.ok());
+  EXPECT_EQ((*stock)[0].received, 10);
+  EXPECT_EQ((*stock)[0].handed_out, 0);  // the one handover was voided
+  auto list = b_->ListHandovers({});
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_TRUE((*list)[0].void_record.has_value());
+}
+
+TEST_F(StoreSyncTest, ABatchAppliedTwiceChangesNothingTheSecondTime) {
+  RecordAtA();
+  auto changes = ChangesOfA();
+  ASSERT_TRUE(b_->ApplyPulled(changes, 4).ok());
+  const std::string once = CanonicalDump(b_path_);
+  ASSERT_TRUE(b_->ApplyPulled(changes, 4).ok());
+  ASSERT_TRUE(b_->ApplyPulled(changes, 9).ok());  // same records under a later cursor
+  std::string twice = CanonicalDump(b_path_);
+  EXPECT_EQ(b_->PullCursor().value(), 9);
+  // Only the cursor differs.
+  auto strip_cursor = [](std::string dump) {
+    auto at = dump.find("pull_cursor");
+    return dump.substr(0, at);
+  };
+  EXPECT_EQ(strip_cursor(once), strip_cursor(twice));
+}
+
+TEST_F(StoreSyncTest, OwnChangesComingBackDoNoHarm) {
+  RecordAtA();
+  const std::string before = CanonicalDump(a_path_);
+  ASSERT_TRUE(a_->ApplyPulled(ChangesOfA(), 4).ok());
+  EXPECT_TRUE(a_->VerifyChain()->ok);
+  EXPECT_EQ(a_->GetStatus()->pending, 4);
+  EXPECT_EQ(a_->Stock()->at(0).balance, 10);
+  EXPECT_NE(CanonicalDump(a_path_), before);  // the cursor moved
+}
+
+TEST_F(StoreSyncTest, AnOlderCursorIsNeverStored) {
+  ASSERT_TRUE(b_->ApplyPulled({}, 10).ok());
+  ASSERT_TRUE(b_->ApplyPulled({}, 3).ok());
+  EXPECT_EQ(*b_->PullCursor(), 10);
+}
+
+TEST_F(StoreSyncTest, AMalformedRecordRefusesTheWholeBatch) {
+  RecordAtA();
+  auto changes = ChangesOfA();
+  Handover bad = std::get<Handover>(changes[2].record);
+  bad.quantity = 0;
+  changes.push_back({changes.back().hlc, bad});
+  const std::string before = CanonicalDump(b_path_);
+  EXPECT_EQ(b_->ApplyPulled(changes, 5).code(), Code::kInvalidArgument);
+  EXPECT_EQ(CanonicalDump(b_path_), before);
+}
+
+TEST_F(StoreSyncTest, PulledMasterDataIsUpserted) {
+  MasterData m = SampleMasterData();
+  KitType renamed = m.kit_types[0];
+  renamed.name = "Hygiene kit (2026 edition)";
+  Post dumai{NewUuidV7(), "DUM", "Dumai"};
+  ASSERT_TRUE(b_->ApplyPulled({{Hlc{1, 0}, renamed}, {Hlc{2, 0}, dumai}}, 2).ok());
+  auto loaded = b_->LoadMasterData();
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(loaded->posts.size(), 3u);
+  EXPECT_EQ(loaded->kit_types[0].name, "Hygiene kit (2026 edition)");
+}
+
+TEST_F(StoreSyncTest, LaterLocalChangesOrderAfterWhatWasPulled) {
+  RecordAtA();
+  auto changes = ChangesOfA();
+  clock_.Advance(-10'000);  // B's clock is 10 s behind A's
+  ASSERT_TRUE(b_->ApplyPulled(changes, 4).ok());
+  auto ben = b_->RegisterBeneficiary({"C1112223", "Ani", "", 1});
+  ASSERT_TRUE(ben.ok());
+  EXPECT_GT(ben->hlc, changes.back().hlc);
+}
+
+TEST_F(StoreSyncTest, AClockFarAheadElsewhereDoesNotDragThisOne) {
+  RecordAtA();
+  auto changes = ChangesOfA();
+  clock_.Advance(-48 * 3'600'000);  // B is two days behind A (A's clock is wrong)
+  ASSERT_TRUE(b_->ApplyPulled(changes, 4).ok());
+  auto ben = b_->RegisterBeneficiary({"C1112223", "Ani", "", 1});
+  ASSERT_TRUE(ben.ok());
+  EXPECT_LT(ben->hlc, changes.back().hlc);
+  EXPECT_EQ(ben->hlc.physical_ms, *clock_.now_ms);
+}
+
+TEST_F(StoreSyncTest, ServerLinkIsKeptAndNotFoundBeforeEnrolment) {
+  EXPECT_EQ(a_->LoadServerLink().status().code(), Code::kNotFound);
+  ASSERT_TRUE(a_->SaveServerLink({"127.0.0.1:7443", "secret-token", ""}).ok());
+  auto link = a_->LoadServerLink();
+  ASSERT_TRUE(link.ok());
+  EXPECT_EQ(link->address, "127.0.0.1:7443");
+  EXPECT_EQ(link->device_token, "secret-token");
+}
+
+TEST_F(StoreSyncTest, UploadCursorCanBeResetToWhatTheServerHolds) {
+  RecordAtA();
+  ASSERT_TRUE(a_->AcknowledgeUpload(4).ok());
+  EXPECT_EQ(a_->GetStatus()->pending, 0);
+  ASSERT_TRUE(a_->ResetUploadCursor(2).ok());
+  auto pending = a_->PendingChanges(10);
+  ASSERT_EQ(pending->size(), 2u);
+  EXPECT_EQ((*pending)[0].seq, 3);
+  EXPECT_EQ(a_->ResetUploadCursor(5).code(), Code::kOutOfRange);
+}
+
+}  // namespace
+}  // namespace kitsync::core
