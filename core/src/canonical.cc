@@ -192,4 +192,32 @@ Result<StockMovement> DecodeMovement(const std::string& payload) {
   });
 }
 
+Result<LoggedForm> ToLoggedForm(const Record& record) {
+  if (auto* b = std::get_if<Beneficiary>(&record)) {
+    return LoggedForm{"beneficiary", b->id, EncodeBeneficiary(*b)};
+  }
+  if (auto* h = std::get_if<Handover>(&record)) {
+    return LoggedForm{"handover", h->id, EncodeHandover(*h)};
+  }
+  if (auto* v = std::get_if<HandoverVoid>(&record)) {
+    return LoggedForm{"handover_void", v->handover_id, EncodeHandoverVoid(*v)};
+  }
+  if (auto* m = std::get_if<StockMovement>(&record)) {
+    return LoggedForm{"stock_movement", m->id, EncodeMovement(*m)};
+  }
+  return Status::InvalidArgument("master data is not part of a device's change log");
+}
+
+Result<Record> DecodeLogged(const std::string& entity, const std::string& payload) {
+  auto widen = [](auto result) -> Result<Record> {
+    if (!result.ok()) return result.status();
+    return Record(std::move(result).value());
+  };
+  if (entity == "beneficiary") return widen(DecodeBeneficiary(payload));
+  if (entity == "handover") return widen(DecodeHandover(payload));
+  if (entity == "handover_void") return widen(DecodeHandoverVoid(payload));
+  if (entity == "stock_movement") return widen(DecodeMovement(payload));
+  return Status::InvalidArgument("unknown change-log entity '" + entity + "'");
+}
+
 }  // namespace kitsync::core

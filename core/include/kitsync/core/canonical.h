@@ -20,4 +20,16 @@ Result<Handover> DecodeHandover(const std::string& payload);
 Result<HandoverVoid> DecodeHandoverVoid(const std::string& payload);
 Result<StockMovement> DecodeMovement(const std::string& payload);
 
+// The change-log view of a fact: its entity name ("handover"), the ID the entry is keyed by (a
+// void is keyed by the handover it voids) and its canonical payload. INVALID_ARGUMENT for master
+// data, which is not part of a device's change log.
+struct LoggedForm {
+  std::string entity;
+  std::string entity_id;
+  std::string payload;
+};
+Result<LoggedForm> ToLoggedForm(const Record& record);
+// The record a change-log entry holds.
+Result<Record> DecodeLogged(const std::string& entity, const std::string& payload);
+
 }  // namespace kitsync::core

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "kitsync/core/hlc.h"
@@ -134,6 +135,11 @@ struct StockMovement {
   Hlc hlc;
   int64_t wall_ms = 0;
 };
+
+// Any record that moves between a tablet and the server. The first four are facts made at posts
+// (and by the centre); the rest are master data.
+using Record = std::variant<Beneficiary, Handover, HandoverVoid, StockMovement, KitType, Post,
+                            Officer, Round>;
 
 std::string_view ToString(OfficerRole role);
 std::string_view ToString(ProofKind kind);

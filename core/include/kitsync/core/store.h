@@ -10,7 +10,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <variant>
 #include <vector>
 
 #include "kitsync/core/change_log.h"
@@ -135,8 +134,7 @@ struct TabletStatus {
 
 // A record from the server's feed: another tablet's, the centre's, or this tablet's own coming
 // back. For records that carry an HLC, `hlc` is theirs.
-using RemoteRecord = std::variant<Beneficiary, Handover, HandoverVoid, StockMovement, KitType, Post,
-                                  Officer, Round>;
+using RemoteRecord = Record;
 struct RemoteChange {
   Hlc hlc;
   RemoteRecord record;

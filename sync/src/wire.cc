@@ -1,0 +1,418 @@
+#include "kitsync/sync/wire.h"
+
+#include "kitsync/core/canonical.h"
+#include "kitsync/core/ids.h"
+#include "kitsync/core/validation.h"
+
+namespace kitsync::sync {
+namespace {
+
+using core::Result;
+using core::Status;
+
+int HexValue(char c) { return c <= '9' ? c - '0' : c - 'a' + 10; }
+
+std::string HexToBytes(std::string_view hex) {
+  std::string out(hex.size() / 2, '\0');
+  for (size_t i = 0; i < out.size(); ++i) {
+    out[i] = static_cast<char>(HexValue(hex[2 * i]) << 4 | HexValue(hex[2 * i + 1]));
+  }
+  return out;
+}
+
+v1::ProofKind ToWire(core::ProofKind k) {
+  switch (k) {
+    case core::ProofKind::kSignature: return v1::PROOF_KIND_SIGNATURE;
+    case core::ProofKind::kPhoto: return v1::PROOF_KIND_PHOTO;
+    case core::ProofKind::kVoucher: return v1::PROOF_KIND_VOUCHER;
+    case core::ProofKind::kNone: break;
+  }
+  return v1::PROOF_KIND_UNSPECIFIED;
+}
+
+v1::MovementKind ToWire(core::MovementKind k) {
+  switch (k) {
+    case core::MovementKind::kReceipt: return v1::MOVEMENT_KIND_RECEIPT;
+    case core::MovementKind::kTransferOut: return v1::MOVEMENT_KIND_TRANSFER_OUT;
+    case core::MovementKind::kTransferIn: return v1::MOVEMENT_KIND_TRANSFER_IN;
+    case core::MovementKind::kAdjustment: return v1::MOVEMENT_KIND_ADJUSTMENT;
+    case core::MovementKind::kCount: return v1::MOVEMENT_KIND_COUNT;
+  }
+  return v1::MOVEMENT_KIND_UNSPECIFIED;
+}
+
+v1::OfficerRole ToWire(core::OfficerRole r) {
+  switch (r) {
+    case core::OfficerRole::kOfficer: return v1::OFFICER_ROLE_OFFICER;
+    case core::OfficerRole::kSupervisor: return v1::OFFICER_ROLE_SUPERVISOR;
+    case core::OfficerRole::kAdmin: return v1::OFFICER_ROLE_ADMIN;
+  }
+  return v1::OFFICER_ROLE_UNSPECIFIED;
+}
+
+Result<core::ProofKind> FromWire(int k) {
+  switch (k) {
+    case v1::PROOF_KIND_UNSPECIFIED: return core::ProofKind::kNone;
+    case v1::PROOF_KIND_SIGNATURE: return core::ProofKind::kSignature;
+    case v1::PROOF_KIND_PHOTO: return core::ProofKind::kPhoto;
+    case v1::PROOF_KIND_VOUCHER: return core::ProofKind::kVoucher;
+  }
+  return Status::InvalidArgument("unknown proof kind " + std::to_string(k));
+}
+
+Result<core::Collector> CollectorFromWire(int c) {
+  switch (c) {
+    case v1::COLLECTOR_SELF: return core::Collector::kSelf;
+    case v1::COLLECTOR_PROXY: return core::Collector::kProxy;
+  }
+  return Status::InvalidArgument("unknown or missing collector " + std::to_string(c));
+}
+
+Result<core::MovementKind> MovementFromWire(int k) {
+  switch (k) {
+    case v1::MOVEMENT_KIND_RECEIPT: return core::MovementKind::kReceipt;
+    case v1::MOVEMENT_KIND_TRANSFER_OUT: return core::MovementKind::kTransferOut;
+    case v1::MOVEMENT_KIND_TRANSFER_IN: return core::MovementKind::kTransferIn;
+    case v1::MOVEMENT_KIND_ADJUSTMENT: return core::MovementKind::kAdjustment;
+    case v1::MOVEMENT_KIND_COUNT: return core::MovementKind::kCount;
+  }
+  return Status::InvalidArgument("unknown or missing stock movement kind " + std::to_string(k));
+}
+
+Result<core::OfficerRole> RoleFromWire(int r) {
+  switch (r) {
+    case v1::OFFICER_ROLE_OFFICER: return core::OfficerRole::kOfficer;
+    case v1::OFFICER_ROLE_SUPERVISOR: return core::OfficerRole::kSupervisor;
+    case v1::OFFICER_ROLE_ADMIN: return core::OfficerRole::kAdmin;
+  }
+  return Status::InvalidArgument("unknown or missing officer role " + std::to_string(r));
+}
+
+// Resolves refs and raw IDs of one batch.
+class Dictionary {
+ public:
+  static Result<Dictionary> Read(const v1::RecordBatch& batch) {
+    Dictionary d;
+    for (const std::string& bytes : batch.dictionary()) {
+      ASSIGN_OR_RETURN(std::string uuid, UuidFromBytes(bytes));
+      d.ids_.push_back(std::move(uuid));
+    }
+    return d;
+  }
+
+  Result<std::string> Ref(uint32_t ref, const char* field) const {
+    if (ref == 0 || ref > ids_.size()) {
+      return Status::InvalidArgument(std::string(field) + " refers to entry " +
+                                     std::to_string(ref) + " of a dictionary of " +
+                                     std::to_string(ids_.size()));
+    }
+    return ids_[ref - 1];
+  }
+  // A transfer's other post is optional: 0 means none.
+  Result<std::string> OptionalRef(uint32_t ref, const char* field) const {
+    if (ref == 0) return std::string();
+    return Ref(ref, field);
+  }
+
+ private:
+  std::vector<std::string> ids_;
+};
+
+Result<std::string> Id(const std::string& bytes, const char* field) {
+  auto id = UuidFromBytes(bytes);
+  if (!id.ok()) return Status::InvalidArgument(std::string(field) + ": " + id.status().message());
+  return id;
+}
+
+int64_t WallMs(const core::Hlc& hlc, int64_t offset) { return hlc.physical_ms + offset; }
+
+Result<core::Record> ReadRecord(const v1::Change& c, const core::Hlc& hlc, const Dictionary& d) {
+  switch (c.record_case()) {
+    case v1::Change::kBeneficiary: {
+      const v1::Beneficiary& w = c.beneficiary();
+      core::Beneficiary b;
+      ASSIGN_OR_RETURN(b.id, Id(w.id(), "beneficiary ID"));
+      if (w.doc_hash().size() != 32) {
+        return Status::InvalidArgument("a document hash must be 32 bytes");
+      }
+      b.doc_hash = core::ToHex(w.doc_hash());
+      b.full_name = w.full_name();
+      b.phone = w.phone();
+      b.household_size = w.household_size();
+      ASSIGN_OR_RETURN(b.post_id, d.Ref(w.post_ref(), "beneficiary's post"));
+      ASSIGN_OR_RETURN(b.device_id, d.Ref(w.device_ref(), "beneficiary's device"));
+      b.hlc = hlc;
+      RETURN_IF_ERROR(core::ValidateBeneficiaryRecord(b));
+      return core::Record(std::move(b));
+    }
+    case v1::Change::kHandover: {
+      const v1::Handover& w = c.handover();
+      core::Handover h;
+      ASSIGN_OR_RETURN(h.id, Id(w.id(), "handover ID"));
+      ASSIGN_OR_RETURN(h.round_id, d.Ref(w.round_ref(), "handover's round"));
+      ASSIGN_OR_RETURN(h.beneficiary_id, Id(w.beneficiary_id(), "handover's beneficiary"));
+      ASSIGN_OR_RETURN(h.kit_type_id, d.Ref(w.kit_type_ref(), "handover's kit type"));
+      h.quantity = w.quantity();
+      ASSIGN_OR_RETURN(h.post_id, d.Ref(w.post_ref(), "handover's post"));
+      ASSIGN_OR_RETURN(h.officer_id, d.Ref(w.officer_ref(), "handover's officer"));
+      ASSIGN_OR_RETURN(h.device_id, d.Ref(w.device_ref(), "handover's device"));
+      h.hlc = hlc;
+      h.wall_ms = WallMs(hlc, w.wall_offset_ms());
+      ASSIGN_OR_RETURN(h.proof_kind, FromWire(w.proof_kind()));
+      h.proof_ref = w.proof_ref();
+      ASSIGN_OR_RETURN(h.collected_by, CollectorFromWire(w.collector()));
+      h.proxy_relation = w.proxy_relation();
+      h.consent = w.consent();
+      h.override_reason = w.override_reason();
+      h.overridden_warnings.assign(w.overridden_warnings().begin(),
+                                   w.overridden_warnings().end());
+      RETURN_IF_ERROR(core::ValidateHandoverRecord(h));
+      return core::Record(std::move(h));
+    }
+    case v1::Change::kHandoverVoid: {
+      const v1::HandoverVoid& w = c.handover_void();
+      core::HandoverVoid v;
+      ASSIGN_OR_RETURN(v.handover_id, Id(w.handover_id(), "voided handover ID"));
+      v.reason = w.reason();
+      ASSIGN_OR_RETURN(v.officer_id, d.Ref(w.officer_ref(), "void's officer"));
+      ASSIGN_OR_RETURN(v.device_id, d.Ref(w.device_ref(), "void's device"));
+      v.hlc = hlc;
+      v.wall_ms = WallMs(hlc, w.wall_offset_ms());
+      RETURN_IF_ERROR(core::ValidateVoidRecord(v));
+      return core::Record(std::move(v));
+    }
+    case v1::Change::kStockMovement: {
+      const v1::StockMovement& w = c.stock_movement();
+      core::StockMovement m;
+      ASSIGN_OR_RETURN(m.id, Id(w.id(), "stock movement ID"));
+      ASSIGN_OR_RETURN(m.post_id, d.Ref(w.post_ref(), "movement's post"));
+      ASSIGN_OR_RETURN(m.kit_type_id, d.Ref(w.kit_type_ref(), "movement's kit type"));
+      ASSIGN_OR_RETURN(m.kind, MovementFromWire(w.kind()));
+      m.quantity = w.quantity();
+      ASSIGN_OR_RETURN(m.counterpart_post_id,
+                       d.OptionalRef(w.counterpart_post_ref(), "movement's other post"));
+      m.reference = w.reference();
+      m.reason = w.reason();
+      ASSIGN_OR_RETURN(m.officer_id, d.Ref(w.officer_ref(), "movement's officer"));
+      ASSIGN_OR_RETURN(m.device_id, d.Ref(w.device_ref(), "movement's device"));
+      m.hlc = hlc;
+      m.wall_ms = WallMs(hlc, w.wall_offset_ms());
+      RETURN_IF_ERROR(core::ValidateMovementRecord(m));
+      return core::Record(std::move(m));
+    }
+    case v1::Change::kKitType: {
+      const v1::KitType& w = c.kit_type();
+      core::MasterData m;
+      core::KitType& k = m.kit_types.emplace_back();
+      ASSIGN_OR_RETURN(k.id, Id(w.id(), "kit type ID"));
+      k.code = w.code();
+      k.name = w.name();
+      k.unit = w.unit();
+      RETURN_IF_ERROR(core::ValidateMasterData(m));
+      return core::Record(std::move(k));
+    }
+    case v1::Change::kPost: {
+      const v1::Post& w = c.post();
+      core::MasterData m;
+      core::Post& p = m.posts.emplace_back();
+      ASSIGN_OR_RETURN(p.id, Id(w.id(), "post ID"));
+      p.code = w.code();
+      p.name = w.name();
+      RETURN_IF_ERROR(core::ValidateMasterData(m));
+      return core::Record(std::move(p));
+    }
+    case v1::Change::kOfficer: {
+      const v1::Officer& w = c.officer();
+      core::MasterData m;
+      core::Officer& o = m.officers.emplace_back();
+      ASSIGN_OR_RETURN(o.id, Id(w.id(), "officer ID"));
+      o.code = w.code();
+      o.name = w.name();
+      ASSIGN_OR_RETURN(o.post_id, d.Ref(w.post_ref(), "officer's post"));
+      ASSIGN_OR_RETURN(o.role, RoleFromWire(w.role()));
+      RETURN_IF_ERROR(core::ValidateMasterData(m));
+      return core::Record(std::move(o));
+    }
+    case v1::Change::kRound: {
+      const v1::Round& w = c.round();
+      core::MasterData m;
+      core::Round& r = m.rounds.emplace_back();
+      ASSIGN_OR_RETURN(r.id, Id(w.id(), "round ID"));
+      r.code = w.code();
+      r.name = w.name();
+      r.requires_proof = w.requires_proof();
+      for (const v1::Entitlement& e : w.entitlements()) {
+        core::Entitlement& ent = r.entitlements.emplace_back();
+        ASSIGN_OR_RETURN(ent.kit_type_id, d.Ref(e.kit_type_ref(), "entitlement's kit type"));
+        ent.max_per_beneficiary = e.max_per_beneficiary();
+      }
+      RETURN_IF_ERROR(core::ValidateMasterData(m));
+      return core::Record(std::move(r));
+    }
+    case v1::Change::RECORD_NOT_SET:
+      break;
+  }
+  return Status::InvalidArgument("a change carries no record (or one of a kind this server "
+                                 "does not know)");
+}
+
+}  // namespace
+
+std::string UuidToBytes(std::string_view uuid) {
+  std::string hex;
+  hex.reserve(32);
+  for (char c : uuid) {
+    if (c != '-') hex.push_back(c);
+  }
+  return HexToBytes(hex);
+}
+
+Result<std::string> UuidFromBytes(std::string_view bytes) {
+  if (bytes.size() != 16) {
+    return Status::InvalidArgument("an ID must be 16 bytes, got " + std::to_string(bytes.size()));
+  }
+  std::string hex = core::ToHex(bytes);
+  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
+         hex.substr(16, 4) + "-" + hex.substr(20);
+}
+
+uint32_t RecordBatchWriter::Ref(const std::string& uuid) {
+  auto [it, added] = refs_.emplace(uuid, static_cast<uint32_t>(refs_.size() + 1));
+  if (added) batch_->add_dictionary(UuidToBytes(uuid));
+  return it->second;
+}
+
+void RecordBatchWriter::Add(const core::Hlc& hlc, const core::Record& record) {
+  v1::Change* c = batch_->add_changes();
+  const uint64_t packed = hlc.Pack();
+  if (first_) {
+    batch_->set_base_hlc(packed);
+    first_ = false;
+  } else {
+    c->set_hlc_delta(static_cast<int64_t>(packed - last_hlc_));
+  }
+  last_hlc_ = packed;
+
+  if (auto* b = std::get_if<core::Beneficiary>(&record)) {
+    v1::Beneficiary* w = c->mutable_beneficiary();
+    w->set_id(UuidToBytes(b->id));
+    w->set_doc_hash(HexToBytes(b->doc_hash));
+    w->set_full_name(b->full_name);
+    w->set_phone(b->phone);
+    w->set_household_size(static_cast<uint32_t>(b->household_size));
+    w->set_post_ref(Ref(b->post_id));
+    w->set_device_ref(Ref(b->device_id));
+  } else if (auto* h = std::get_if<core::Handover>(&record)) {
+    v1::Handover* w = c->mutable_handover();
+    w->set_id(UuidToBytes(h->id));
+    w->set_round_ref(Ref(h->round_id));
+    w->set_beneficiary_id(UuidToBytes(h->beneficiary_id));
+    w->set_kit_type_ref(Ref(h->kit_type_id));
+    w->set_quantity(static_cast<uint32_t>(h->quantity));
+    w->set_post_ref(Ref(h->post_id));
+    w->set_officer_ref(Ref(h->officer_id));
+    w->set_device_ref(Ref(h->device_id));
+    w->set_wall_offset_ms(h->wall_ms - hlc.physical_ms);
+    w->set_proof_kind(ToWire(h->proof_kind));
+    w->set_proof_ref(h->proof_ref);
+    w->set_collector(h->collected_by == core::Collector::kProxy ? v1::COLLECTOR_PROXY
+                                                                : v1::COLLECTOR_SELF);
+    w->set_proxy_relation(h->proxy_relation);
+    w->set_consent(h->consent);
+    w->set_override_reason(h->override_reason);
+    for (const std::string& warning : h->overridden_warnings) w->add_overridden_warnings(warning);
+  } else if (auto* v = std::get_if<core::HandoverVoid>(&record)) {
+    v1::HandoverVoid* w = c->mutable_handover_void();
+    w->set_handover_id(UuidToBytes(v->handover_id));
+    w->set_reason(v->reason);
+    w->set_officer_ref(Ref(v->officer_id));
+    w->set_device_ref(Ref(v->device_id));
+    w->set_wall_offset_ms(v->wall_ms - hlc.physical_ms);
+  } else if (auto* m = std::get_if<core::StockMovement>(&record)) {
+    v1::StockMovement* w = c->mutable_stock_movement();
+    w->set_id(UuidToBytes(m->id));
+    w->set_post_ref(Ref(m->post_id));
+    w->set_kit_type_ref(Ref(m->kit_type_id));
+    w->set_kind(ToWire(m->kind));
+    w->set_quantity(m->quantity);
+    if (!m->counterpart_post_id.empty()) w->set_counterpart_post_ref(Ref(m->counterpart_post_id));
+    w->set_reference(m->reference);
+    w->set_reason(m->reason);
+    w->set_officer_ref(Ref(m->officer_id));
+    w->set_device_ref(Ref(m->device_id));
+    w->set_wall_offset_ms(m->wall_ms - hlc.physical_ms);
+  } else if (auto* k = std::get_if<core::KitType>(&record)) {
+    v1::KitType* w = c->mutable_kit_type();
+    w->set_id(UuidToBytes(k->id));
+    w->set_code(k->code);
+    w->set_name(k->name);
+    w->set_unit(k->unit);
+  } else if (auto* p = std::get_if<core::Post>(&record)) {
+    v1::Post* w = c->mutable_post();
+    w->set_id(UuidToBytes(p->id));
+    w->set_code(p->code);
+    w->set_name(p->name);
+  } else if (auto* o = std::get_if<core::Officer>(&record)) {
+    v1::Officer* w = c->mutable_officer();
+    w->set_id(UuidToBytes(o->id));
+    w->set_code(o->code);
+    w->set_name(o->name);
+    w->set_post_ref(Ref(o->post_id));
+    w->set_role(ToWire(o->role));
+  } else if (auto* r = std::get_if<core::Round>(&record)) {
+    v1::Round* w = c->mutable_round();
+    w->set_id(UuidToBytes(r->id));
+    w->set_code(r->code);
+    w->set_name(r->name);
+    w->set_requires_proof(r->requires_proof);
+    for (const core::Entitlement& e : r->entitlements) {
+      v1::Entitlement* we = w->add_entitlements();
+      we->set_kit_type_ref(Ref(e.kit_type_id));
+      we->set_max_per_beneficiary(static_cast<uint32_t>(e.max_per_beneficiary));
+    }
+  }
+}
+
+Result<std::vector<WireChange>> ReadRecordBatch(const v1::RecordBatch& batch) {
+  ASSIGN_OR_RETURN(Dictionary dictionary, Dictionary::Read(batch));
+  std::vector<WireChange> out;
+  out.reserve(batch.changes_size());
+  uint64_t hlc = batch.base_hlc();
+  for (int i = 0; i < batch.changes_size(); ++i) {
+    const v1::Change& c = batch.changes(i);
+    hlc += static_cast<uint64_t>(c.hlc_delta());
+    const core::Hlc when = core::Hlc::Unpack(hlc);
+    // Far beyond any real clock (the year 10000) means a corrupt or hostile timestamp.
+    if (when.physical_ms <= 0 || when.physical_ms > 253'402'300'800'000) {
+      return Status::InvalidArgument("change " + std::to_string(i + 1) +
+                                     " has an impossible timestamp");
+    }
+    auto record = ReadRecord(c, when, dictionary);
+    if (!record.ok()) {
+      return Status::InvalidArgument("change " + std::to_string(i + 1) + ": " +
+                                     record.status().message());
+    }
+    out.push_back({when, std::move(record).value()});
+  }
+  return out;
+}
+
+Result<std::vector<core::ChangeEntry>> ToChangeEntries(const std::vector<WireChange>& changes,
+                                                       int64_t first_seq) {
+  std::vector<core::ChangeEntry> out;
+  out.reserve(changes.size());
+  for (size_t i = 0; i < changes.size(); ++i) {
+    ASSIGN_OR_RETURN(core::LoggedForm form, core::ToLoggedForm(changes[i].record));
+    core::ChangeEntry e;
+    e.seq = first_seq + static_cast<int64_t>(i);
+    e.hlc = changes[i].hlc;
+    e.entity = std::move(form.entity);
+    e.entity_id = std::move(form.entity_id);
+    e.op = "create";
+    e.payload = std::move(form.payload);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace kitsync::sync
