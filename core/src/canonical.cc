@@ -7,12 +7,6 @@ namespace {
 
 using nlohmann::json;
 
-// Empty optional strings are left out, so that the encoding stays compact and a record that
-// gains an optional field later still hashes the same when the field is unset.
-void PutIfSet(json& j, const char* key, const std::string& value) {
-  if (!value.empty()) j[key] = value;
-}
-
 std::string GetString(const json& j, const char* key, bool required = false) {
   auto it = j.find(key);
   if (it == j.end()) {
@@ -61,69 +55,135 @@ Result<T> Decode(const std::string& payload, const char* what, F&& fill) {
   }
 }
 
+// Encoding runs once per recorded fact (to hash it) and once per uploaded one, so it is written
+// by hand rather than through a JSON DOM. Keys must be added in sorted order; the result is the
+// same text a sorted-key JSON dump produces, which canonical_test checks.
+class CanonicalWriter {
+ public:
+  CanonicalWriter() { out_.reserve(512); out_.push_back('{'); }
+
+  void Int(std::string_view key, int64_t v) { Key(key); out_ += std::to_string(v); }
+  void UInt(std::string_view key, uint64_t v) { Key(key); out_ += std::to_string(v); }
+  void Str(std::string_view key, std::string_view v) {
+    Key(key);
+    Quote(v);
+  }
+  // Empty optional strings are left out, so that the encoding stays compact and a record that
+  // gains an optional field later still hashes the same when the field is unset.
+  void StrIfSet(std::string_view key, std::string_view v) {
+    if (!v.empty()) Str(key, v);
+  }
+  void StrList(std::string_view key, const std::vector<std::string>& list) {
+    Key(key);
+    out_.push_back('[');
+    for (size_t i = 0; i < list.size(); ++i) {
+      if (i) out_.push_back(',');
+      Quote(list[i]);
+    }
+    out_.push_back(']');
+  }
+  std::string Finish() {
+    out_.push_back('}');
+    return std::move(out_);
+  }
+
+ private:
+  void Key(std::string_view key) {
+    if (out_.size() > 1) out_.push_back(',');
+    Quote(key);
+    out_.push_back(':');
+  }
+  void Quote(std::string_view s) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    out_.push_back('"');
+    for (unsigned char c : s) {
+      switch (c) {
+        case '"': out_ += "\\\""; break;
+        case '\\': out_ += "\\\\"; break;
+        case '\b': out_ += "\\b"; break;
+        case '\f': out_ += "\\f"; break;
+        case '\n': out_ += "\\n"; break;
+        case '\r': out_ += "\\r"; break;
+        case '\t': out_ += "\\t"; break;
+        default:
+          if (c < 0x20) {
+            out_ += "\\u00";
+            out_.push_back(kHex[c >> 4]);
+            out_.push_back(kHex[c & 0xf]);
+          } else {
+            out_.push_back(static_cast<char>(c));
+          }
+      }
+    }
+    out_.push_back('"');
+  }
+
+  std::string out_;
+};
+
 }  // namespace
 
 std::string EncodeBeneficiary(const Beneficiary& b) {
-  json j;
-  j["id"] = b.id;
-  j["doc_hash"] = b.doc_hash;
-  j["name"] = b.full_name;
-  PutIfSet(j, "phone", b.phone);
-  j["household"] = b.household_size;
-  j["post"] = b.post_id;
-  j["device"] = b.device_id;
-  j["hlc"] = b.hlc.Pack();
-  return j.dump();
+  CanonicalWriter w;
+  w.Str("device", b.device_id);
+  w.Str("doc_hash", b.doc_hash);
+  w.UInt("hlc", b.hlc.Pack());
+  w.Int("household", b.household_size);
+  w.Str("id", b.id);
+  w.Str("name", b.full_name);
+  w.StrIfSet("phone", b.phone);
+  w.Str("post", b.post_id);
+  return w.Finish();
 }
 
 std::string EncodeHandover(const Handover& h) {
-  json j;
-  j["id"] = h.id;
-  j["round"] = h.round_id;
-  j["beneficiary"] = h.beneficiary_id;
-  j["kit_type"] = h.kit_type_id;
-  j["qty"] = h.quantity;
-  j["post"] = h.post_id;
-  j["officer"] = h.officer_id;
-  j["device"] = h.device_id;
-  j["hlc"] = h.hlc.Pack();
-  j["wall_ms"] = h.wall_ms;
-  if (h.proof_kind != ProofKind::kNone) j["proof"] = ToString(h.proof_kind);
-  PutIfSet(j, "proof_ref", h.proof_ref);
-  if (h.collected_by != Collector::kSelf) j["collector"] = ToString(h.collected_by);
-  PutIfSet(j, "proxy", h.proxy_relation);
-  j["consent"] = h.consent ? 1 : 0;
-  PutIfSet(j, "override", h.override_reason);
-  if (!h.overridden_warnings.empty()) j["warnings"] = h.overridden_warnings;
-  return j.dump();
+  CanonicalWriter w;
+  w.Str("beneficiary", h.beneficiary_id);
+  if (h.collected_by != Collector::kSelf) w.Str("collector", ToString(h.collected_by));
+  w.Int("consent", h.consent ? 1 : 0);
+  w.Str("device", h.device_id);
+  w.UInt("hlc", h.hlc.Pack());
+  w.Str("id", h.id);
+  w.Str("kit_type", h.kit_type_id);
+  w.Str("officer", h.officer_id);
+  w.StrIfSet("override", h.override_reason);
+  w.Str("post", h.post_id);
+  if (h.proof_kind != ProofKind::kNone) w.Str("proof", ToString(h.proof_kind));
+  w.StrIfSet("proof_ref", h.proof_ref);
+  w.StrIfSet("proxy", h.proxy_relation);
+  w.Int("qty", h.quantity);
+  w.Str("round", h.round_id);
+  w.Int("wall_ms", h.wall_ms);
+  if (!h.overridden_warnings.empty()) w.StrList("warnings", h.overridden_warnings);
+  return w.Finish();
 }
 
 std::string EncodeHandoverVoid(const HandoverVoid& v) {
-  json j;
-  j["handover"] = v.handover_id;
-  j["reason"] = v.reason;
-  j["officer"] = v.officer_id;
-  j["device"] = v.device_id;
-  j["hlc"] = v.hlc.Pack();
-  j["wall_ms"] = v.wall_ms;
-  return j.dump();
+  CanonicalWriter w;
+  w.Str("device", v.device_id);
+  w.Str("handover", v.handover_id);
+  w.UInt("hlc", v.hlc.Pack());
+  w.Str("officer", v.officer_id);
+  w.Str("reason", v.reason);
+  w.Int("wall_ms", v.wall_ms);
+  return w.Finish();
 }
 
 std::string EncodeMovement(const StockMovement& m) {
-  json j;
-  j["id"] = m.id;
-  j["post"] = m.post_id;
-  j["kit_type"] = m.kit_type_id;
-  j["kind"] = ToString(m.kind);
-  j["qty"] = m.quantity;
-  PutIfSet(j, "counterpart", m.counterpart_post_id);
-  PutIfSet(j, "reference", m.reference);
-  PutIfSet(j, "reason", m.reason);
-  j["officer"] = m.officer_id;
-  j["device"] = m.device_id;
-  j["hlc"] = m.hlc.Pack();
-  j["wall_ms"] = m.wall_ms;
-  return j.dump();
+  CanonicalWriter w;
+  w.StrIfSet("counterpart", m.counterpart_post_id);
+  w.Str("device", m.device_id);
+  w.UInt("hlc", m.hlc.Pack());
+  w.Str("id", m.id);
+  w.Str("kind", ToString(m.kind));
+  w.Str("kit_type", m.kit_type_id);
+  w.Str("officer", m.officer_id);
+  w.Str("post", m.post_id);
+  w.Int("qty", m.quantity);
+  w.StrIfSet("reason", m.reason);
+  w.StrIfSet("reference", m.reference);
+  w.Int("wall_ms", m.wall_ms);
+  return w.Finish();
 }
 
 Result<Beneficiary> DecodeBeneficiary(const std::string& payload) {

@@ -7,24 +7,26 @@
 namespace kitsync::core {
 namespace {
 
+// One digest context per thread, reset for each hash: allocating a context costs as much as
+// hashing a short entry, and every recorded fact is hashed.
 class Sha256 {
  public:
-  Sha256() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr); }
+  Sha256() : ctx_(ThreadContext()) { EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr); }
 
   void AddU64(uint64_t v) {
     unsigned char b[8];
     for (int i = 0; i < 8; ++i) b[i] = static_cast<unsigned char>(v >> (56 - 8 * i));
-    EVP_DigestUpdate(ctx_.get(), b, sizeof b);
+    EVP_DigestUpdate(ctx_, b, sizeof b);
   }
   // Length-prefixed, so ("ab","c") and ("a","bc") differ.
   void AddString(std::string_view s) {
     AddU64(s.size());
-    EVP_DigestUpdate(ctx_.get(), s.data(), s.size());
+    EVP_DigestUpdate(ctx_, s.data(), s.size());
   }
   std::string Finish() {
     unsigned char out[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
-    EVP_DigestFinal_ex(ctx_.get(), out, &len);
+    EVP_DigestFinal_ex(ctx_, out, &len);
     return std::string(reinterpret_cast<char*>(out), len);
   }
 
@@ -32,7 +34,11 @@ class Sha256 {
   struct Free {
     void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
   };
-  std::unique_ptr<EVP_MD_CTX, Free> ctx_;
+  static EVP_MD_CTX* ThreadContext() {
+    thread_local std::unique_ptr<EVP_MD_CTX, Free> ctx(EVP_MD_CTX_new());
+    return ctx.get();
+  }
+  EVP_MD_CTX* ctx_;
 };
 
 }  // namespace

@@ -4,7 +4,7 @@
 #pragma once
 
 #include "kitsync/core/status.h"
-#include "sqlite.h"
+#include "kitsync/core/sqlite.h"
 
 namespace kitsync::core {
 

@@ -1,4 +1,4 @@
-#include "sqlite.h"
+#include "kitsync/core/sqlite.h"
 
 namespace kitsync::core::sqlite {
 

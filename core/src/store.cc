@@ -106,7 +106,7 @@ Hlc Store::Impl::NextHlc(const LogTip& tip) {
 }
 
 Status Store::Impl::Append(LogTip& tip, Hlc hlc, const char* entity, const std::string& entity_id,
-                           const std::string& payload) {
+                           const std::string& payload, bool store_payload) {
   ChangeEntry e;
   e.seq = tip.seq + 1;
   e.hlc = hlc;
@@ -114,23 +114,51 @@ Status Store::Impl::Append(LogTip& tip, Hlc hlc, const char* entity, const std::
   e.entity_id = entity_id;
   e.op = "create";
   e.payload = payload;
-  const std::string hash = ChainHash(e, tip.hash);
+  std::string hash = ChainHash(e, tip.hash);
   ASSIGN_OR_RETURN(sqlite::Statement * stmt,
                    db_->Cached("INSERT INTO change_log (seq, hlc, entity, entity_id, op, payload, "
-                               "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
-  RETURN_IF_ERROR(stmt->Bind(1, e.seq)
-                      .Bind(2, static_cast<int64_t>(hlc.Pack()))
-                      .Bind(3, e.entity)
-                      .Bind(4, e.entity_id)
-                      .Bind(5, e.op)
-                      .BindBlob(6, e.payload)
-                      .BindBlob(7, tip.hash)
-                      .BindBlob(8, hash)
-                      .Run());
+                               "hash) VALUES (?, ?, ?, ?, ?, ?, ?)"));
+  stmt->Bind(1, e.seq)
+      .Bind(2, static_cast<int64_t>(hlc.Pack()))
+      .Bind(3, e.entity)
+      .Bind(4, e.entity_id)
+      .Bind(5, e.op);
+  if (store_payload) {
+    stmt->BindBlob(6, e.payload);
+  } else {
+    stmt->BindNull(6);
+  }
+  RETURN_IF_ERROR(stmt->BindBlob(7, hash).Run());
   tip.seq = e.seq;
   tip.hlc = hlc;
-  tip.hash = hash;
+  tip.hash = std::move(hash);
   return Status::Ok();
+}
+
+Result<ChangeEntry> Store::Impl::ReadEntry(const sqlite::Statement& row) {
+  ChangeEntry e;
+  e.seq = row.Int(0);
+  e.hlc = Hlc::Unpack(static_cast<uint64_t>(row.Int(1)));
+  e.entity = row.Text(2);
+  e.entity_id = row.Text(3);
+  e.op = row.Text(4);
+  e.hash = row.Text(6);
+  if (!row.IsNull(5)) {
+    e.payload = row.Text(5);
+  } else {
+    ASSIGN_OR_RETURN(e.payload, EncodeStoredFact(e.entity, e.entity_id));
+  }
+  return e;
+}
+
+Result<std::string> Store::Impl::HashOfEntry(int64_t seq) {
+  if (seq == 0) return GenesisHash(identity_.device_id);
+  ASSIGN_OR_RETURN(auto* stmt, db_->Cached("SELECT hash FROM change_log WHERE seq = ?"));
+  ASSIGN_OR_RETURN(bool row, stmt->Bind(1, seq).Step());
+  if (!row) return Status::DataLoss("change-log entry " + std::to_string(seq) + " is missing");
+  std::string hash = stmt->Text(0);
+  stmt->Reset();
+  return hash;
 }
 
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -171,24 +199,27 @@ const DeviceIdentity& Store::identity() const { return impl_->identity(); }
 
 Result<std::vector<ChangeEntry>> Store::PendingChanges(int64_t limit) {
   sqlite::Db& db = impl_->db();
-  ASSIGN_OR_RETURN(int64_t acked, ReadMetaInt(db, "acked_seq"));
+  // One read transaction, so the entries and the rows their payloads come from agree.
+  RETURN_IF_ERROR(db.Exec("BEGIN"));
+  auto out = impl_->ReadPending(limit);
+  (void)db.Exec("COMMIT");
+  return out;
+}
+
+Result<std::vector<ChangeEntry>> Store::Impl::ReadPending(int64_t limit) {
+  ASSIGN_OR_RETURN(int64_t acked, ReadMetaInt(*db_, "acked_seq"));
+  ASSIGN_OR_RETURN(std::string prev, HashOfEntry(acked));
   ASSIGN_OR_RETURN(sqlite::Statement * stmt,
-                   db.Cached("SELECT seq, hlc, entity, entity_id, op, payload, prev_hash, hash "
-                             "FROM change_log WHERE seq > ? ORDER BY seq LIMIT ?"));
+                   db_->Cached("SELECT seq, hlc, entity, entity_id, op, payload, hash "
+                               "FROM change_log WHERE seq > ? ORDER BY seq LIMIT ?"));
   stmt->Bind(1, acked).Bind(2, limit);
   std::vector<ChangeEntry> out;
   while (true) {
     ASSIGN_OR_RETURN(bool row, stmt->Step());
     if (!row) break;
-    ChangeEntry e;
-    e.seq = stmt->Int(0);
-    e.hlc = Hlc::Unpack(static_cast<uint64_t>(stmt->Int(1)));
-    e.entity = stmt->Text(2);
-    e.entity_id = stmt->Text(3);
-    e.op = stmt->Text(4);
-    e.payload = stmt->Text(5);
-    e.prev_hash = stmt->Text(6);
-    e.hash = stmt->Text(7);
+    ASSIGN_OR_RETURN(ChangeEntry e, ReadEntry(*stmt));
+    e.prev_hash = std::move(prev);
+    prev = e.hash;
     out.push_back(std::move(e));
   }
   stmt->Reset();
@@ -210,10 +241,17 @@ Status Store::AcknowledgeUpload(int64_t seq) {
 
 Result<ChainReport> Store::VerifyChain() {
   sqlite::Db& db = impl_->db();
-  ASSIGN_OR_RETURN(auto stmt, db.Prepare("SELECT seq, hlc, entity, entity_id, op, payload, "
-                                         "prev_hash, hash FROM change_log ORDER BY seq"));
+  RETURN_IF_ERROR(db.Exec("BEGIN"));
+  auto report = impl_->WalkChain();
+  (void)db.Exec("COMMIT");
+  return report;
+}
+
+Result<ChainReport> Store::Impl::WalkChain() {
+  ASSIGN_OR_RETURN(auto stmt, db_->Prepare("SELECT seq, hlc, entity, entity_id, op, payload, "
+                                           "hash FROM change_log ORDER BY seq"));
   ChainReport report;
-  std::string prev = GenesisHash(impl_->identity().device_id);
+  std::string prev = GenesisHash(identity_.device_id);
   Hlc prev_hlc;
   auto broken = [&](int64_t seq, std::string problem) {
     report.ok = false;
@@ -224,25 +262,20 @@ Result<ChainReport> Store::VerifyChain() {
   while (true) {
     ASSIGN_OR_RETURN(bool row, stmt->Step());
     if (!row) break;
-    ChangeEntry e;
-    e.seq = stmt->Int(0);
-    e.hlc = Hlc::Unpack(static_cast<uint64_t>(stmt->Int(1)));
-    e.entity = stmt->Text(2);
-    e.entity_id = stmt->Text(3);
-    e.op = stmt->Text(4);
-    e.payload = stmt->Text(5);
-    e.prev_hash = stmt->Text(6);
-    e.hash = stmt->Text(7);
     const int64_t expected = report.entries + 1;
-    if (e.seq != expected) {
+    const int64_t seq = stmt->Int(0);
+    if (seq != expected) {
       return broken(expected, "entry " + std::to_string(expected) + " is missing (next is " +
-                                  std::to_string(e.seq) + ")");
+                                  std::to_string(seq) + ")");
     }
-    if (e.prev_hash != prev) return broken(e.seq, "does not link to the previous entry");
-    if (ChainHash(e, prev) != e.hash) return broken(e.seq, "content does not match its hash");
-    if (e.hlc <= prev_hlc) return broken(e.seq, "timestamp does not follow the previous entry");
-    prev = e.hash;
-    prev_hlc = e.hlc;
+    // A payload rebuilt from the record's row: an edited record breaks the chain like an edited
+    // log entry does.
+    auto e = ReadEntry(*stmt);
+    if (!e.ok()) return broken(seq, e.status().message());
+    if (ChainHash(*e, prev) != e->hash) return broken(seq, "content does not match its hash");
+    if (e->hlc <= prev_hlc) return broken(seq, "timestamp does not follow the previous entry");
+    prev = e->hash;
+    prev_hlc = e->hlc;
     ++report.entries;
   }
   return report;

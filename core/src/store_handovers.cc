@@ -1,5 +1,5 @@
 // Beneficiaries and handovers: the facts an officer records at the post.
-#include <nlohmann/json.hpp>
+#include <map>
 
 #include "kitsync/core/canonical.h"
 #include "kitsync/core/ids.h"
@@ -19,25 +19,27 @@ Status ValidateAgainstRound(const HandoverInput& in, const RoundInfo& round) {
   return ValidateText("override reason", in.override_reason, kMaxReasonLength, false);
 }
 
-Result<int64_t> ReceivedInRound(sqlite::Db& db, const std::string& beneficiary_id,
-                                const std::string& round_id, const std::string& kit_type_id) {
+struct BeneficiaryHistory {
+  bool known = false;
+  int64_t received = 0;  // of this kit type in this round, not voided
+};
+
+// One statement for both questions asked of every handover: it runs once per recorded kit.
+Result<BeneficiaryHistory> ReadHistory(sqlite::Db& db, const std::string& beneficiary_id,
+                                       const std::string& round_id,
+                                       const std::string& kit_type_id) {
   ASSIGN_OR_RETURN(auto* stmt,
-                   db.Cached("SELECT coalesce(sum(h.quantity), 0) FROM handovers h "
-                             "WHERE h.beneficiary_id = ? AND h.round_id = ? AND h.kit_type_id = ? "
-                             "AND NOT EXISTS (SELECT 1 FROM handover_voids v "
-                             "WHERE v.handover_id = h.id)"));
+                   db.Cached("SELECT EXISTS (SELECT 1 FROM beneficiaries WHERE id = ?1), "
+                             "(SELECT coalesce(sum(h.quantity), 0) FROM handovers h "
+                             "WHERE h.beneficiary_id = ?1 AND h.round_id = ?2 "
+                             "AND h.kit_type_id = ?3 AND NOT EXISTS (SELECT 1 FROM "
+                             "handover_voids v WHERE v.handover_id = h.id))"));
   ASSIGN_OR_RETURN(bool row, stmt->Bind(1, beneficiary_id).Bind(2, round_id).Bind(3, kit_type_id)
                                  .Step());
-  int64_t sum = row ? stmt->Int(0) : 0;
+  BeneficiaryHistory history;
+  if (row) history = {stmt->Int(0) != 0, stmt->Int(1)};
   stmt->Reset();
-  return sum;
-}
-
-Result<bool> BeneficiaryExists(sqlite::Db& db, const std::string& id) {
-  ASSIGN_OR_RETURN(auto* stmt, db.Cached("SELECT 1 FROM beneficiaries WHERE id = ?"));
-  ASSIGN_OR_RETURN(bool row, stmt->Bind(1, id).Step());
-  stmt->Reset();
-  return row;
+  return history;
 }
 
 Beneficiary ReadBeneficiary(const sqlite::Statement& s) {
@@ -97,7 +99,8 @@ Result<Beneficiary> Store::RegisterBeneficiary(const BeneficiaryInput& in) {
   b.hlc = impl_->NextHlc(tip);
   RETURN_IF_ERROR(ValidateBeneficiaryRecord(b));
   RETURN_IF_ERROR(impl_->InsertBeneficiary(b));
-  RETURN_IF_ERROR(impl_->Append(tip, b.hlc, "beneficiary", b.id, EncodeBeneficiary(b)));
+  RETURN_IF_ERROR(impl_->Append(tip, b.hlc, "beneficiary", b.id, EncodeBeneficiary(b),
+                                /*store_payload=*/true));
   RETURN_IF_ERROR(tx->Commit());
   return b;
 }
@@ -153,8 +156,10 @@ Result<Store::Impl::PreparedHandover> Store::Impl::PrepareHandover(const Handove
   h.consent = in.consent;
   RETURN_IF_ERROR(ValidateHandoverContent(h));
 
-  ASSIGN_OR_RETURN(bool known, BeneficiaryExists(*db_, in.beneficiary_id));
-  if (!known) {
+  // Rows written earlier in this transaction are visible to this query.
+  ASSIGN_OR_RETURN(BeneficiaryHistory history,
+                   ReadHistory(*db_, in.beneficiary_id, round.id, kit_type_id));
+  if (!history.known) {
     return Status::NotFound("no beneficiary " + in.beneficiary_id +
                             " on this tablet; register the beneficiary first");
   }
@@ -171,9 +176,7 @@ Result<Store::Impl::PreparedHandover> Store::Impl::PrepareHandover(const Handove
                                std::to_string(balance) + ", fewer than the " +
                                std::to_string(in.quantity) + " being handed out"});
   }
-  // Rows written earlier in this transaction are visible to this query.
-  ASSIGN_OR_RETURN(int64_t received,
-                   ReceivedInRound(*db_, in.beneficiary_id, round.id, kit_type_id));
+  const int64_t received = history.received;
   if (received + in.quantity > entitled->second) {
     out.warnings.push_back(
         {"entitlement-exceeded",
@@ -222,8 +225,10 @@ Result<HandoverReceipt> Store::RecordHandover(const HandoverInput& input) {
   h.hlc = impl_->NextHlc(tip);
   h.wall_ms = impl_->clock().WallMs();
   RETURN_IF_ERROR(impl_->InsertHandover(h));
-  RETURN_IF_ERROR(impl_->Append(tip, h.hlc, "handover", h.id, EncodeHandover(h)));
+  RETURN_IF_ERROR(impl_->Append(tip, h.hlc, "handover", h.id, EncodeHandover(h),
+                                /*store_payload=*/false));
   RETURN_IF_ERROR(tx->Commit());
+  impl_->CommittedHandedOut(h.post_id, h.kit_type_id, h.quantity);
   return HandoverReceipt{std::move(h), std::move(prepared.warnings)};
 }
 
@@ -232,6 +237,7 @@ Result<int64_t> Store::ImportHandovers(const std::vector<HandoverInput>& inputs)
   ASSIGN_OR_RETURN(auto tx, sqlite::Transaction::Begin(db));
   ASSIGN_OR_RETURN(LogTip tip, impl_->ReadTip());
   Impl::HandoverContext ctx;
+  std::map<std::string, int64_t> added;  // kit_type_id -> quantity, counted once committed
   for (size_t i = 0; i < inputs.size(); ++i) {
     const HandoverInput& input = inputs[i];
     auto prepared = impl_->PrepareHandover(input, ctx);
@@ -249,10 +255,15 @@ Result<int64_t> Store::ImportHandovers(const std::vector<HandoverInput>& inputs)
     h.hlc = impl_->NextHlc(tip);
     h.wall_ms = impl_->clock().WallMs();
     RETURN_IF_ERROR(impl_->InsertHandover(h));
-    RETURN_IF_ERROR(impl_->Append(tip, h.hlc, "handover", h.id, EncodeHandover(h)));
+    RETURN_IF_ERROR(impl_->Append(tip, h.hlc, "handover", h.id, EncodeHandover(h),
+                                /*store_payload=*/false));
     ctx.balances[h.kit_type_id] -= h.quantity;
+    added[h.kit_type_id] += h.quantity;
   }
   RETURN_IF_ERROR(tx->Commit());
+  for (const auto& [kit_type_id, quantity] : added) {
+    impl_->CommittedHandedOut(ctx.post_id, kit_type_id, quantity);
+  }
   return static_cast<int64_t>(inputs.size());
 }
 
@@ -267,10 +278,13 @@ Result<HandoverVoid> Store::VoidHandover(const VoidInput& in) {
     return Status::PermissionDenied("officer " + in.officer_code + " is not posted at " +
                                     impl_->identity().post_code);
   }
-  ASSIGN_OR_RETURN(auto* find, db.Cached("SELECT post_id FROM handovers WHERE id = ?"));
+  ASSIGN_OR_RETURN(auto* find, db.Cached("SELECT post_id, kit_type_id, quantity FROM handovers "
+                                         "WHERE id = ?"));
   ASSIGN_OR_RETURN(bool found, find->Bind(1, in.handover_id).Step());
   if (!found) return Status::NotFound("no handover " + in.handover_id + " on this tablet");
   const std::string handover_post = find->Text(0);
+  const std::string kit_type_id = find->Text(1);
+  const int64_t quantity = find->Int(2);
   find->Reset();
   if (handover_post != post_id) {
     return Status::PermissionDenied("handover " + in.handover_id +
@@ -295,8 +309,9 @@ Result<HandoverVoid> Store::VoidHandover(const VoidInput& in) {
   v.wall_ms = impl_->clock().WallMs();
   RETURN_IF_ERROR(impl_->InsertVoid(v));
   RETURN_IF_ERROR(impl_->Append(tip, v.hlc, "handover_void", v.handover_id,
-                                EncodeHandoverVoid(v)));
+                                EncodeHandoverVoid(v), /*store_payload=*/false));
   RETURN_IF_ERROR(tx->Commit());
+  impl_->CommittedHandedOut(handover_post, kit_type_id, -quantity);
   return v;
 }
 
@@ -315,10 +330,7 @@ Result<std::vector<HandoverView>> Store::ListHandovers(const HandoverFilter& f) 
   ASSIGN_OR_RETURN(
       auto* stmt,
       impl_->db().Cached(
-          "SELECT h.id, h.round_id, h.beneficiary_id, h.kit_type_id, h.quantity, h.post_id, "
-          "h.officer_id, h.device_id, h.hlc, h.wall_ms, h.proof_kind, h.proof_ref, "
-          "h.collected_by, h.proxy_relation, h.consent, h.override_reason, "
-          "h.overridden_warnings, r.code, k.code, o.code, "
+          "SELECT " KITSYNC_HANDOVER_COLUMNS ", r.code, k.code, o.code, "
           "v.reason, v.officer_id, v.device_id, v.hlc, v.wall_ms "
           "FROM handovers h "
           "LEFT JOIN rounds r ON r.id = h.round_id "
@@ -340,29 +352,8 @@ Result<std::vector<HandoverView>> Store::ListHandovers(const HandoverFilter& f) 
     ASSIGN_OR_RETURN(bool row, stmt->Step());
     if (!row) break;
     HandoverView view;
-    Handover& h = view.handover;
-    h.id = stmt->Text(0);
-    h.round_id = stmt->Text(1);
-    h.beneficiary_id = stmt->Text(2);
-    h.kit_type_id = stmt->Text(3);
-    h.quantity = stmt->Int(4);
-    h.post_id = stmt->Text(5);
-    h.officer_id = stmt->Text(6);
-    h.device_id = stmt->Text(7);
-    h.hlc = Hlc::Unpack(static_cast<uint64_t>(stmt->Int(8)));
-    h.wall_ms = stmt->Int(9);
-    h.proof_kind = ParseProofKind(stmt->Text(10)).value_or(ProofKind::kNone);
-    h.proof_ref = stmt->Text(11);
-    h.collected_by = ParseCollector(stmt->Text(12)).value_or(Collector::kSelf);
-    h.proxy_relation = stmt->Text(13);
-    h.consent = stmt->Int(14) != 0;
-    h.override_reason = stmt->Text(15);
-    auto warnings = nlohmann::json::parse(stmt->Text(16), nullptr, /*allow_exceptions=*/false);
-    if (warnings.is_array()) {
-      for (const auto& w : warnings) {
-        if (w.is_string()) h.overridden_warnings.push_back(w.get<std::string>());
-      }
-    }
+    view.handover = ReadHandoverColumns(*stmt, 0);
+    const Handover& h = view.handover;
     view.round_code = stmt->Text(17);
     view.kit_type_code = stmt->Text(18);
     view.officer_code = stmt->Text(19);

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "kitsync/core/store.h"
-#include "sqlite.h"
+#include "kitsync/core/sqlite.h"
 
 namespace kitsync::core {
 
@@ -25,6 +25,16 @@ struct OfficerInfo {
   std::string post_id;
 };
 
+// The columns of a handover row, in the order ReadHandoverColumns expects, for table alias h.
+#define KITSYNC_HANDOVER_COLUMNS                                                               \
+  "h.id, h.round_id, h.beneficiary_id, h.kit_type_id, h.quantity, h.post_id, h.officer_id, "   \
+  "h.device_id, h.hlc, h.wall_ms, h.proof_kind, h.proof_ref, h.collected_by, h.proxy_relation, " \
+  "h.consent, h.override_reason, h.overridden_warnings"
+inline constexpr int kHandoverColumnCount = 17;
+Handover ReadHandoverColumns(const sqlite::Statement& row, int first);
+// Overridden warning codes are stored comma-separated; codes never contain a comma.
+std::string JoinWarnings(const std::vector<std::string>& codes);
+
 // Settings kept in the meta table.
 Result<std::optional<std::string>> ReadOptionalMeta(sqlite::Db& db, const char* key);
 Result<std::string> ReadMeta(sqlite::Db& db, const char* key);
@@ -32,6 +42,19 @@ Result<std::string> ReadMeta(sqlite::Db& db, const char* key);
 Result<int64_t> ReadMetaInt(sqlite::Db& db, const char* key,
                             std::optional<int64_t> fallback = std::nullopt);
 Status WriteMeta(sqlite::Db& db, const char* key, std::string_view value);
+
+// Sums by movement kind plus the quantity handed out and not voided, for one post and kit type.
+struct Totals {
+  int64_t receipts = 0;
+  int64_t transfers_in = 0;
+  int64_t transfers_out = 0;
+  int64_t adjustments = 0;
+  int64_t handed_out = 0;
+
+  int64_t Balance() const {
+    return receipts + transfers_in - transfers_out + adjustments - handed_out;
+  }
+};
 
 // The last entry of the change log: where the next entry attaches.
 struct LogTip {
@@ -55,8 +78,18 @@ class Store::Impl {
   Result<LogTip> ReadTip();
   // The next local timestamp, after every entry already in the log.
   Hlc NextHlc(const LogTip& tip);
+  // Appends an entry whose hash covers `payload`. The payload is stored only with
+  // `store_payload`; otherwise it is rebuilt from the fact's own row when read, since facts never
+  // change, which keeps each recorded fact written once.
   Status Append(LogTip& tip, Hlc hlc, const char* entity, const std::string& entity_id,
-                const std::string& payload);
+                const std::string& payload, bool store_payload);
+  // REQUIRES: a row of "SELECT seq, hlc, entity, entity_id, op, payload, hash".
+  Result<ChangeEntry> ReadEntry(const sqlite::Statement& row);
+  Result<std::string> HashOfEntry(int64_t seq);
+  Result<std::vector<ChangeEntry>> ReadPending(int64_t limit);
+  Result<ChainReport> WalkChain();
+  // The canonical payload of a fact held in its table (store_read.cc).
+  Result<std::string> EncodeStoredFact(const std::string& entity, const std::string& id);
 
   // Upserts master data. REQUIRES: validated, and an open write transaction.
   Status UpsertMasterData(const MasterData& data);
@@ -94,6 +127,13 @@ class Store::Impl {
 
   // --- stock (store_stock.cc)
   Result<int64_t> Balance(const std::string& post_id, const std::string& kit_type_id);
+  Result<Totals> ReadTotals(const std::string& post_id, const std::string& kit_type_id);
+  Result<int64_t> HandedOut(const std::string& post_id, const std::string& kit_type_id);
+  // After this connection committed handovers (delta > 0) or voids (delta < 0).
+  void CommittedHandedOut(const std::string& post_id, const std::string& kit_type_id,
+                          int64_t delta);
+  // After this connection committed facts it did not count itself (a pulled batch).
+  void ForgetHandedOut() { handed_out_loaded_ = false; }
 
   // --- programme key for document hashes
   const std::string& programme_key() const { return programme_key_; }
@@ -107,6 +147,9 @@ class Store::Impl {
   int64_t max_clock_skew_ms_;
   DeviceIdentity identity_;
   std::string programme_key_;
+  std::map<std::pair<std::string, std::string>, int64_t> handed_out_;
+  bool handed_out_loaded_ = false;
+  int64_t handed_out_version_ = 0;
 };
 
 }  // namespace kitsync::core

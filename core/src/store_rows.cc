@@ -1,7 +1,5 @@
 // Inserting facts. A fact is keyed by its ID and never changes, so inserting one already held
 // (this tablet's own change coming back from the server, a batch delivered twice) does nothing.
-#include <nlohmann/json.hpp>
-
 #include "store_impl.h"
 
 namespace kitsync::core {
@@ -45,7 +43,7 @@ Status Store::Impl::InsertHandover(const Handover& h) {
       .Bind(14, h.proxy_relation)
       .Bind(15, int64_t{h.consent})
       .Bind(16, h.override_reason)
-      .Bind(17, nlohmann::json(h.overridden_warnings).dump())
+      .Bind(17, JoinWarnings(h.overridden_warnings))
       .Run();
 }
 

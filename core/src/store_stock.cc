@@ -9,22 +9,9 @@
 namespace kitsync::core {
 namespace {
 
-// Sums by movement kind plus the quantity handed out and not voided, for one post and kit type.
-struct Totals {
-  int64_t receipts = 0;
-  int64_t transfers_in = 0;
-  int64_t transfers_out = 0;
-  int64_t adjustments = 0;
-  int64_t handed_out = 0;
-
-  int64_t Balance() const {
-    return receipts + transfers_in - transfers_out + adjustments - handed_out;
-  }
-};
-
-Result<Totals> ReadTotals(sqlite::Db& db, const std::string& post_id,
-                          const std::string& kit_type_id) {
-  Totals t;
+// Movement sums for one post and kit type. Movements are few; the covering index answers this.
+Status ReadMovementTotals(sqlite::Db& db, const std::string& post_id,
+                          const std::string& kit_type_id, Totals& t) {
   ASSIGN_OR_RETURN(auto* moves, db.Cached("SELECT kind, sum(quantity) FROM stock_movements "
                                           "WHERE post_id = ? AND kit_type_id = ? GROUP BY kind"));
   moves->Bind(1, post_id).Bind(2, kit_type_id);
@@ -42,28 +29,60 @@ Result<Totals> ReadTotals(sqlite::Db& db, const std::string& post_id,
       case MovementKind::kCount: break;  // a count observes the balance, it does not move it
     }
   }
-  // Handed out = everything recorded minus what was voided. Two index-only sums instead of an
-  // anti-join over every handover.
-  ASSIGN_OR_RETURN(auto* given, db.Cached("SELECT coalesce(sum(quantity), 0) FROM handovers "
-                                          "WHERE post_id = ? AND kit_type_id = ?"));
-  ASSIGN_OR_RETURN(bool row, given->Bind(1, post_id).Bind(2, kit_type_id).Step());
-  t.handed_out = row ? given->Int(0) : 0;
-  given->Reset();
-  ASSIGN_OR_RETURN(auto* voided, db.Cached("SELECT coalesce(sum(h.quantity), 0) "
-                                           "FROM handover_voids v JOIN handovers h "
-                                           "ON h.id = v.handover_id "
-                                           "WHERE h.post_id = ? AND h.kit_type_id = ?"));
-  ASSIGN_OR_RETURN(row, voided->Bind(1, post_id).Bind(2, kit_type_id).Step());
-  t.handed_out -= row ? voided->Int(0) : 0;
-  voided->Reset();
-  return t;
+  return Status::Ok();
 }
 
 }  // namespace
 
+Result<Totals> Store::Impl::ReadTotals(const std::string& post_id,
+                                       const std::string& kit_type_id) {
+  Totals t;
+  RETURN_IF_ERROR(ReadMovementTotals(*db_, post_id, kit_type_id, t));
+  ASSIGN_OR_RETURN(t.handed_out, HandedOut(post_id, kit_type_id));
+  return t;
+}
+
 Result<int64_t> Store::Impl::Balance(const std::string& post_id, const std::string& kit_type_id) {
-  ASSIGN_OR_RETURN(Totals t, ReadTotals(*db_, post_id, kit_type_id));
+  ASSIGN_OR_RETURN(Totals t, ReadTotals(post_id, kit_type_id));
   return t.Balance();
+}
+
+// Summing every handover for every new one would make recording slower with each kit handed
+// out. The sums are taken from the facts once, then moved by this connection's own commits; a
+// commit by any other connection changes PRAGMA data_version and the sums are taken again.
+// Nothing is stored: the figures are always what the facts add up to.
+Result<int64_t> Store::Impl::HandedOut(const std::string& post_id,
+                                       const std::string& kit_type_id) {
+  ASSIGN_OR_RETURN(int64_t version, db_->QueryInt("PRAGMA data_version"));
+  if (!handed_out_loaded_ || version != handed_out_version_) {
+    handed_out_.clear();
+    ASSIGN_OR_RETURN(auto* given, db_->Cached("SELECT post_id, kit_type_id, sum(quantity) "
+                                              "FROM handovers GROUP BY post_id, kit_type_id"));
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, given->Step());
+      if (!row) break;
+      handed_out_[{given->Text(0), given->Text(1)}] = given->Int(2);
+    }
+    // Driven from the voids, which are few, rather than from every handover.
+    ASSIGN_OR_RETURN(auto* voided, db_->Cached("SELECT h.post_id, h.kit_type_id, sum(h.quantity) "
+                                               "FROM handover_voids v CROSS JOIN handovers h "
+                                               "ON h.id = v.handover_id "
+                                               "GROUP BY h.post_id, h.kit_type_id"));
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, voided->Step());
+      if (!row) break;
+      handed_out_[{voided->Text(0), voided->Text(1)}] -= voided->Int(2);
+    }
+    handed_out_loaded_ = true;
+    handed_out_version_ = version;
+  }
+  auto it = handed_out_.find({post_id, kit_type_id});
+  return it == handed_out_.end() ? 0 : it->second;
+}
+
+void Store::Impl::CommittedHandedOut(const std::string& post_id, const std::string& kit_type_id,
+                                     int64_t delta) {
+  if (handed_out_loaded_) handed_out_[{post_id, kit_type_id}] += delta;
 }
 
 Result<StockMovement> Store::RecordMovement(const MovementInput& in) {
@@ -100,7 +119,8 @@ Result<StockMovement> Store::RecordMovement(const MovementInput& in) {
     }
   }
   RETURN_IF_ERROR(impl_->InsertMovement(m));
-  RETURN_IF_ERROR(impl_->Append(tip, m.hlc, "stock_movement", m.id, EncodeMovement(m)));
+  RETURN_IF_ERROR(impl_->Append(tip, m.hlc, "stock_movement", m.id, EncodeMovement(m),
+                                /*store_payload=*/false));
   RETURN_IF_ERROR(tx->Commit());
   return m;
 }
@@ -117,7 +137,7 @@ Result<std::vector<StockLine>> Store::Stock() {
     ASSIGN_OR_RETURN(bool row, kits->Step());
     if (!row) break;
     const std::string kit_type_id = kits->Text(0);
-    ASSIGN_OR_RETURN(Totals t, ReadTotals(db, post_id, kit_type_id));
+    ASSIGN_OR_RETURN(Totals t, impl_->ReadTotals(post_id, kit_type_id));
     StockLine line;
     line.kit_type_code = kits->Text(1);
     line.received = t.receipts + t.transfers_in;

@@ -82,7 +82,9 @@ Status Store::ApplyPulled(const std::vector<RemoteChange>& changes, int64_t curs
   if (clock.Observe(newest, impl_->max_clock_skew_ms()).ok() && clock.last() > before) {
     RETURN_IF_ERROR(WriteMeta(db, "observed_hlc", std::to_string(clock.last().Pack())));
   }
-  return tx->Commit();
+  RETURN_IF_ERROR(tx->Commit());
+  impl_->ForgetHandedOut();
+  return Status::Ok();
 }
 
 Result<int64_t> Store::PullCursor() { return ReadMetaInt(impl_->db(), "pull_cursor", 0); }

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 namespace kitsync::core {
 namespace {
 
@@ -78,6 +80,21 @@ TEST(CanonicalTest, MovementAndVoidAndBeneficiaryRoundTrip) {
   auto b2 = DecodeBeneficiary(EncodeBeneficiary(b));
   ASSERT_TRUE(b2.ok());
   EXPECT_EQ(EncodeBeneficiary(*b2), EncodeBeneficiary(b));
+}
+
+// The hand-written encoder must produce exactly a sorted-key JSON dump, or a receiver that
+// re-encodes a decoded record would compute a different hash.
+TEST(CanonicalTest, EncodingEqualsASortedKeyJsonDump) {
+  Handover h = FullHandover();
+  h.proxy_relation = "son \"Budi\" \\ \t\x01 ibu";  // quotes, backslash, control characters
+  for (const std::string& bytes :
+       {EncodeHandover(h), EncodeHandover(Handover{}),
+        EncodeBeneficiary({"b", "abc", "Siti", "0812", 4, "p", "d", {1, 2}}),
+        EncodeHandoverVoid({"h", "wrong \n family", "o", "d", {7, 0}, 8}),
+        EncodeMovement({"m", "p", "k", MovementKind::kTransferOut, 3, "c", "WB-1", "", "o", "d",
+                        {5, 1}, 9})}) {
+    EXPECT_EQ(nlohmann::json::parse(bytes).dump(), bytes);
+  }
 }
 
 TEST(CanonicalTest, MalformedPayloadIsAnErrorNotACrash) {

@@ -88,6 +88,24 @@ TEST_F(StockTest, BadMovementsAreRefusedAndWriteNothing) {
   EXPECT_EQ(CanonicalDump(path_), before);
 }
 
+TEST_F(StockTest, BalanceFollowsWritesMadeThroughAnotherConnection) {
+  ASSERT_TRUE(Move(MovementKind::kReceipt, "HYG-KIT", 10).ok());
+  auto b = store_->RegisterBeneficiary({"B7654321", "Siti", "", 1});
+  ASSERT_TRUE(b.ok());
+  ASSERT_TRUE(store_->RecordHandover(SampleHandover(b->id)).ok());
+  EXPECT_EQ(Line("HYG-KIT").balance, 9);  // this connection has now summed the handovers
+
+  auto other = Store::Open(path_);  // e.g. the sync daemon beside the CLI
+  ASSERT_TRUE(other.ok());
+  auto c = (*other)->RegisterBeneficiary({"C1112223", "Ani", "", 1});
+  ASSERT_TRUE(c.ok());
+  auto h = (*other)->RecordHandover(SampleHandover(c->id));
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(Line("HYG-KIT").balance, 8);
+  ASSERT_TRUE((*other)->VoidHandover({h->handover.id, "duplicate", "ENT-OF-1"}).ok());
+  EXPECT_EQ(Line("HYG-KIT").balance, 9);
+}
+
 TEST_F(StockTest, StockNeedsTheTabletsPostInMasterData) {
   auto bare = Store::Create(dir_.File("bare.db"), {"DUM", "t", "programme-key-0123", ""});
   ASSERT_TRUE(bare.ok());

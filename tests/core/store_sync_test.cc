@@ -25,7 +25,9 @@ class StoreSyncTest : public ::testing::Test {
   // Tablet A's pending changes as the server would hand them to B.
   std::vector<RemoteChange> ChangesOfA() {
     std::vector<RemoteChange> out;
-    for (const ChangeEntry& e : *a_->PendingChanges(1000)) {
+    auto pending = a_->PendingChanges(1000);
+    EXPECT_TRUE(pending.ok());
+    for (const ChangeEntry& e : *pending) {
       if (e.entity == "beneficiary") out.push_back({e.hlc, *DecodeBeneficiary(e.payload)});
       if (e.entity == "handover") out.push_back({e.hlc, *DecodeHandover(e.payload)});
       if (e.entity == "handover_void") out.push_back({e.hlc, *DecodeHandoverVoid(e.payload)});

@@ -216,6 +216,23 @@ TEST_F(StoreTest, VerifierReportsTheFirstTamperedEntry) {
   EXPECT_EQ(chain->entries, 1);
 }
 
+TEST_F(StoreTest, VerifierReportsAFactEditedBehindTheLog) {
+  auto receipt = store_->RecordMovement(
+      {MovementKind::kReceipt, "HYG-KIT", 10, "", "WB-1", "", "ENT-OF-1"});
+  ASSERT_TRUE(receipt.ok());
+  Register("B0000001");
+  store_.reset();
+  {
+    RawDb raw(path_);
+    raw.Exec("DROP TRIGGER movements_are_append_only_u");
+    raw.Exec("UPDATE stock_movements SET quantity = 100");
+  }
+  auto chain = (*Store::Open(path_))->VerifyChain();
+  ASSERT_TRUE(chain.ok());
+  EXPECT_FALSE(chain->ok);
+  EXPECT_EQ(chain->first_bad_seq, 1);
+}
+
 TEST_F(StoreTest, VerifierReportsAGapInTheSequence) {
   Register("B0000001");
   Register("B0000002");

@@ -1,5 +1,6 @@
-// A small RAII layer over the SQLite C API, private to the core. Statements finalise themselves,
-// transactions roll back unless committed, and every failure comes back as a Status.
+// A small RAII layer over the SQLite C API, shared by the tablet store and the server store.
+// Statements finalise themselves, transactions roll back unless committed, and every failure
+// comes back as a Status.
 #pragma once
 
 #include <sqlite3.h>

@@ -1,0 +1,103 @@
+// Reading facts back from their rows, exactly as they were recorded: the change log rebuilds
+// their canonical payloads from here, so every field must survive the round trip.
+#include "kitsync/core/canonical.h"
+#include "store_impl.h"
+
+namespace kitsync::core {
+namespace {
+
+std::vector<std::string> SplitWarnings(const std::string& joined) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < joined.size()) {
+    size_t comma = joined.find(',', start);
+    if (comma == std::string::npos) comma = joined.size();
+    out.push_back(joined.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+Hlc HlcColumn(const sqlite::Statement& row, int column) {
+  return Hlc::Unpack(static_cast<uint64_t>(row.Int(column)));
+}
+
+}  // namespace
+
+std::string JoinWarnings(const std::vector<std::string>& codes) {
+  std::string out;
+  for (const std::string& code : codes) {
+    if (!out.empty()) out.push_back(',');
+    out += code;
+  }
+  return out;
+}
+
+Handover ReadHandoverColumns(const sqlite::Statement& row, int first) {
+  const int c = first;
+  Handover h;
+  h.id = row.Text(c);
+  h.round_id = row.Text(c + 1);
+  h.beneficiary_id = row.Text(c + 2);
+  h.kit_type_id = row.Text(c + 3);
+  h.quantity = row.Int(c + 4);
+  h.post_id = row.Text(c + 5);
+  h.officer_id = row.Text(c + 6);
+  h.device_id = row.Text(c + 7);
+  h.hlc = HlcColumn(row, c + 8);
+  h.wall_ms = row.Int(c + 9);
+  h.proof_kind = ParseProofKind(row.Text(c + 10)).value_or(ProofKind::kNone);
+  h.proof_ref = row.Text(c + 11);
+  h.collected_by = ParseCollector(row.Text(c + 12)).value_or(Collector::kSelf);
+  h.proxy_relation = row.Text(c + 13);
+  h.consent = row.Int(c + 14) != 0;
+  h.override_reason = row.Text(c + 15);
+  h.overridden_warnings = SplitWarnings(row.Text(c + 16));
+  return h;
+}
+
+Result<std::string> Store::Impl::EncodeStoredFact(const std::string& entity,
+                                                  const std::string& id) {
+  auto missing = [&] {
+    return Status::DataLoss("the " + entity + " " + id + " of a change-log entry is missing");
+  };
+  if (entity == "handover") {
+    ASSIGN_OR_RETURN(auto* stmt, db_->Cached("SELECT " KITSYNC_HANDOVER_COLUMNS
+                                             " FROM handovers h WHERE h.id = ?"));
+    ASSIGN_OR_RETURN(bool row, stmt->Bind(1, id).Step());
+    if (!row) return missing();
+    std::string payload = EncodeHandover(ReadHandoverColumns(*stmt, 0));
+    stmt->Reset();
+    return payload;
+  }
+  if (entity == "handover_void") {
+    ASSIGN_OR_RETURN(auto* stmt, db_->Cached("SELECT handover_id, reason, officer_id, device_id, "
+                                             "hlc, wall_ms FROM handover_voids "
+                                             "WHERE handover_id = ?"));
+    ASSIGN_OR_RETURN(bool row, stmt->Bind(1, id).Step());
+    if (!row) return missing();
+    std::string payload = EncodeHandoverVoid({stmt->Text(0), stmt->Text(1), stmt->Text(2),
+                                              stmt->Text(3), HlcColumn(*stmt, 4), stmt->Int(5)});
+    stmt->Reset();
+    return payload;
+  }
+  if (entity == "stock_movement") {
+    ASSIGN_OR_RETURN(auto* stmt,
+                     db_->Cached("SELECT id, post_id, kit_type_id, kind, quantity, "
+                                 "counterpart_post_id, reference, reason, officer_id, device_id, "
+                                 "hlc, wall_ms FROM stock_movements WHERE id = ?"));
+    ASSIGN_OR_RETURN(bool row, stmt->Bind(1, id).Step());
+    if (!row) return missing();
+    auto kind = ParseMovementKind(stmt->Text(3));
+    if (!kind) return Status::DataLoss("stock movement " + id + " has an unknown kind");
+    std::string payload = EncodeMovement({stmt->Text(0), stmt->Text(1), stmt->Text(2), *kind,
+                                          stmt->Int(4), stmt->Text(5), stmt->Text(6),
+                                          stmt->Text(7), stmt->Text(8), stmt->Text(9),
+                                          HlcColumn(*stmt, 10), stmt->Int(11)});
+    stmt->Reset();
+    return payload;
+  }
+  return Status::DataLoss("change-log entry of kind '" + entity + "' has no payload");
+}
+
+}  // namespace kitsync::core
