@@ -1,7 +1,12 @@
 // The tablet: creating and opening its database, its identity, and its change log.
 #include "kitsync/core/store.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <filesystem>
 
 #include "kitsync/core/ids.h"
@@ -164,6 +169,21 @@ Result<std::string> Store::Impl::HashOfEntry(int64_t seq) {
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Store::~Store() = default;
 
+namespace {
+
+// Makes `path` durable in its directory: a rename or link is only on disk once the directory is.
+Status SyncDirectoryOf(const std::filesystem::path& path) {
+  const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return Status::Internal("cannot open directory " + dir.string());
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) return Status::Internal("cannot sync directory " + dir.string());
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Store>> Store::Create(const std::string& path, const TabletSetup& setup,
                                              StoreOptions options) {
   RETURN_IF_ERROR(ValidateCode("post code", setup.post_code));
@@ -176,12 +196,42 @@ Result<std::unique_ptr<Store>> Store::Create(const std::string& path, const Tabl
   if (std::filesystem::exists(path, ec)) {
     return Status::AlreadyExists(path + " already exists; refusing to overwrite it");
   }
-  ASSIGN_OR_RETURN(auto db, OpenConnection(path, /*create=*/true, options));
-  auto impl = std::make_unique<Impl>(std::move(db), options);
-  const std::string device_id = setup.device_id.empty() ? NewUuidV7() : setup.device_id;
-  RETURN_IF_ERROR(impl->WriteSetup(setup, device_id));
-  RETURN_IF_ERROR(impl->LoadIdentity());
-  return std::unique_ptr<Store>(new Store(std::move(impl)));
+  // The tablet is built under a temporary name and linked into place only when complete, so a
+  // battery dying during setup leaves either no tablet or a whole one, never a file that can be
+  // neither opened nor set up again.
+  const std::string building = path + ".setup-" + NewUuidV7();
+  auto discard = [&] {
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(building + suffix, ec);
+  };
+  Status written;
+  {
+    auto db = OpenConnection(building, /*create=*/true, options);
+    if (!db.ok()) {
+      discard();
+      return db.status();
+    }
+    Impl impl(std::move(db).value(), options);
+    const std::string device_id = setup.device_id.empty() ? NewUuidV7() : setup.device_id;
+    written = impl.WriteSetup(setup, device_id);
+    // Everything into the main file (synced, when durable), so the file alone is the tablet.
+    if (written.ok()) written = impl.db().Exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  }  // the connection closes here, before the file is linked or removed
+  if (!written.ok()) {
+    discard();
+    return written;
+  }
+  // link() refuses an existing target, unlike rename(): two setups racing cannot overwrite.
+  if (::link(building.c_str(), path.c_str()) != 0) {
+    const int error = errno;
+    discard();
+    if (error == EEXIST) {
+      return Status::AlreadyExists(path + " already exists; refusing to overwrite it");
+    }
+    return Status::Internal("cannot create " + path + ": " + std::strerror(error));
+  }
+  discard();
+  RETURN_IF_ERROR(SyncDirectoryOf(path));
+  return Open(path, options);
 }
 
 Result<std::unique_ptr<Store>> Store::Open(const std::string& path, StoreOptions options) {
