@@ -90,6 +90,7 @@ class Store::Impl {
   Result<ChainReport> WalkChain();
   // The canonical payload of a fact held in its table (store_read.cc).
   Result<std::string> EncodeStoredFact(const std::string& entity, const std::string& id);
+  Result<FactsDigest> Digest();
 
   // Upserts master data. REQUIRES: validated, and an open write transaction.
   Status UpsertMasterData(const MasterData& data);

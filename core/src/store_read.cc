@@ -1,6 +1,12 @@
 // Reading facts back from their rows, exactly as they were recorded: the change log rebuilds
 // their canonical payloads from here, so every field must survive the round trip.
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <memory>
+
 #include "kitsync/core/canonical.h"
+#include "kitsync/core/ids.h"
 #include "store_impl.h"
 
 namespace kitsync::core {
@@ -97,7 +103,59 @@ Result<std::string> Store::Impl::EncodeStoredFact(const std::string& entity,
     stmt->Reset();
     return payload;
   }
+  if (entity == "beneficiary") {
+    ASSIGN_OR_RETURN(auto* stmt, db_->Cached("SELECT id, doc_hash, full_name, phone, "
+                                             "household_size, post_id, device_id, hlc "
+                                             "FROM beneficiaries WHERE id = ?"));
+    ASSIGN_OR_RETURN(bool row, stmt->Bind(1, id).Step());
+    if (!row) return missing();
+    std::string payload = EncodeBeneficiary({stmt->Text(0), stmt->Text(1), stmt->Text(2),
+                                             stmt->Text(3), stmt->Int(4), stmt->Text(5),
+                                             stmt->Text(6), HlcColumn(*stmt, 7)});
+    stmt->Reset();
+    return payload;
+  }
   return Status::DataLoss("change-log entry of kind '" + entity + "' has no payload");
+}
+
+Result<FactsDigest> Store::DigestFacts() {
+  sqlite::Db& db = impl_->db();
+  RETURN_IF_ERROR(db.Exec("BEGIN"));
+  auto digest = impl_->Digest();
+  (void)db.Exec("COMMIT");
+  return digest;
+}
+
+Result<FactsDigest> Store::Impl::Digest() {
+  static constexpr std::pair<const char*, const char*> kFacts[] = {
+      {"beneficiary", "SELECT id FROM beneficiaries"},
+      {"handover", "SELECT id FROM handovers"},
+      {"handover_void", "SELECT handover_id FROM handover_voids"},
+      {"stock_movement", "SELECT id FROM stock_movements"},
+  };
+  std::vector<std::string> encoded;
+  for (const auto& [entity, sql] : kFacts) {
+    ASSIGN_OR_RETURN(auto ids, db_->Prepare(sql));
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, ids->Step());
+      if (!row) break;
+      const std::string id = ids->Text(0);
+      ASSIGN_OR_RETURN(std::string payload, EncodeStoredFact(entity, id));
+      encoded.push_back(std::string(entity) + '\n' + id + '\n' + payload);
+    }
+  }
+  std::sort(encoded.begin(), encoded.end());
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
+  for (const std::string& e : encoded) {
+    EVP_DigestUpdate(ctx.get(), e.data(), e.size());
+    EVP_DigestUpdate(ctx.get(), "\0", 1);
+  }
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx.get(), out, &len);
+  return FactsDigest{ToHex(std::string_view(reinterpret_cast<char*>(out), len)),
+                     static_cast<int64_t>(encoded.size())};
 }
 
 }  // namespace kitsync::core

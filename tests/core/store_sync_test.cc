@@ -1,6 +1,8 @@
 // What the sync engine does to a tablet: pulled batches, cursors, the server link.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "kitsync/core/canonical.h"
 #include "kitsync/core/ids.h"
 #include "kitsync/core/store.h"
@@ -64,6 +66,22 @@ TEST_F(StoreSyncTest, PulledRecordsOfAnotherTabletAreHeldButNotReUploaded) {
   auto list = b_->ListHandovers({});
   ASSERT_EQ(list->size(), 1u);
   EXPECT_TRUE((*list)[0].void_record.has_value());
+}
+
+TEST_F(StoreSyncTest, ReplicasHoldingTheSameFactsHaveTheSameDigest) {
+  RecordAtA();
+  auto changes = ChangesOfA();
+  EXPECT_NE(a_->DigestFacts()->sha256_hex, b_->DigestFacts()->sha256_hex);
+  std::reverse(changes.begin() + 1, changes.end() - 1);  // another arrival order
+  ASSERT_TRUE(b_->ApplyPulled(changes, 4).ok());
+  auto a = a_->DigestFacts();
+  auto b = b_->DigestFacts();
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->sha256_hex, b->sha256_hex);
+  EXPECT_EQ(a->facts, 4);
+  // One field of one fact differs: the digests differ.
+  ASSERT_TRUE(b_->RegisterBeneficiary({"C1112223", "Ani", "", 1}).ok());
+  EXPECT_NE(a_->DigestFacts()->sha256_hex, b_->DigestFacts()->sha256_hex);
 }
 
 TEST_F(StoreSyncTest, ABatchAppliedTwiceChangesNothingTheSecondTime) {

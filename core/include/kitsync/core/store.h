@@ -147,6 +147,13 @@ struct ServerLink {
   std::string ca_file;       // PEM bundle to verify the server; empty for loopback plaintext
 };
 
+// Every fact a replica holds, reduced to one value independent of arrival order: replicas that
+// hold the same beneficiaries, handovers, voids and movements, field for field, agree on it.
+struct FactsDigest {
+  std::string sha256_hex;
+  int64_t facts = 0;
+};
+
 class Store {
  public:
   // Creates a new tablet database. Fails if `path` already holds one.
@@ -200,6 +207,8 @@ class Store {
   // tablet's own changes coming back do no harm. Master data is upserted.
   Status ApplyPulled(const std::vector<RemoteChange>& changes, int64_t cursor);
   Result<int64_t> PullCursor();
+
+  Result<FactsDigest> DigestFacts();
 
   Status SaveServerLink(const ServerLink& link);
   // NOT_FOUND when the tablet was never enrolled.
