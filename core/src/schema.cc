@@ -88,13 +88,16 @@ CREATE TABLE handovers (
 -- (see store_stock.cc) and need no index.
 CREATE INDEX handovers_by_beneficiary ON handovers (beneficiary_id);
 
+-- Keyed by handover and device: two tablets of a post may void the same handover before either
+-- hears of the other, and every replica must end up holding both voids.
 CREATE TABLE handover_voids (
-  handover_id TEXT PRIMARY KEY REFERENCES handovers (id),
+  handover_id TEXT NOT NULL REFERENCES handovers (id),
+  device_id   TEXT NOT NULL,
   reason      TEXT NOT NULL,
   officer_id  TEXT NOT NULL,
-  device_id   TEXT NOT NULL,
   hlc         INTEGER NOT NULL,
-  wall_ms     INTEGER NOT NULL
+  wall_ms     INTEGER NOT NULL,
+  PRIMARY KEY (handover_id, device_id)
 ) WITHOUT ROWID;
 
 CREATE TABLE stock_movements (

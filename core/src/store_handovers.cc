@@ -336,7 +336,10 @@ Result<std::vector<HandoverView>> Store::ListHandovers(const HandoverFilter& f) 
           "LEFT JOIN rounds r ON r.id = h.round_id "
           "LEFT JOIN kit_types k ON k.id = h.kit_type_id "
           "LEFT JOIN officers o ON o.id = h.officer_id "
-          "LEFT JOIN handover_voids v ON v.handover_id = h.id "
+          // The first void when two tablets voided the same handover.
+          "LEFT JOIN handover_voids v ON v.handover_id = h.id AND v.device_id = "
+          "(SELECT w.device_id FROM handover_voids w WHERE w.handover_id = h.id "
+          "ORDER BY w.hlc, w.device_id LIMIT 1) "
           "WHERE (?1 IS NULL OR h.round_id = ?1) AND (?2 IS NULL OR h.kit_type_id = ?2) "
           "AND (?3 IS NULL OR h.beneficiary_id = ?3) AND (?4 IS NULL OR h.wall_ms >= ?4) "
           "AND (?5 IS NULL OR h.wall_ms < ?5) AND (?6 OR v.handover_id IS NULL) "

@@ -88,8 +88,10 @@ class Store::Impl {
   Result<std::string> HashOfEntry(int64_t seq);
   Result<std::vector<ChangeEntry>> ReadPending(int64_t limit);
   Result<ChainReport> WalkChain();
-  // The canonical payload of a fact held in its table (store_read.cc).
-  Result<std::string> EncodeStoredFact(const std::string& entity, const std::string& id);
+  // The canonical payload of a fact held in its table (store_read.cc). A void is found by its
+  // handover and `device_id`, this tablet's when empty.
+  Result<std::string> EncodeStoredFact(const std::string& entity, const std::string& id,
+                                       const std::string& device_id = {});
   Result<FactsDigest> Digest();
 
   // Upserts master data. REQUIRES: validated, and an open write transaction.

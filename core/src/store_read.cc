@@ -63,7 +63,8 @@ Handover ReadHandoverColumns(const sqlite::Statement& row, int first) {
 }
 
 Result<std::string> Store::Impl::EncodeStoredFact(const std::string& entity,
-                                                  const std::string& id) {
+                                                  const std::string& id,
+                                                  const std::string& device_id) {
   auto missing = [&] {
     return Status::DataLoss("the " + entity + " " + id + " of a change-log entry is missing");
   };
@@ -79,8 +80,10 @@ Result<std::string> Store::Impl::EncodeStoredFact(const std::string& entity,
   if (entity == "handover_void") {
     ASSIGN_OR_RETURN(auto* stmt, db_->Cached("SELECT handover_id, reason, officer_id, device_id, "
                                              "hlc, wall_ms FROM handover_voids "
-                                             "WHERE handover_id = ?"));
-    ASSIGN_OR_RETURN(bool row, stmt->Bind(1, id).Step());
+                                             "WHERE handover_id = ? AND device_id = ?"));
+    ASSIGN_OR_RETURN(bool row, stmt->Bind(1, id).Bind(2, device_id.empty() ? identity_.device_id
+                                                                          : device_id)
+                                   .Step());
     if (!row) return missing();
     std::string payload = EncodeHandoverVoid({stmt->Text(0), stmt->Text(1), stmt->Text(2),
                                               stmt->Text(3), HlcColumn(*stmt, 4), stmt->Int(5)});
@@ -130,7 +133,7 @@ Result<FactsDigest> Store::Impl::Digest() {
   static constexpr std::pair<const char*, const char*> kFacts[] = {
       {"beneficiary", "SELECT id FROM beneficiaries"},
       {"handover", "SELECT id FROM handovers"},
-      {"handover_void", "SELECT handover_id FROM handover_voids"},
+      {"handover_void", "SELECT handover_id, device_id FROM handover_voids"},
       {"stock_movement", "SELECT id FROM stock_movements"},
   };
   std::vector<std::string> encoded;
@@ -140,8 +143,9 @@ Result<FactsDigest> Store::Impl::Digest() {
       ASSIGN_OR_RETURN(bool row, ids->Step());
       if (!row) break;
       const std::string id = ids->Text(0);
-      ASSIGN_OR_RETURN(std::string payload, EncodeStoredFact(entity, id));
-      encoded.push_back(std::string(entity) + '\n' + id + '\n' + payload);
+      const std::string device = ids->ColumnCount() > 1 ? ids->Text(1) : std::string();
+      ASSIGN_OR_RETURN(std::string payload, EncodeStoredFact(entity, id, device));
+      encoded.push_back(std::string(entity) + '\n' + id + '\n' + device + '\n' + payload);
     }
   }
   std::sort(encoded.begin(), encoded.end());

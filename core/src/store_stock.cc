@@ -65,7 +65,8 @@ Result<int64_t> Store::Impl::HandedOut(const std::string& post_id,
     }
     // Driven from the voids, which are few, rather than from every handover.
     ASSIGN_OR_RETURN(auto* voided, db_->Cached("SELECT h.post_id, h.kit_type_id, sum(h.quantity) "
-                                               "FROM handover_voids v CROSS JOIN handovers h "
+                                               "FROM (SELECT DISTINCT handover_id FROM "
+                                               "handover_voids) v CROSS JOIN handovers h "
                                                "ON h.id = v.handover_id "
                                                "GROUP BY h.post_id, h.kit_type_id"));
     while (true) {

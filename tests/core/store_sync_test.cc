@@ -84,6 +84,31 @@ TEST_F(StoreSyncTest, ReplicasHoldingTheSameFactsHaveTheSameDigest) {
   EXPECT_NE(a_->DigestFacts()->sha256_hex, b_->DigestFacts()->sha256_hex);
 }
 
+TEST_F(StoreSyncTest, TwoTabletsVoidingOneHandoverBothKeepBothVoids) {
+  ASSERT_TRUE(a_->RecordMovement({MovementKind::kReceipt, "HYG-KIT", 10, "", "WB", "",
+                                  "ENT-OF-1"}).ok());
+  auto ben = a_->RegisterBeneficiary({"B7654321", "Siti", "", 2});
+  ASSERT_TRUE(ben.ok());
+  auto h = a_->RecordHandover(testing::SampleHandover(ben->id));
+  ASSERT_TRUE(h.ok());
+  ASSERT_TRUE(b_->ApplyPulled(ChangesOfA(), 3).ok());
+  // Both tablets void it before hearing of each other.
+  auto void_a = a_->VoidHandover({h->handover.id, "wrong family", "ENT-OF-1"});
+  auto void_b = b_->VoidHandover({h->handover.id, "entered twice", "ENT-OF-1"});
+  ASSERT_TRUE(void_a.ok() && void_b.ok());
+  ASSERT_TRUE(a_->ApplyPulled({{void_b->hlc, *void_b}}, 10).ok());
+  ASSERT_TRUE(b_->ApplyPulled({{void_a->hlc, *void_a}}, 4).ok());
+
+  EXPECT_EQ(a_->DigestFacts()->sha256_hex, b_->DigestFacts()->sha256_hex);
+  EXPECT_EQ(a_->Stock()->at(0).handed_out, 0);  // voided once, counted once
+  EXPECT_EQ(b_->Stock()->at(0).handed_out, 0);
+  auto list = a_->ListHandovers({});
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ(list->at(0).void_record->reason, "wrong family");  // the earlier void is shown
+  EXPECT_TRUE(a_->VerifyChain()->ok);
+  EXPECT_TRUE(b_->VerifyChain()->ok);
+}
+
 TEST_F(StoreSyncTest, ABatchAppliedTwiceChangesNothingTheSecondTime) {
   RecordAtA();
   auto changes = ChangesOfA();
