@@ -1,0 +1,105 @@
+// kitsync-admin: the central office's command line against a kitsync server. Parses arguments
+// and hands them to admin_commands.cc.
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <exception>
+#include <functional>
+#include <iostream>
+#include <string>
+
+#include "admin_client.h"
+#include "admin_commands.h"
+
+int main(int argc, char** argv) {
+  using namespace kitsync::admin;
+  CLI::App app{
+      "kitsync-admin: enrol tablets, load master data and move stock on a kitsync "
+      "server."};
+  app.require_subcommand(1);
+  app.fallthrough();
+
+  ConnectionOptions connection;
+  if (const char* env = std::getenv("KITSYNC_ADMIN_TOKEN_FILE")) connection.token_file = env;
+  app.add_option("--server", connection.server, "Server address, host:port")->capture_default_str();
+  app.add_option("--token-file", connection.token_file,
+                 "File holding the admin credential (default: $KITSYNC_ADMIN_TOKEN_FILE)");
+  app.add_option("--ca", connection.ca_file,
+                 "PEM file of the CA that signed the server's "
+                 "certificate")
+      ->check(CLI::ExistingFile);
+  app.add_option("--timeout", connection.timeout_seconds, "Seconds to wait for each call")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+
+  std::function<int(AdminClient&)> action;
+
+  std::string post;
+  uint32_t minutes = 0;
+  CLI::App* enrol = app.add_subcommand("enrol-code", "Create a one-time enrolment code");
+  enrol->add_option("--post", post, "Post code the tablet will belong to")->required();
+  enrol->add_option("--valid-minutes", minutes, "Validity, 1..10080 (default 1440)")
+      ->check(CLI::Range(1, 10080));
+  enrol->callback([&] { action = [&](AdminClient& c) { return EnrolCode(c, post, minutes); }; });
+
+  bool json = false;
+  CLI::App* devices = app.add_subcommand("devices", "List enrolled devices");
+  devices->add_flag("--json", json, "Print JSON");
+  devices->callback([&] { action = [&](AdminClient& c) { return ListDevices(c, json); }; });
+
+  std::string device_id, reason;
+  CLI::App* revoke = app.add_subcommand("revoke", "Revoke a lost or retired device");
+  revoke->add_option("DEVICE_ID", device_id, "Device ID, as 'devices' lists it")->required();
+  revoke->add_option("--reason", reason, "Why, for the record")->required();
+  revoke->callback([&] { action = [&](AdminClient& c) { return Revoke(c, device_id, reason); }; });
+
+  std::string master_file;
+  CLI::App* master = app.add_subcommand("master", "Master data");
+  master->require_subcommand(1);
+  CLI::App* load = master->add_subcommand("load",
+                                          "Load a master-data JSON file (as 'kitsync "
+                                          "master import' reads)");
+  load->add_option("FILE", master_file, "JSON file")->required()->check(CLI::ExistingFile);
+  load->callback([&] { action = [&](AdminClient& c) { return LoadMaster(c, master_file); }; });
+
+  StockArgs stock_args;
+  CLI::App* stock = app.add_subcommand("stock", "Stock moved by the centre");
+  stock->require_subcommand(1);
+  auto common = [&](CLI::App* cmd) {
+    cmd->add_option("--kit", stock_args.kit, "Kit type code")->required();
+    cmd->add_option("--officer", stock_args.officer, "Officer code")->required();
+    cmd->add_option("--reference", stock_args.reference, "Waybill or shipment number");
+  };
+  CLI::App* receive = stock->add_subcommand("receive", "Stock received at a post");
+  receive->add_option("--post", stock_args.post, "Post code, e.g. HQ")->required();
+  receive->add_option("--quantity", stock_args.quantity, "Units")->required();
+  common(receive);
+  receive->callback([&] { action = [&](AdminClient& c) { return StockReceive(c, stock_args); }; });
+  CLI::App* dispatch = stock->add_subcommand("dispatch", "Send stock from one post to another");
+  dispatch->add_option("--from", stock_args.post, "Sending post code")->required();
+  dispatch->add_option("--to", stock_args.to, "Receiving post code")->required();
+  dispatch->add_option("--quantity", stock_args.quantity, "Units")->required();
+  common(dispatch);
+  dispatch->callback(
+      [&] { action = [&](AdminClient& c) { return StockDispatch(c, stock_args); }; });
+  CLI::App* adjust = stock->add_subcommand("adjust", "Correct stock: damaged, lost or found");
+  adjust->add_option("--post", stock_args.post, "Post code")->required();
+  adjust->add_option("--quantity", stock_args.quantity, "Signed change, e.g. -3")->required();
+  adjust->add_option("--reason", stock_args.reason, "Why")->required();
+  common(adjust);
+  adjust->callback([&] { action = [&](AdminClient& c) { return StockAdjust(c, stock_args); }; });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? kExitOk : kExitUsage;
+  }
+  if (!action) return kExitUsage;
+  auto client = AdminClient::Connect(connection);
+  if (!client.ok()) return Fail(client.status());
+  try {
+    return action(**client);
+  } catch (const std::exception& e) {
+    std::cerr << "kitsync-admin: unexpected failure: " << e.what() << "\n";
+    return kExitFailure;
+  }
+}

@@ -1,0 +1,73 @@
+// Transport over gRPC: kitsync.v1.Sync with the device credential as bearer metadata, a deadline
+// on every call, gzip-compressed requests, and a pipelined Push stream.
+//
+// Thread-safety: one call at a time per transport, except Cancel(), which any thread may call.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "kitsync/core/store.h"
+#include "kitsync/sync/client_channel.h"
+#include "kitsync/sync/client_transport.h"
+#include "kitsync/v1/sync.grpc.pb.h"
+
+namespace kitsync::sync {
+
+struct GrpcTransportOptions {
+  ChannelOptions channel;
+  // GetStatus and Enroll; also the fixed part of every stream's deadline.
+  std::chrono::milliseconds call_deadline{20'000};
+  // Added to a stream's deadline per batch pushed, or per batch a pull is expected to bring.
+  // 500 compressed records take seconds on a 2G link; this leaves room for a slow one.
+  std::chrono::milliseconds per_batch_deadline{30'000};
+  // Unacknowledged batches on the Push stream: enough to hide the wait for each ack.
+  int window = 4;
+};
+
+class GrpcTransport final : public Transport {
+ public:
+  // The channel for `link` (see MakeChannel for the TLS and loopback rules).
+  static core::Result<std::unique_ptr<GrpcTransport>> Create(const core::ServerLink& link,
+                                                             GrpcTransportOptions options = {});
+
+  GrpcTransport(std::shared_ptr<grpc::Channel> channel, std::string device_token,
+                GrpcTransportOptions options);
+
+  core::Status Push(const std::vector<v1::PushBatch>& batches, const AckHandler& on_ack) override;
+  core::Status Pull(const v1::PullRequest& request, const PullHandler& on_batch) override;
+  core::Result<v1::StatusResponse> GetStatus() override;
+  void Cancel() override;
+
+ private:
+  class ActiveCall;
+
+  void Prepare(grpc::ClientContext& context, std::chrono::milliseconds deadline) const;
+  std::chrono::milliseconds PullDeadline(const v1::PullRequest& request) const;
+
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Sync::Stub> stub_;
+  std::string authorization_;
+  GrpcTransportOptions options_;
+  // The feed head from the last GetStatus sizes the next Pull's deadline: a pull of 50 batches
+  // needs longer than a pull of one.
+  std::atomic<uint64_t> feed_head_{0};
+
+  std::mutex mu_;
+  bool cancelled_ = false;                 // guarded by mu_
+  std::set<grpc::ClientContext*> active_;  // guarded by mu_
+};
+
+// Checks what a device credential may be: printable ASCII, as HTTP/2 header values must be.
+core::Status ValidateDeviceToken(const std::string& token);
+
+// Turns a failed call into a core::Status that keeps gRPC's code and says what it means:
+// UNAVAILABLE and DEADLINE_EXCEEDED read "outcome unknown".
+core::Status CallError(const char* what, const grpc::Status& status);
+
+}  // namespace kitsync::sync

@@ -1,0 +1,95 @@
+// One sync pass of a tablet: line up with the server's view of this tablet's log, push what the
+// server does not hold, then pull the feed. Every step is durable as it happens (an ack moves the
+// upload cursor, a pulled batch is applied with its cursor in one transaction), so a pass cut at
+// any point resumes without re-sending anything acknowledged.
+//
+// Thread-safety: Run() uses the store and the transport from the calling thread only; the
+// progress callback is called on that thread (or on the transport's ack thread, never both at
+// once). `SessionOptions::stop` may be set from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "kitsync/core/hlc.h"
+#include "kitsync/core/status.h"
+#include "kitsync/core/store.h"
+#include "kitsync/sync/client_transport.h"
+
+namespace kitsync::sync {
+
+struct SessionOptions {
+  int batch_size = 500;  // change-log entries per PushBatch
+  int window = 4;        // batches handed to one Transport::Push
+  uint32_t pull_batch_size = 500;
+  // FAILED_PRECONDITION on push (the server's cursor moved, e.g. a restore) re-reads the
+  // server's status and resumes from there, at most this many times per pass.
+  int max_gap_recoveries = 3;
+  // A pull stream that ends with `remaining` > 0 is followed by another, at most this many.
+  int max_pull_rounds = 100;
+  core::WallClock wall_clock;               // stamps sender_wall_ms; the system clock when empty
+  const std::atomic<bool>* stop = nullptr;  // when set to true, the pass ends with CANCELLED
+};
+
+enum class SyncPhase { kStatus, kPush, kPull, kDone };
+
+struct SyncProgress {
+  SyncPhase phase = SyncPhase::kStatus;
+  int64_t pending = 0;  // changes still to be acknowledged by the server
+  int64_t pushed = 0;   // acknowledged during this pass
+  int64_t pulled = 0;   // received and applied during this pass
+};
+
+struct SyncReport {
+  core::Status status;  // the first error; OK when the pass finished
+  int64_t pushed = 0;   // changes newly acknowledged by the server (including ones it already
+                        // held from an earlier, cut pass)
+  int64_t pulled = 0;
+  int64_t pending = 0;  // as far as this pass saw
+  int64_t flagged = 0;  // accepted but flagged by the server (e.g. a clock far ahead)
+  int64_t pull_cursor = 0;
+  bool server_restored = false;  // the server held less than acknowledged; sent again from there
+  std::chrono::milliseconds duration{0};
+};
+
+class SyncSession {
+ public:
+  using ProgressCallback = std::function<void(const SyncProgress&)>;
+
+  SyncSession(core::Store& store, Transport& transport, SessionOptions options = {});
+
+  void OnProgress(ProgressCallback callback) { progress_ = std::move(callback); }
+
+  SyncReport Run();
+
+ private:
+  core::Status RunSteps();
+  core::Status ReadLocalState();
+  core::Status Align();
+  core::Status CheckContinuity(const std::string& server_tip, int64_t held);
+  core::Status PushAll();
+  core::Result<std::vector<v1::PushBatch>> BuildBatches(
+      const std::vector<core::ChangeEntry>& entries);
+  core::Status OnAck(const v1::PushAck& ack, int64_t sent_up_to);
+  core::Status PullAll();
+  core::Status OnPulled(const v1::PullBatch& batch, int64_t& cursor, bool& more);
+  core::Status CheckStop() const;
+  void Emit(SyncPhase phase);
+
+  core::Store& store_;
+  Transport& transport_;
+  SessionOptions options_;
+  ProgressCallback progress_;
+
+  SyncReport report_;
+  int64_t last_seq_ = 0;     // the end of this tablet's log, as far as this pass has seen
+  int64_t acked_ = 0;        // the upload cursor, as stored
+  int64_t feed_head_ = 0;    // the server's feed head, as of the status call
+  std::string log_problem_;  // why the local log cannot be sent, if it cannot
+};
+
+}  // namespace kitsync::sync

@@ -1,0 +1,69 @@
+// The gRPC face of the central server: thin services over ServerLogic. Each takes the bearer
+// token from the "authorization: Bearer <token>" metadata, hands request and token to the logic,
+// and maps its core::Status onto the gRPC status (the codes are the same numbers).
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include "kitsync/sync/server_logic.h"
+#include "kitsync/v1/admin.grpc.pb.h"
+#include "kitsync/v1/enrollment.grpc.pb.h"
+#include "kitsync/v1/sync.grpc.pb.h"
+
+namespace kitsync::sync {
+
+// The bearer token of a call; empty when it carries none.
+std::string CallToken(const grpc::ServerContext& context);
+
+class SyncService final : public v1::Sync::Service {
+ public:
+  explicit SyncService(ServerLogic* logic) : logic_(logic) {}
+
+  // Reads a batch, applies it, writes its ack, until the tablet closes its side. The first
+  // refused batch ends the call with the refusal; what was acked before it stays acked.
+  grpc::Status Push(grpc::ServerContext* context,
+                    grpc::ServerReaderWriter<v1::PushAck, v1::PushBatch>* stream) override;
+  // Streams batches from the request's cursor until nothing remains for this device.
+  grpc::Status Pull(grpc::ServerContext* context, const v1::PullRequest* request,
+                    grpc::ServerWriter<v1::PullBatch>* writer) override;
+  grpc::Status GetStatus(grpc::ServerContext* context, const v1::StatusRequest* request,
+                         v1::StatusResponse* response) override;
+
+ private:
+  ServerLogic* logic_;
+};
+
+class EnrollmentService final : public v1::Enrollment::Service {
+ public:
+  explicit EnrollmentService(ServerLogic* logic) : logic_(logic) {}
+  grpc::Status Enroll(grpc::ServerContext* context, const v1::EnrollRequest* request,
+                      v1::EnrollResponse* response) override;
+
+ private:
+  ServerLogic* logic_;
+};
+
+class AdminService final : public v1::Admin::Service {
+ public:
+  explicit AdminService(ServerLogic* logic) : logic_(logic) {}
+  grpc::Status CreateEnrollmentCode(grpc::ServerContext* context,
+                                    const v1::CreateEnrollmentCodeRequest* request,
+                                    v1::CreateEnrollmentCodeResponse* response) override;
+  grpc::Status ListDevices(grpc::ServerContext* context, const v1::ListDevicesRequest* request,
+                           v1::ListDevicesResponse* response) override;
+  grpc::Status RevokeDevice(grpc::ServerContext* context, const v1::RevokeDeviceRequest* request,
+                            v1::RevokeDeviceResponse* response) override;
+  grpc::Status LoadMasterData(grpc::ServerContext* context,
+                              const v1::LoadMasterDataRequest* request,
+                              v1::LoadMasterDataResponse* response) override;
+  grpc::Status GetMasterData(grpc::ServerContext* context, const v1::GetMasterDataRequest* request,
+                             v1::GetMasterDataResponse* response) override;
+  grpc::Status RecordCentralMovement(grpc::ServerContext* context,
+                                     const v1::RecordCentralMovementRequest* request,
+                                     v1::RecordCentralMovementResponse* response) override;
+
+ private:
+  ServerLogic* logic_;
+};
+
+}  // namespace kitsync::sync

@@ -1,0 +1,20 @@
+# The central server's side of sync: the server store (SQLite), the transport-agnostic service
+# logic, and the gRPC services over it.
+add_library(kitsync_server
+  src/server_auth.cc
+  src/server_schema.cc
+  src/server_master_codec.cc
+  src/server_store_sqlite.cc
+  src/server_store_push.cc
+  src/server_store_feed.cc
+  src/server_store_central.cc
+  src/server_logic.cc
+  src/server_services.cc
+  src/server_grpc.cc
+)
+add_library(kitsync::server ALIAS kitsync_server)
+target_include_directories(kitsync_server PUBLIC include PRIVATE src)
+# The store's header from the core (kitsync/core/sqlite.h) includes <sqlite3.h>.
+target_link_libraries(kitsync_server
+  PUBLIC kitsync::sync SQLite::SQLite3
+  PRIVATE OpenSSL::Crypto nlohmann_json::nlohmann_json spdlog::spdlog)

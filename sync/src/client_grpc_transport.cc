@@ -1,0 +1,252 @@
+#include "kitsync/sync/client_grpc_transport.h"
+
+#include <condition_variable>
+#include <thread>
+
+#include "kitsync/sync/grpc_status.h"
+
+namespace kitsync::sync {
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr uint32_t kAssumedPullBatch = 500;  // the server's default when the request says 0
+
+uint64_t LastSeq(const v1::PushBatch& batch) {
+  return batch.first_seq() + static_cast<uint64_t>(batch.records().changes_size()) - 1;
+}
+
+// The Push stream's flow control: the writer may run `window` batches ahead of the acks.
+class PushWindow {
+ public:
+  PushWindow(const std::vector<v1::PushBatch>& batches, int window)
+      : batches_(batches), window_(static_cast<size_t>(std::max(1, window))) {}
+
+  // Blocks until another batch may be written; false once the stream is over.
+  bool WaitForRoom() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return closed_ || written_ - acked_batches_ < window_; });
+    return !closed_;
+  }
+  // Called before the batch is written: its ack may be read before Write() returns.
+  void Sending() {
+    std::lock_guard lock(mu_);
+    ++written_;
+    Advance();
+  }
+  // Counts batches by the sequence acknowledged, not by the number of acks: a duplicated or
+  // late ack must not open the window further than the server's real progress.
+  void Acked(uint64_t acked_seq) {
+    std::lock_guard lock(mu_);
+    if (acked_seq > max_acked_) max_acked_ = acked_seq;
+    Advance();
+    cv_.notify_all();
+  }
+  void Close() {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    cv_.notify_all();
+  }
+  bool AllAcked() {
+    std::lock_guard lock(mu_);
+    return max_acked_ >= LastSeq(batches_.back());
+  }
+
+ private:
+  void Advance() {
+    while (acked_batches_ < written_ && LastSeq(batches_[acked_batches_]) <= max_acked_) {
+      ++acked_batches_;
+    }
+  }
+
+  const std::vector<v1::PushBatch>& batches_;
+  const size_t window_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  size_t written_ = 0;
+  size_t acked_batches_ = 0;
+  uint64_t max_acked_ = 0;
+  bool closed_ = false;
+};
+
+}  // namespace
+
+// Registers a call's context so Cancel() can reach it, for the call's lifetime.
+class GrpcTransport::ActiveCall {
+ public:
+  ActiveCall(GrpcTransport& transport, grpc::ClientContext& context)
+      : transport_(transport), context_(context) {
+    std::lock_guard lock(transport_.mu_);
+    if (transport_.cancelled_) return;
+    transport_.active_.insert(&context_);
+    registered_ = true;
+  }
+  ~ActiveCall() {
+    std::lock_guard lock(transport_.mu_);
+    transport_.active_.erase(&context_);
+  }
+  ActiveCall(const ActiveCall&) = delete;
+  ActiveCall& operator=(const ActiveCall&) = delete;
+
+  core::Status status() const {
+    return registered_ ? core::Status::Ok()
+                       : core::Status(core::Code::kCancelled, "sync was stopped");
+  }
+
+ private:
+  GrpcTransport& transport_;
+  grpc::ClientContext& context_;
+  bool registered_ = false;
+};
+
+core::Status ValidateDeviceToken(const std::string& token) {
+  if (token.empty()) return core::Status::InvalidArgument("the device credential is empty");
+  for (unsigned char c : token) {
+    if (c < 0x21 || c > 0x7e) {
+      return core::Status::InvalidArgument(
+          "the device credential holds a character that cannot be sent (re-enrol the tablet)");
+    }
+  }
+  return core::Status::Ok();
+}
+
+core::Status CallError(const char* what, const grpc::Status& status) {
+  core::Status s = FromGrpc(status);
+  switch (s.code()) {
+    case core::Code::kUnavailable:
+      return core::Status(s.code(), std::string(what) +
+                                        ": outcome unknown, the server could not be reached (" +
+                                        s.message() + ")");
+    case core::Code::kDeadlineExceeded:
+      return core::Status(s.code(), std::string(what) +
+                                        ": outcome unknown, the server did not answer in time (" +
+                                        s.message() + ")");
+    default:
+      return core::Status(s.code(), std::string(what) + ": " + s.message());
+  }
+}
+
+core::Result<std::unique_ptr<GrpcTransport>> GrpcTransport::Create(const core::ServerLink& link,
+                                                                   GrpcTransportOptions options) {
+  RETURN_IF_ERROR(ValidateDeviceToken(link.device_token));
+  ASSIGN_OR_RETURN(auto channel, MakeChannel(link.address, link.ca_file, options.channel));
+  return std::make_unique<GrpcTransport>(std::move(channel), link.device_token, options);
+}
+
+GrpcTransport::GrpcTransport(std::shared_ptr<grpc::Channel> channel, std::string device_token,
+                             GrpcTransportOptions options)
+    : channel_(std::move(channel)),
+      stub_(v1::Sync::NewStub(channel_)),
+      authorization_("Bearer " + device_token),
+      options_(options) {}
+
+void GrpcTransport::Prepare(grpc::ClientContext& context, milliseconds deadline) const {
+  context.set_deadline(std::chrono::system_clock::now() + deadline);
+  context.AddMetadata("authorization", authorization_);
+  context.set_compression_algorithm(GRPC_COMPRESS_GZIP);
+}
+
+milliseconds GrpcTransport::PullDeadline(const v1::PullRequest& request) const {
+  const uint64_t head = feed_head_.load();
+  const uint64_t batch = request.batch_size() ? request.batch_size() : kAssumedPullBatch;
+  const uint64_t newer = head > request.cursor() ? head - request.cursor() : 0;
+  // The head is an upper bound (it counts every channel, not only this device's) and may have
+  // grown since; one more batch covers the latter, and a pull cut by its deadline resumes from
+  // the last batch applied.
+  const uint64_t batches = std::min<uint64_t>((newer + batch - 1) / batch + 1, 10'000);
+  return options_.call_deadline + options_.per_batch_deadline * static_cast<int64_t>(batches);
+}
+
+core::Status GrpcTransport::Push(const std::vector<v1::PushBatch>& batches,
+                                 const AckHandler& on_ack) {
+  if (batches.empty()) return core::Status::Ok();
+  for (const v1::PushBatch& b : batches) {
+    if (b.records().changes_size() == 0) return core::Status::InvalidArgument("empty batch");
+  }
+  grpc::ClientContext context;
+  ActiveCall call(*this, context);
+  RETURN_IF_ERROR(call.status());
+  Prepare(context, options_.call_deadline +
+                       options_.per_batch_deadline * static_cast<int64_t>(batches.size()));
+  auto stream = stub_->Push(&context);
+
+  PushWindow window(batches, options_.window);
+  core::Status handler_error;
+  // Acks are read on their own thread so writing never waits for them beyond the window.
+  std::thread reader([&] {
+    v1::PushAck ack;
+    while (stream->Read(&ack)) {
+      if (!handler_error.ok()) continue;  // draining after TryCancel
+      core::Status s = on_ack(ack);
+      if (!s.ok()) {
+        handler_error = std::move(s);
+        context.TryCancel();
+        window.Close();
+        continue;
+      }
+      window.Acked(ack.acked_seq());
+    }
+    window.Close();
+  });
+  for (const v1::PushBatch& batch : batches) {
+    if (!window.WaitForRoom()) break;
+    window.Sending();
+    if (!stream->Write(batch)) break;
+  }
+  stream->WritesDone();
+  reader.join();
+  const grpc::Status status = stream->Finish();
+  if (!handler_error.ok()) return handler_error;
+  if (!status.ok()) return CallError("upload", status);
+  if (!window.AllAcked()) {
+    return core::Status::Unavailable(
+        "upload: outcome unknown, the server ended the stream before acknowledging every batch");
+  }
+  return core::Status::Ok();
+}
+
+core::Status GrpcTransport::Pull(const v1::PullRequest& request, const PullHandler& on_batch) {
+  grpc::ClientContext context;
+  ActiveCall call(*this, context);
+  RETURN_IF_ERROR(call.status());
+  Prepare(context, PullDeadline(request));
+  auto reader = stub_->Pull(&context, request);
+  core::Status handler_error;
+  v1::PullBatch batch;
+  while (reader->Read(&batch)) {
+    if (!handler_error.ok()) continue;  // draining after TryCancel
+    handler_error = on_batch(batch);
+    if (!handler_error.ok()) context.TryCancel();
+  }
+  const grpc::Status status = reader->Finish();
+  if (!handler_error.ok()) return handler_error;
+  if (!status.ok()) return CallError("download", status);
+  return core::Status::Ok();
+}
+
+core::Result<v1::StatusResponse> GrpcTransport::GetStatus() {
+  // Every pass starts here, and its caller decided when to retry (its own backoff). gRPC would
+  // otherwise fail this call at once while its channel waits out a reconnect backoff of its own
+  // (up to ChannelOptions::max_reconnect_backoff), so a server that came back would be found
+  // only after both backoffs had passed.
+  if (channel_->GetState(false) == GRPC_CHANNEL_TRANSIENT_FAILURE) {
+    grpc::experimental::ChannelResetConnectionBackoff(channel_.get());
+  }
+  grpc::ClientContext context;
+  ActiveCall call(*this, context);
+  RETURN_IF_ERROR(call.status());
+  Prepare(context, options_.call_deadline);
+  v1::StatusResponse response;
+  const grpc::Status status = stub_->GetStatus(&context, v1::StatusRequest(), &response);
+  if (!status.ok()) return CallError("server status", status);
+  feed_head_.store(response.feed_head());
+  return response;
+}
+
+void GrpcTransport::Cancel() {
+  std::lock_guard lock(mu_);
+  cancelled_ = true;
+  for (grpc::ClientContext* context : active_) context->TryCancel();
+}
+
+}  // namespace kitsync::sync

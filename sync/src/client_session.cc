@@ -1,0 +1,300 @@
+#include "kitsync/sync/client_session.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "kitsync/core/canonical.h"
+#include "kitsync/core/ids.h"
+#include "kitsync/sync/client_failure.h"
+#include "kitsync/sync/wire.h"
+
+namespace kitsync::sync {
+namespace {
+
+using core::Status;
+
+// Errors of the tablet's own database. A busy database is ABORTED here, not UNAVAILABLE: that
+// code means "the server may have the data" to everything above the session.
+Status Local(const Status& s) {
+  if (s.ok()) return s;
+  const core::Code code = s.code() == core::Code::kUnavailable ? core::Code::kAborted : s.code();
+  return Status(code, "on this tablet: " + s.message());
+}
+template <typename T>
+core::Result<T> Local(core::Result<T> r) {
+  if (r.ok()) return r;
+  return Local(r.status());
+}
+
+core::Result<int64_t> ToSeq(uint64_t value, const char* what) {
+  if (value > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    return Status::OutOfRange(std::string("the server sent an impossible ") + what);
+  }
+  return static_cast<int64_t>(value);
+}
+
+}  // namespace
+
+SyncSession::SyncSession(core::Store& store, Transport& transport, SessionOptions options)
+    : store_(store), transport_(transport), options_(std::move(options)) {
+  options_.batch_size = std::max(1, options_.batch_size);
+  options_.window = std::max(1, options_.window);
+  if (!options_.wall_clock) options_.wall_clock = core::SystemWallClock();
+}
+
+SyncReport SyncSession::Run() {
+  const auto start = std::chrono::steady_clock::now();
+  report_ = SyncReport();
+  report_.status = RunSteps();
+  report_.pending = std::max<int64_t>(0, last_seq_ - acked_);
+  report_.duration = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - start);
+  Emit(SyncPhase::kDone);
+  return report_;
+}
+
+Status SyncSession::RunSteps() {
+  RETURN_IF_ERROR(ReadLocalState());
+  Emit(SyncPhase::kStatus);
+  RETURN_IF_ERROR(Align());
+  const Status push = PushAll();
+  // A link or credential problem ends the pass; a refused batch does not keep master data and
+  // resolutions from arriving.
+  if (!push.ok() && ClassifyFailure(push) != SyncFailure::kOther) return push;
+  const Status pull = PullAll();
+  return push.ok() ? pull : push;
+}
+
+Status SyncSession::ReadLocalState() {
+  ASSIGN_OR_RETURN(core::TabletStatus local, Local(store_.GetStatus()));
+  last_seq_ = local.last_seq;
+  acked_ = local.acked_seq;
+  if (!local.chain.ok) {
+    log_problem_ = "this tablet's change log is damaged at entry " +
+                   std::to_string(local.chain.first_bad_seq) + " (" + local.chain.problem +
+                   "); nothing is sent until it is examined, and no record is deleted";
+  }
+  ASSIGN_OR_RETURN(report_.pull_cursor, Local(store_.PullCursor()));
+  return Status::Ok();
+}
+
+Status SyncSession::Align() {
+  ASSIGN_OR_RETURN(v1::StatusResponse server, transport_.GetStatus());
+  const std::string& device_id = store_.identity().device_id;
+  if (!server.device_id().empty()) {
+    auto server_device = UuidFromBytes(server.device_id());
+    if (!server_device.ok() || *server_device != device_id) {
+      return Status::Unauthenticated(
+          "the server knows this tablet's credential as another device than this database's (" +
+          device_id + "); the database and the enrolment do not belong together");
+    }
+  }
+  ASSIGN_OR_RETURN(const int64_t held, ToSeq(server.acked_seq(), "acknowledged sequence"));
+  ASSIGN_OR_RETURN(feed_head_, ToSeq(server.feed_head(), "feed head"));
+  if (held > last_seq_) {
+    ASSIGN_OR_RETURN(core::TabletStatus local, Local(store_.GetStatus()));
+    last_seq_ = local.last_seq;
+  }
+  if (held > last_seq_) {
+    return Status::FailedPrecondition(
+        "the server holds " + std::to_string(held) +
+        " changes from this tablet, but its log "
+        "ends at " +
+        std::to_string(last_seq_) +
+        ": this database is older than the server's "
+        "copy (restored from a backup?). Nothing was sent; ask for support");
+  }
+  if (held > acked_) {
+    // The server committed batches whose acks were lost with the link. Taking its word only
+    // when its chain hash matches this tablet's entry keeps a foreign log from moving the cursor.
+    ASSIGN_OR_RETURN(auto entries, Local(store_.PendingChanges(held - acked_)));
+    if (entries.empty() || entries.back().seq != held) {
+      return Local(
+          Status::Internal("the change log has a gap before entry " + std::to_string(held)));
+    }
+    if (!server.tip_hash().empty() && entries.back().hash != server.tip_hash()) {
+      return Status::FailedPrecondition(
+          "the server's copy of this tablet's log differs from the tablet's at change " +
+          std::to_string(held) + "; nothing was sent; ask for support");
+    }
+    RETURN_IF_ERROR(Local(store_.AcknowledgeUpload(held)));
+    spdlog::info("server already held changes {}..{} (their acks were lost); not sending them",
+                 acked_ + 1, held);
+    report_.pushed += held - acked_;
+    acked_ = held;
+  } else if (held < acked_) {
+    spdlog::warn(
+        "server holds this tablet's changes only up to {} but {} were acknowledged (server "
+        "restored from a backup?); sending again from {}",
+        held, acked_, held + 1);
+    RETURN_IF_ERROR(Local(store_.ResetUploadCursor(held)));
+    acked_ = held;
+    report_.server_restored = true;
+  }
+  return CheckContinuity(server.tip_hash(), held);
+}
+
+// The next entry to send must link to the server's tip, or the server will refuse it; saying so
+// here names the problem instead of retrying a refusal.
+Status SyncSession::CheckContinuity(const std::string& server_tip, int64_t held) {
+  if (held == 0 || server_tip.empty()) return Status::Ok();
+  ASSIGN_OR_RETURN(auto next, Local(store_.PendingChanges(1)));
+  if (next.empty() || next.front().prev_hash == server_tip) return Status::Ok();
+  return Status::FailedPrecondition(
+      "the server's copy of this tablet's log does not end at this tablet's change " +
+      std::to_string(held) + "; nothing was sent; ask for support");
+}
+
+Status SyncSession::PushAll() {
+  if (!log_problem_.empty()) return Status::DataLoss(log_problem_);
+  int gap_recoveries = 0;
+  while (true) {
+    RETURN_IF_ERROR(CheckStop());
+    ASSIGN_OR_RETURN(
+        auto entries,
+        Local(store_.PendingChanges(static_cast<int64_t>(options_.batch_size) * options_.window)));
+    if (entries.empty()) {
+      last_seq_ = acked_;
+      Emit(SyncPhase::kPush);
+      return Status::Ok();
+    }
+    last_seq_ = std::max(last_seq_, entries.back().seq);
+    ASSIGN_OR_RETURN(auto batches, BuildBatches(entries));
+    const int64_t sent_up_to = entries.back().seq;
+    const int64_t acked_before = acked_;
+    Emit(SyncPhase::kPush);
+    Status s = transport_.Push(
+        batches, [this, sent_up_to](const v1::PushAck& ack) { return OnAck(ack, sent_up_to); });
+    if (s.code() == core::Code::kFailedPrecondition &&
+        gap_recoveries < options_.max_gap_recoveries) {
+      ++gap_recoveries;
+      spdlog::warn("server refused the upload at change {} ({}); re-reading its position",
+                   acked_ + 1, s.message());
+      RETURN_IF_ERROR(Align());
+      continue;
+    }
+    RETURN_IF_ERROR(s);
+    if (acked_ == acked_before) {
+      // A transport that reports success without an ack would otherwise loop here forever.
+      return Status::Unavailable("upload: outcome unknown, the server acknowledged nothing");
+    }
+  }
+}
+
+core::Result<std::vector<v1::PushBatch>> SyncSession::BuildBatches(
+    const std::vector<core::ChangeEntry>& entries) {
+  std::vector<v1::PushBatch> batches;
+  batches.reserve((entries.size() + options_.batch_size - 1) / options_.batch_size);
+  const int64_t now = options_.wall_clock();
+  for (size_t begin = 0; begin < entries.size(); begin += options_.batch_size) {
+    const size_t end = std::min(entries.size(), begin + options_.batch_size);
+    v1::PushBatch& batch = batches.emplace_back();
+    batch.set_first_seq(static_cast<uint64_t>(entries[begin].seq));
+    batch.set_tip_hash(entries[end - 1].hash);
+    RecordBatchWriter writer(batch.mutable_records());
+    for (size_t i = begin; i < end; ++i) {
+      auto record = core::DecodeLogged(entries[i].entity, entries[i].payload);
+      if (!record.ok()) {
+        return Status::DataLoss("on this tablet: change " + std::to_string(entries[i].seq) +
+                                " cannot be read: " + record.status().message());
+      }
+      writer.Add(entries[i].hlc, *record);
+    }
+    batch.set_sender_wall_ms(now);
+    batch.set_pending(
+        static_cast<uint64_t>(std::max<int64_t>(0, last_seq_ - entries[end - 1].seq)));
+  }
+  return batches;
+}
+
+Status SyncSession::OnAck(const v1::PushAck& ack, int64_t sent_up_to) {
+  int64_t seq = ack.acked_seq() > static_cast<uint64_t>(sent_up_to)
+                    ? sent_up_to
+                    : static_cast<int64_t>(ack.acked_seq());
+  if (static_cast<uint64_t>(seq) != ack.acked_seq()) {
+    // Beyond what this pass sent, the tablet cannot check the server's chain; the next pass's
+    // status check settles it.
+    spdlog::warn("server acknowledged change {} but only {} was sent", ack.acked_seq(), sent_up_to);
+  }
+  report_.flagged += static_cast<int64_t>(ack.flagged());
+  if (seq > acked_) {
+    RETURN_IF_ERROR(Local(store_.AcknowledgeUpload(seq)));
+    report_.pushed += seq - acked_;
+    acked_ = seq;
+    Emit(SyncPhase::kPush);
+  }
+  return CheckStop();
+}
+
+Status SyncSession::PullAll() {
+  ASSIGN_OR_RETURN(const int64_t held, Local(store_.PullCursor()));
+  if (feed_head_ < held) {
+    // Pulling would bring nothing: what the restored server writes next reuses sequence
+    // numbers this tablet has already passed, and would never arrive. Said loudly, because the
+    // tablet cannot lower its own pull cursor.
+    return Status::FailedPrecondition(
+        "the server's feed ends at " + std::to_string(feed_head_) +
+        " but this tablet has "
+        "received up to " +
+        std::to_string(held) +
+        " (server restored from a backup?); records "
+        "from the server cannot be received until this tablet's pull cursor is reset: ask for "
+        "support");
+  }
+  for (int round = 0; round < options_.max_pull_rounds; ++round) {
+    RETURN_IF_ERROR(CheckStop());
+    ASSIGN_OR_RETURN(const int64_t start, Local(store_.PullCursor()));
+    v1::PullRequest request;
+    request.set_cursor(static_cast<uint64_t>(start));
+    request.set_batch_size(options_.pull_batch_size);
+    int64_t cursor = start;
+    bool more = false;
+    Emit(SyncPhase::kPull);
+    const Status s = transport_.Pull(
+        request, [&](const v1::PullBatch& batch) { return OnPulled(batch, cursor, more); });
+    report_.pull_cursor = cursor;
+    RETURN_IF_ERROR(s);
+    if (!more || cursor == start) return Status::Ok();
+  }
+  return Status::Ok();
+}
+
+Status SyncSession::OnPulled(const v1::PullBatch& batch, int64_t& cursor, bool& more) {
+  more = batch.remaining() > 0;
+  ASSIGN_OR_RETURN(const int64_t next, ToSeq(batch.cursor(), "feed cursor"));
+  if (next <= cursor) return CheckStop();  // delivered twice
+  auto wire = ReadRecordBatch(batch.records());
+  if (!wire.ok()) {
+    return Status::InvalidArgument("download: the server sent a batch this tablet cannot read (" +
+                                   wire.status().message() + ")");
+  }
+  std::vector<core::RemoteChange> changes;
+  changes.reserve(wire->size());
+  for (WireChange& c : *wire) changes.push_back({c.hlc, std::move(c.record)});
+  RETURN_IF_ERROR(Local(store_.ApplyPulled(changes, next)));
+  report_.pulled += static_cast<int64_t>(changes.size());
+  cursor = next;
+  Emit(SyncPhase::kPull);
+  return CheckStop();
+}
+
+Status SyncSession::CheckStop() const {
+  if (options_.stop && options_.stop->load()) {
+    return Status(core::Code::kCancelled, "sync was stopped");
+  }
+  return Status::Ok();
+}
+
+void SyncSession::Emit(SyncPhase phase) {
+  if (!progress_) return;
+  SyncProgress p;
+  p.phase = phase;
+  p.pending = std::max<int64_t>(0, last_seq_ - acked_);
+  p.pushed = report_.pushed;
+  p.pulled = report_.pulled;
+  progress_(p);
+}
+
+}  // namespace kitsync::sync

@@ -1,0 +1,127 @@
+#include "server_master_codec.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+namespace kitsync::sync {
+namespace {
+
+using core::Result;
+using core::Status;
+using nlohmann::json;
+
+std::string Str(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end()) throw std::invalid_argument(std::string("missing field '") + key + "'");
+  return it->get<std::string>();
+}
+
+template <typename T, typename F>
+Result<core::Record> Decode(const std::string& payload, const char* what, F&& fill) {
+  try {
+    const json j = json::parse(payload);
+    if (!j.is_object())
+      return Status::DataLoss(std::string(what) + " in the feed is not an object");
+    T out;
+    fill(j, out);
+    return core::Record(std::move(out));
+  } catch (const std::exception& e) {
+    return Status::DataLoss(std::string("malformed ") + what + " in the feed: " + e.what());
+  }
+}
+
+}  // namespace
+
+std::string EncodeKitType(const core::KitType& k) {
+  return json{{"id", k.id}, {"code", k.code}, {"name", k.name}, {"unit", k.unit}}.dump();
+}
+
+std::string EncodePost(const core::Post& p) {
+  return json{{"id", p.id}, {"code", p.code}, {"name", p.name}}.dump();
+}
+
+std::string EncodeOfficer(const core::Officer& o) {
+  return json{{"id", o.id},
+              {"code", o.code},
+              {"name", o.name},
+              {"post", o.post_id},
+              {"role", core::ToString(o.role)}}
+      .dump();
+}
+
+std::string EncodeRound(const core::Round& r) {
+  std::vector<core::Entitlement> sorted = r.entitlements;
+  std::sort(sorted.begin(), sorted.end(),
+            [](const auto& a, const auto& b) { return a.kit_type_id < b.kit_type_id; });
+  json ents = json::array();
+  for (const core::Entitlement& e : sorted) {
+    ents.push_back({{"kit_type", e.kit_type_id}, {"max", e.max_per_beneficiary}});
+  }
+  return json{{"id", r.id},
+              {"code", r.code},
+              {"name", r.name},
+              {"proof", r.requires_proof ? 1 : 0},
+              {"entitlements", ents}}
+      .dump();
+}
+
+Result<core::LoggedForm> FeedForm(const core::Record& record) {
+  if (auto* k = std::get_if<core::KitType>(&record)) {
+    return core::LoggedForm{"kit_type", k->id, EncodeKitType(*k)};
+  }
+  if (auto* p = std::get_if<core::Post>(&record)) {
+    return core::LoggedForm{"post", p->id, EncodePost(*p)};
+  }
+  if (auto* o = std::get_if<core::Officer>(&record)) {
+    return core::LoggedForm{"officer", o->id, EncodeOfficer(*o)};
+  }
+  if (auto* r = std::get_if<core::Round>(&record)) {
+    return core::LoggedForm{"round", r->id, EncodeRound(*r)};
+  }
+  return core::ToLoggedForm(record);
+}
+
+Result<core::Record> DecodeFeed(const std::string& entity, const std::string& payload) {
+  if (entity == "kit_type") {
+    return Decode<core::KitType>(payload, "kit type", [](const json& j, core::KitType& k) {
+      k.id = Str(j, "id");
+      k.code = Str(j, "code");
+      k.name = Str(j, "name");
+      k.unit = Str(j, "unit");
+    });
+  }
+  if (entity == "post") {
+    return Decode<core::Post>(payload, "post", [](const json& j, core::Post& p) {
+      p.id = Str(j, "id");
+      p.code = Str(j, "code");
+      p.name = Str(j, "name");
+    });
+  }
+  if (entity == "officer") {
+    return Decode<core::Officer>(payload, "officer", [](const json& j, core::Officer& o) {
+      o.id = Str(j, "id");
+      o.code = Str(j, "code");
+      o.name = Str(j, "name");
+      o.post_id = Str(j, "post");
+      auto role = core::ParseOfficerRole(Str(j, "role"));
+      if (!role) throw std::invalid_argument("unknown officer role");
+      o.role = *role;
+    });
+  }
+  if (entity == "round") {
+    return Decode<core::Round>(payload, "round", [](const json& j, core::Round& r) {
+      r.id = Str(j, "id");
+      r.code = Str(j, "code");
+      r.name = Str(j, "name");
+      r.requires_proof = j.at("proof").get<int64_t>() != 0;
+      for (const json& e : j.at("entitlements")) {
+        r.entitlements.push_back({Str(e, "kit_type"), e.at("max").get<int64_t>()});
+      }
+    });
+  }
+  auto fact = core::DecodeLogged(entity, payload);
+  if (!fact.ok()) return Status::DataLoss("feed entry: " + fact.status().message());
+  return fact;
+}
+
+}  // namespace kitsync::sync

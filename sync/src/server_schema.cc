@@ -1,0 +1,232 @@
+#include "server_schema.h"
+
+#include <iterator>
+#include <string>
+
+namespace kitsync::sync {
+namespace {
+
+using core::Status;
+
+// Step N takes the schema from version N-1 to N. Never edit a released step: add a new one.
+constexpr const char* kSteps[] = {
+    // 1: devices, master data, facts and the feed.
+    R"sql(
+CREATE TABLE meta (
+  key   TEXT PRIMARY KEY,
+  value BLOB NOT NULL
+) WITHOUT ROWID;
+
+-- One ordered feed of everything tablets may pull. server_seq is a rowid alias: appended in
+-- commit order and never reused, since nothing is ever deleted from the feed.
+CREATE TABLE feed (
+  server_seq    INTEGER PRIMARY KEY,
+  channel       TEXT NOT NULL,  -- a post ID, or 'master'
+  entity        TEXT NOT NULL,  -- "handover", "kit_type", ...
+  entity_id     TEXT NOT NULL,
+  hlc           INTEGER NOT NULL,
+  origin_device TEXT NOT NULL,
+  payload       BLOB NOT NULL   -- canonical encoding of the record
+);
+-- Pull reads one channel at a time in server order; origin_device is in the index so that
+-- leaving out a device's own changes, and counting what remains, never touches the rows.
+CREATE INDEX feed_by_channel ON feed (channel, server_seq, origin_device);
+
+CREATE TABLE kit_types (
+  id         TEXT PRIMARY KEY,
+  code       TEXT NOT NULL UNIQUE,
+  name       TEXT NOT NULL,
+  unit       TEXT NOT NULL,
+  server_seq INTEGER NOT NULL REFERENCES feed(server_seq)
+) WITHOUT ROWID;
+
+CREATE TABLE posts (
+  id         TEXT PRIMARY KEY,
+  code       TEXT NOT NULL UNIQUE,
+  name       TEXT NOT NULL,
+  server_seq INTEGER NOT NULL REFERENCES feed(server_seq)
+) WITHOUT ROWID;
+
+CREATE TABLE officers (
+  id         TEXT PRIMARY KEY,
+  code       TEXT NOT NULL UNIQUE,
+  name       TEXT NOT NULL,
+  post_id    TEXT NOT NULL REFERENCES posts(id),
+  role       TEXT NOT NULL,
+  server_seq INTEGER NOT NULL REFERENCES feed(server_seq)
+) WITHOUT ROWID;
+
+CREATE TABLE rounds (
+  id             TEXT PRIMARY KEY,
+  code           TEXT NOT NULL UNIQUE,
+  name           TEXT NOT NULL,
+  requires_proof INTEGER NOT NULL,
+  server_seq     INTEGER NOT NULL REFERENCES feed(server_seq)
+) WITHOUT ROWID;
+
+CREATE TABLE round_entitlements (
+  round_id            TEXT NOT NULL REFERENCES rounds(id),
+  kit_type_id         TEXT NOT NULL REFERENCES kit_types(id),
+  max_per_beneficiary INTEGER NOT NULL CHECK (max_per_beneficiary > 0),
+  PRIMARY KEY (round_id, kit_type_id)
+) WITHOUT ROWID;
+
+CREATE TABLE devices (
+  id               TEXT PRIMARY KEY,
+  name             TEXT NOT NULL,
+  post_id          TEXT NOT NULL REFERENCES posts(id),
+  token_sha256     BLOB NOT NULL UNIQUE,
+  enrolled_ms      INTEGER NOT NULL,
+  last_seen_ms     INTEGER NOT NULL DEFAULT 0,
+  last_push_ms     INTEGER NOT NULL DEFAULT 0,
+  acked_seq        INTEGER NOT NULL DEFAULT 0 CHECK (acked_seq >= 0),
+  tip_hash         BLOB NOT NULL DEFAULT x'',  -- empty while acked_seq = 0 (genesis)
+  pending_reported INTEGER NOT NULL DEFAULT 0,
+  revoked_ms       INTEGER,                    -- NULL while the device may call
+  revoke_reason    TEXT NOT NULL DEFAULT ''
+) WITHOUT ROWID;
+
+-- Only a hash of each code is kept: a copy of the database does not let anyone enrol.
+CREATE TABLE enrolment_codes (
+  code_sha256 BLOB PRIMARY KEY,
+  post_id     TEXT NOT NULL REFERENCES posts(id),
+  created_ms  INTEGER NOT NULL,
+  expires_ms  INTEGER NOT NULL,
+  used_ms     INTEGER,
+  used_by     TEXT REFERENCES devices(id)
+) WITHOUT ROWID;
+
+-- Facts, as on the tablet, plus where each entered the feed and whether its clock was beyond
+-- the allowed skew when it arrived.
+CREATE TABLE beneficiaries (
+  id             TEXT PRIMARY KEY,
+  doc_hash       TEXT NOT NULL,
+  full_name      TEXT NOT NULL,
+  phone          TEXT NOT NULL,
+  household_size INTEGER NOT NULL,
+  post_id        TEXT NOT NULL,
+  device_id      TEXT NOT NULL,
+  hlc            INTEGER NOT NULL,
+  clock_ahead    INTEGER NOT NULL,
+  server_seq     INTEGER NOT NULL REFERENCES feed(server_seq)
+) WITHOUT ROWID;
+-- Duplicate registrations across posts are found by document hash.
+CREATE INDEX beneficiaries_by_doc_hash ON beneficiaries (doc_hash);
+
+CREATE TABLE handovers (
+  id                  TEXT PRIMARY KEY,
+  round_id            TEXT NOT NULL,
+  beneficiary_id      TEXT NOT NULL,
+  kit_type_id         TEXT NOT NULL,
+  quantity            INTEGER NOT NULL CHECK (quantity > 0),
+  post_id             TEXT NOT NULL,
+  officer_id          TEXT NOT NULL,
+  device_id           TEXT NOT NULL,
+  hlc                 INTEGER NOT NULL,
+  wall_ms             INTEGER NOT NULL,
+  proof_kind          TEXT NOT NULL,
+  proof_ref           TEXT NOT NULL,
+  collected_by        TEXT NOT NULL,
+  proxy_relation      TEXT NOT NULL,
+  consent             INTEGER NOT NULL,
+  override_reason     TEXT NOT NULL,
+  overridden_warnings TEXT NOT NULL,
+  clock_ahead         INTEGER NOT NULL,
+  server_seq          INTEGER NOT NULL REFERENCES feed(server_seq)
+) WITHOUT ROWID;
+CREATE INDEX handovers_by_beneficiary ON handovers (beneficiary_id, round_id, kit_type_id, quantity);
+CREATE INDEX handovers_by_post_kit ON handovers (post_id, kit_type_id, quantity);
+
+-- Two tablets of one post may void the same handover while offline; both voids are facts and
+-- neither may block the other's sync, so a void is keyed by the handover and the voiding device.
+CREATE TABLE handover_voids (
+  handover_id TEXT NOT NULL REFERENCES handovers(id),
+  device_id   TEXT NOT NULL,
+  post_id     TEXT NOT NULL,  -- the voided handover's post: the void's channel
+  reason      TEXT NOT NULL,
+  officer_id  TEXT NOT NULL,
+  hlc         INTEGER NOT NULL,
+  wall_ms     INTEGER NOT NULL,
+  clock_ahead INTEGER NOT NULL,
+  server_seq  INTEGER NOT NULL REFERENCES feed(server_seq),
+  PRIMARY KEY (handover_id, device_id)
+) WITHOUT ROWID;
+
+CREATE TABLE stock_movements (
+  id                  TEXT PRIMARY KEY,
+  post_id             TEXT NOT NULL,
+  kit_type_id         TEXT NOT NULL,
+  kind                TEXT NOT NULL,
+  quantity            INTEGER NOT NULL,
+  counterpart_post_id TEXT NOT NULL,
+  reference           TEXT NOT NULL,
+  reason              TEXT NOT NULL,
+  officer_id          TEXT NOT NULL,
+  device_id           TEXT NOT NULL,
+  hlc                 INTEGER NOT NULL,
+  wall_ms             INTEGER NOT NULL,
+  clock_ahead         INTEGER NOT NULL,
+  server_seq          INTEGER NOT NULL REFERENCES feed(server_seq)
+) WITHOUT ROWID;
+CREATE INDEX stock_movements_by_post_kit ON stock_movements (post_id, kit_type_id, kind, quantity);
+
+-- The feed and the facts are history: never rewritten.
+CREATE TRIGGER feed_is_append_only_u BEFORE UPDATE ON feed
+  BEGIN SELECT RAISE(ABORT, 'the feed is append-only'); END;
+CREATE TRIGGER feed_is_append_only_d BEFORE DELETE ON feed
+  BEGIN SELECT RAISE(ABORT, 'the feed is append-only'); END;
+CREATE TRIGGER handovers_are_append_only_u BEFORE UPDATE ON handovers
+  BEGIN SELECT RAISE(ABORT, 'handovers are append-only; void and record again'); END;
+CREATE TRIGGER handovers_are_append_only_d BEFORE DELETE ON handovers
+  BEGIN SELECT RAISE(ABORT, 'handovers are append-only; void and record again'); END;
+CREATE TRIGGER voids_are_append_only_u BEFORE UPDATE ON handover_voids
+  BEGIN SELECT RAISE(ABORT, 'voids are append-only'); END;
+CREATE TRIGGER voids_are_append_only_d BEFORE DELETE ON handover_voids
+  BEGIN SELECT RAISE(ABORT, 'voids are append-only'); END;
+CREATE TRIGGER movements_are_append_only_u BEFORE UPDATE ON stock_movements
+  BEGIN SELECT RAISE(ABORT, 'stock movements are append-only'); END;
+CREATE TRIGGER movements_are_append_only_d BEFORE DELETE ON stock_movements
+  BEGIN SELECT RAISE(ABORT, 'stock movements are append-only'); END;
+CREATE TRIGGER beneficiaries_are_append_only_d BEFORE DELETE ON beneficiaries
+  BEGIN SELECT RAISE(ABORT, 'beneficiaries are not deleted'); END;
+)sql",
+};
+
+static_assert(std::size(kSteps) == kServerSchemaVersion);
+
+}  // namespace
+
+Status ConfigureServerConnection(core::sqlite::Db& db, int busy_timeout_ms) {
+  sqlite3_busy_timeout(db.handle(), busy_timeout_ms);
+  ASSIGN_OR_RETURN(auto stmt, db.Prepare("PRAGMA journal_mode=WAL"));
+  ASSIGN_OR_RETURN(bool row, stmt->Step());
+  if (!row || stmt->Text(0) != "wal") {
+    return Status::Internal("the server database refused write-ahead logging");
+  }
+  // FULL: an ack promises the tablet its changes are durable, and the tablet may then forget
+  // them for upload; a commit that could vanish on power loss would lose handovers.
+  RETURN_IF_ERROR(db.Exec("PRAGMA synchronous=FULL"));
+  RETURN_IF_ERROR(db.Exec("PRAGMA foreign_keys=ON"));
+  return Status::Ok();
+}
+
+Status MigrateServerSchema(core::sqlite::Db& db) {
+  ASSIGN_OR_RETURN(int64_t version, db.QueryInt("PRAGMA user_version"));
+  if (version > kServerSchemaVersion) {
+    return Status::FailedPrecondition(
+        "this server database has schema version " + std::to_string(version) +
+        ", newer than this kitsync-server (" + std::to_string(kServerSchemaVersion) +
+        "); upgrade kitsync-server");
+  }
+  for (int64_t step = version + 1; step <= kServerSchemaVersion; ++step) {
+    ASSIGN_OR_RETURN(auto tx, core::sqlite::Transaction::Begin(db));
+    ASSIGN_OR_RETURN(int64_t now, db.QueryInt("PRAGMA user_version"));
+    if (now >= step) continue;
+    RETURN_IF_ERROR(db.Exec(kSteps[step - 1]));
+    RETURN_IF_ERROR(db.Exec(("PRAGMA user_version=" + std::to_string(step)).c_str()));
+    RETURN_IF_ERROR(tx->Commit());
+  }
+  return Status::Ok();
+}
+
+}  // namespace kitsync::sync

@@ -1,0 +1,108 @@
+#include "kitsync/sync/server_services.h"
+
+#include "kitsync/sync/grpc_status.h"
+#include "kitsync/sync/server_auth.h"
+
+namespace kitsync::sync {
+namespace {
+
+// A pull call streams at most this many batches; a tablet that is further behind calls again.
+// It bounds how long one call holds a server thread.
+constexpr int kMaxPullBatchesPerCall = 200;
+
+// Copies `result` into `*response` and maps the status.
+template <typename T>
+grpc::Status Reply(core::Result<T> result, T* response) {
+  if (!result.ok()) return ToGrpc(result.status());
+  *response = std::move(result).value();
+  return grpc::Status::OK;
+}
+
+}  // namespace
+
+std::string CallToken(const grpc::ServerContext& context) {
+  const auto& metadata = context.client_metadata();
+  const auto it = metadata.find("authorization");
+  if (it == metadata.end()) return {};
+  return BearerToken(std::string_view(it->second.data(), it->second.size()));
+}
+
+grpc::Status SyncService::Push(grpc::ServerContext* context,
+                               grpc::ServerReaderWriter<v1::PushAck, v1::PushBatch>* stream) {
+  const std::string token = CallToken(*context);
+  // Fail a bad credential before reading anything the tablet sends.
+  auto device = logic_->AuthenticateDevice(token);
+  if (!device.ok()) return ToGrpc(device.status());
+  v1::PushBatch batch;
+  while (stream->Read(&batch)) {
+    auto ack = logic_->Push(token, batch);
+    if (!ack.ok()) return ToGrpc(ack.status());
+    // A lost ack loses nothing: the tablet re-sends and the batch is recognised as held.
+    if (!stream->Write(*ack)) return grpc::Status(grpc::StatusCode::CANCELLED, "tablet went away");
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status SyncService::Pull(grpc::ServerContext* context, const v1::PullRequest* request,
+                               grpc::ServerWriter<v1::PullBatch>* writer) {
+  const std::string token = CallToken(*context);
+  v1::PullRequest next = *request;
+  for (int i = 0; i < kMaxPullBatchesPerCall; ++i) {
+    if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
+    auto batch = logic_->Pull(token, next);
+    if (!batch.ok()) return ToGrpc(batch.status());
+    if (!writer->Write(*batch))
+      return grpc::Status(grpc::StatusCode::CANCELLED, "tablet went away");
+    if (batch->remaining() == 0 || batch->records().changes_size() == 0) break;
+    next.set_cursor(batch->cursor());
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status SyncService::GetStatus(grpc::ServerContext* context, const v1::StatusRequest* request,
+                                    v1::StatusResponse* response) {
+  return Reply(logic_->GetStatus(CallToken(*context), *request), response);
+}
+
+grpc::Status EnrollmentService::Enroll(grpc::ServerContext*, const v1::EnrollRequest* request,
+                                       v1::EnrollResponse* response) {
+  return Reply(logic_->Enroll(*request), response);
+}
+
+grpc::Status AdminService::CreateEnrollmentCode(grpc::ServerContext* context,
+                                                const v1::CreateEnrollmentCodeRequest* request,
+                                                v1::CreateEnrollmentCodeResponse* response) {
+  return Reply(logic_->CreateEnrollmentCode(CallToken(*context), *request), response);
+}
+
+grpc::Status AdminService::ListDevices(grpc::ServerContext* context,
+                                       const v1::ListDevicesRequest* request,
+                                       v1::ListDevicesResponse* response) {
+  return Reply(logic_->ListDevices(CallToken(*context), *request), response);
+}
+
+grpc::Status AdminService::RevokeDevice(grpc::ServerContext* context,
+                                        const v1::RevokeDeviceRequest* request,
+                                        v1::RevokeDeviceResponse* response) {
+  return Reply(logic_->RevokeDevice(CallToken(*context), *request), response);
+}
+
+grpc::Status AdminService::LoadMasterData(grpc::ServerContext* context,
+                                          const v1::LoadMasterDataRequest* request,
+                                          v1::LoadMasterDataResponse* response) {
+  return Reply(logic_->LoadMasterData(CallToken(*context), *request), response);
+}
+
+grpc::Status AdminService::GetMasterData(grpc::ServerContext* context,
+                                         const v1::GetMasterDataRequest* request,
+                                         v1::GetMasterDataResponse* response) {
+  return Reply(logic_->GetMasterData(CallToken(*context), *request), response);
+}
+
+grpc::Status AdminService::RecordCentralMovement(grpc::ServerContext* context,
+                                                 const v1::RecordCentralMovementRequest* request,
+                                                 v1::RecordCentralMovementResponse* response) {
+  return Reply(logic_->RecordCentralMovement(CallToken(*context), *request), response);
+}
+
+}  // namespace kitsync::sync

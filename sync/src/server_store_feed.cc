@@ -1,0 +1,104 @@
+// Reading the feed for one device: its post's channel and the master channel, merged in server
+// order. Each channel is read on its own through the (channel, server_seq) index, so a page
+// costs O(limit) however long the feed grows.
+#include <algorithm>
+
+#include "server_master_codec.h"
+#include "server_store_sqlite.h"
+
+namespace kitsync::sync {
+namespace {
+
+using core::Result;
+using core::Status;
+using core::sqlite::Statement;
+
+struct FeedRow {
+  int64_t server_seq = 0;
+  std::string entity;
+  core::Hlc hlc;
+  std::string payload;
+};
+
+}  // namespace
+
+Result<FeedPage> SqliteServerStore::ReadFeed(const Principal& device, int64_t after,
+                                             int64_t limit) {
+  if (device.is_admin()) return Status::PermissionDenied("only a device pulls the feed");
+  if (after < 0) return Status::InvalidArgument("a feed cursor cannot be negative");
+  if (limit < 1) return Status::InvalidArgument("a page holds at least one change");
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(int64_t head, db_->QueryInt("SELECT max(server_seq) FROM feed"));
+  if (after > head) {
+    return Status::OutOfRange("cursor " + std::to_string(after) + " is beyond the feed's head " +
+                              std::to_string(head) +
+                              " (was the server restored from a backup?); pull from 0");
+  }
+
+  ASSIGN_OR_RETURN(Statement * page,
+                   db_->Cached("SELECT server_seq, entity, hlc, payload FROM feed "
+                               "WHERE channel = ? AND server_seq > ? AND origin_device != ? "
+                               "ORDER BY server_seq LIMIT ?"));
+  std::vector<FeedRow> rows;
+  for (const std::string& channel : {device.post_id, std::string(kMasterChannel)}) {
+    page->Reset();
+    page->Bind(1, channel).Bind(2, after).Bind(3, device.device_id).Bind(4, limit);
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, page->Step());
+      if (!row) break;
+      rows.push_back({page->Int(0), page->Text(1),
+                      core::Hlc::Unpack(static_cast<uint64_t>(page->Int(2))), page->Text(3)});
+    }
+  }
+  page->Reset();
+  std::sort(rows.begin(), rows.end(),
+            [](const FeedRow& a, const FeedRow& b) { return a.server_seq < b.server_seq; });
+  if (rows.size() > static_cast<size_t>(limit)) rows.resize(static_cast<size_t>(limit));
+
+  FeedPage out;
+  out.cursor = after;
+  for (FeedRow& r : rows) {
+    auto record = DecodeFeed(r.entity, r.payload);
+    if (!record.ok()) {
+      return Status::DataLoss("feed entry " + std::to_string(r.server_seq) + ": " +
+                              record.status().message());
+    }
+    out.changes.push_back({r.hlc, std::move(record).value()});
+    out.cursor = r.server_seq;
+  }
+
+  if (rows.size() < static_cast<size_t>(limit)) {
+    // Everything this device may see up to the head is in this page: move the cursor past the
+    // rest (its own changes, other posts'), so the next pull does not scan them again.
+    out.cursor = head;
+    return out;
+  }
+  ASSIGN_OR_RETURN(Statement * count,
+                   db_->Cached("SELECT count(*) FROM feed WHERE channel = ? AND server_seq > ? "
+                               "AND origin_device != ?"));
+  for (const std::string& channel : {device.post_id, std::string(kMasterChannel)}) {
+    count->Reset();
+    ASSIGN_OR_RETURN(bool row,
+                     count->Bind(1, channel).Bind(2, out.cursor).Bind(3, device.device_id).Step());
+    if (row) out.remaining += count->Int(0);
+  }
+  count->Reset();
+  return out;
+}
+
+Result<DeviceCursor> SqliteServerStore::GetCursor(const Principal& device) {
+  if (device.is_admin()) return Status::PermissionDenied("the admin has no device cursor");
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(Statement * stmt,
+                   db_->Cached("SELECT acked_seq, tip_hash FROM devices WHERE id = ?"));
+  ASSIGN_OR_RETURN(bool row, stmt->Bind(1, device.device_id).Step());
+  if (!row) return Status::Unauthenticated("unknown device " + device.device_id);
+  DeviceCursor out;
+  out.acked_seq = stmt->Int(0);
+  out.tip_hash = out.acked_seq > 0 ? stmt->Text(1) : std::string();
+  stmt->Reset();
+  ASSIGN_OR_RETURN(out.feed_head, db_->QueryInt("SELECT max(server_seq) FROM feed"));
+  return out;
+}
+
+}  // namespace kitsync::sync

@@ -1,0 +1,321 @@
+// Applying a device's pushed batch: cursor, hash chain, ownership, references, and the facts
+// with their feed entries, in one transaction.
+#include <nlohmann/json.hpp>
+
+#include "kitsync/core/change_log.h"
+#include "server_store_sqlite.h"
+
+namespace kitsync::sync {
+namespace {
+
+using core::Result;
+using core::Status;
+using core::sqlite::Statement;
+using core::sqlite::Transaction;
+
+std::string N(int64_t v) { return std::to_string(v); }
+
+// The post a fact belongs to and the device that made it, for the ownership check; a void's post
+// is that of the handover it voids and is checked when it is applied.
+struct Owner {
+  const std::string* post_id = nullptr;
+  const std::string* device_id = nullptr;
+};
+
+Result<Owner> OwnerOf(const core::Record& record) {
+  if (auto* b = std::get_if<core::Beneficiary>(&record)) return Owner{&b->post_id, &b->device_id};
+  if (auto* h = std::get_if<core::Handover>(&record)) return Owner{&h->post_id, &h->device_id};
+  if (auto* v = std::get_if<core::HandoverVoid>(&record)) return Owner{nullptr, &v->device_id};
+  if (auto* m = std::get_if<core::StockMovement>(&record)) return Owner{&m->post_id, &m->device_id};
+  return Status::PermissionDenied("a device may not push master data");
+}
+
+Status CheckOwnership(const core::RemoteChange& change, int64_t seq, const Principal& device) {
+  ASSIGN_OR_RETURN(Owner owner, OwnerOf(change.record));
+  if (*owner.device_id != device.device_id) {
+    return Status::PermissionDenied("change " + N(seq) + " was made by device " + *owner.device_id +
+                                    ", not by the device pushing it");
+  }
+  if (owner.post_id && *owner.post_id != device.post_id) {
+    return Status::PermissionDenied("change " + N(seq) + " belongs to post " + *owner.post_id +
+                                    "; this device may write only records of post " +
+                                    device.post_code);
+  }
+  return Status::Ok();
+}
+
+Status Conflict(const std::string& what, const std::string& id) {
+  return Status::AlreadyExists(what + " " + id +
+                               " is already held by the server with different content");
+}
+
+}  // namespace
+
+Result<PushOutcome> SqliteServerStore::ApplyPush(const Principal& device, const PushInput& in) {
+  if (device.is_admin()) return Status::PermissionDenied("only a device pushes its change log");
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
+  ASSIGN_OR_RETURN(Statement * cursor,
+                   db_->Cached("SELECT acked_seq, tip_hash, revoked_ms FROM devices WHERE id = ?"));
+  ASSIGN_OR_RETURN(bool known, cursor->Bind(1, device.device_id).Step());
+  if (!known) return Status::Unauthenticated("unknown device " + device.device_id);
+  const int64_t acked = cursor->Int(0);
+  const std::string stored_tip = cursor->Text(1);
+  const bool revoked = !cursor->IsNull(2);
+  cursor->Reset();
+  // Checked again here: a revocation may land while a push stream is open.
+  if (revoked) return Status::Unauthenticated("device " + device.device_id + " was revoked");
+
+  PushOutcome out{acked, 0, 0};
+  const int64_t n = static_cast<int64_t>(in.changes.size());
+  if (n == 0) return out;  // nothing sent: the ack says where the server stands
+  if (in.first_seq < 1) return Status::InvalidArgument("a batch's first sequence must be >= 1");
+  const int64_t last = in.first_seq + n - 1;
+  // A retry after a lost ack: acknowledged again, applied never.
+  if (last <= acked) return out;
+  if (in.first_seq > acked + 1) {
+    return Status::FailedPrecondition("gap: this batch starts at change " + N(in.first_seq) +
+                                      " but the server holds this device's changes only up to " +
+                                      N(acked) + "; send from change " + N(acked + 1));
+  }
+
+  // Re-hash what is new, from the hash the server holds; the last must be the tip the device
+  // sent. The prefix already held was verified when it arrived.
+  const size_t skip = static_cast<size_t>(acked + 1 - in.first_seq);
+  std::string prev = acked == 0 ? core::GenesisHash(device.device_id) : stored_tip;
+  std::vector<core::LoggedForm> forms;
+  forms.reserve(in.changes.size() - skip);
+  for (size_t i = skip; i < in.changes.size(); ++i) {
+    const int64_t seq = in.first_seq + static_cast<int64_t>(i);
+    RETURN_IF_ERROR(CheckOwnership(in.changes[i], seq, device));
+    ASSIGN_OR_RETURN(core::LoggedForm form, core::ToLoggedForm(in.changes[i].record));
+    core::ChangeEntry e;
+    e.seq = seq;
+    e.hlc = in.changes[i].hlc;
+    e.entity = form.entity;
+    e.entity_id = form.entity_id;
+    e.op = "create";
+    e.payload = form.payload;
+    prev = core::ChainHash(e, prev);
+    forms.push_back(std::move(form));
+  }
+  if (prev != in.tip_hash) {
+    return Status::FailedPrecondition(
+        "hash chain broken: changes " + N(acked + 1) + ".." + N(last) +
+        " do not hash to the tip hash the device sent (altered or corrupt changes)");
+  }
+
+  const int64_t ahead_limit = in.now_ms + in.max_clock_skew_ms;
+  for (size_t i = skip; i < in.changes.size(); ++i) {
+    const core::RemoteChange& change = in.changes[i];
+    const bool clock_ahead = change.hlc.physical_ms > ahead_limit;
+    auto applied = ApplyFact(change, forms[i - skip], clock_ahead, device);
+    if (!applied.ok()) {
+      const Status& s = applied.status();
+      return Status(s.code(),
+                    "change " + N(in.first_seq + static_cast<int64_t>(i)) + ": " + s.message());
+    }
+    if (*applied) {
+      ++out.applied;
+      if (clock_ahead) ++out.flagged;
+    }
+    if (!clock_ahead) ObserveHlc(change.hlc);
+  }
+
+  ASSIGN_OR_RETURN(Statement * advance,
+                   db_->Cached("UPDATE devices SET acked_seq = ?, tip_hash = ?, last_push_ms = ?, "
+                               "last_seen_ms = ?, pending_reported = ? WHERE id = ?"));
+  RETURN_IF_ERROR(advance->Bind(1, last)
+                      .BindBlob(2, in.tip_hash)
+                      .Bind(3, in.now_ms)
+                      .Bind(4, in.now_ms)
+                      .Bind(5, in.pending_reported)
+                      .Bind(6, device.device_id)
+                      .Run());
+  RETURN_IF_ERROR(SaveHlc());
+  RETURN_IF_ERROR(tx->Commit());
+  out.acked_seq = last;
+  return out;
+}
+
+Result<std::optional<std::string>> SqliteServerStore::QueryText(const char* sql,
+                                                                const std::string& key1,
+                                                                const std::string& key2) {
+  ASSIGN_OR_RETURN(Statement * stmt, db_->Cached(sql));
+  stmt->Bind(1, key1);
+  if (!key2.empty()) stmt->Bind(2, key2);
+  ASSIGN_OR_RETURN(bool row, stmt->Step());
+  std::optional<std::string> out;
+  if (row) out = stmt->Text(0);
+  stmt->Reset();
+  return out;
+}
+
+Result<int64_t> SqliteServerStore::AppendFeed(const std::string& channel,
+                                              const core::LoggedForm& form, core::Hlc hlc,
+                                              const std::string& origin_device) {
+  ASSIGN_OR_RETURN(Statement * stmt,
+                   db_->Cached("INSERT INTO feed (channel, entity, entity_id, hlc, origin_device, "
+                               "payload) VALUES (?, ?, ?, ?, ?, ?)"));
+  RETURN_IF_ERROR(stmt->Bind(1, channel)
+                      .Bind(2, form.entity)
+                      .Bind(3, form.entity_id)
+                      .Bind(4, static_cast<int64_t>(hlc.Pack()))
+                      .Bind(5, origin_device)
+                      .BindBlob(6, form.payload)
+                      .Run());
+  return static_cast<int64_t>(sqlite3_last_insert_rowid(db_->handle()));
+}
+
+Status SqliteServerStore::InsertMovement(const core::StockMovement& m, bool clock_ahead,
+                                         int64_t server_seq) {
+  ASSIGN_OR_RETURN(Statement * stmt,
+                   db_->Cached("INSERT INTO stock_movements (id, post_id, kit_type_id, kind, "
+                               "quantity, counterpart_post_id, reference, reason, officer_id, "
+                               "device_id, hlc, wall_ms, clock_ahead, server_seq) "
+                               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+  return stmt->Bind(1, m.id)
+      .Bind(2, m.post_id)
+      .Bind(3, m.kit_type_id)
+      .Bind(4, core::ToString(m.kind))
+      .Bind(5, m.quantity)
+      .Bind(6, m.counterpart_post_id)
+      .Bind(7, m.reference)
+      .Bind(8, m.reason)
+      .Bind(9, m.officer_id)
+      .Bind(10, m.device_id)
+      .Bind(11, static_cast<int64_t>(m.hlc.Pack()))
+      .Bind(12, m.wall_ms)
+      .Bind(13, int64_t{clock_ahead})
+      .Bind(14, server_seq)
+      .Run();
+}
+
+Result<bool> SqliteServerStore::ApplyFact(const core::RemoteChange& change,
+                                          const core::LoggedForm& form, bool clock_ahead,
+                                          const Principal& device) {
+  const int64_t ahead = clock_ahead ? 1 : 0;
+  auto held = [&](const char* sql, const std::string& k1, const std::string& k2,
+                  const char* what) -> Result<bool> {
+    ASSIGN_OR_RETURN(auto payload, QueryText(sql, k1, k2));
+    if (!payload) return false;
+    if (*payload != form.payload) return Conflict(what, form.entity_id);
+    return true;
+  };
+
+  if (auto* b = std::get_if<core::Beneficiary>(&change.record)) {
+    ASSIGN_OR_RETURN(bool same, held("SELECT f.payload FROM beneficiaries b JOIN feed f "
+                                     "ON f.server_seq = b.server_seq WHERE b.id = ?",
+                                     b->id, {}, "beneficiary"));
+    if (same) return false;
+    ASSIGN_OR_RETURN(int64_t seq, AppendFeed(b->post_id, form, change.hlc, device.device_id));
+    ASSIGN_OR_RETURN(Statement * stmt,
+                     db_->Cached("INSERT INTO beneficiaries (id, doc_hash, full_name, phone, "
+                                 "household_size, post_id, device_id, hlc, clock_ahead, "
+                                 "server_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+    RETURN_IF_ERROR(stmt->Bind(1, b->id)
+                        .Bind(2, b->doc_hash)
+                        .Bind(3, b->full_name)
+                        .Bind(4, b->phone)
+                        .Bind(5, b->household_size)
+                        .Bind(6, b->post_id)
+                        .Bind(7, b->device_id)
+                        .Bind(8, static_cast<int64_t>(b->hlc.Pack()))
+                        .Bind(9, ahead)
+                        .Bind(10, seq)
+                        .Run());
+    return true;
+  }
+
+  if (auto* h = std::get_if<core::Handover>(&change.record)) {
+    ASSIGN_OR_RETURN(bool same, held("SELECT f.payload FROM handovers h JOIN feed f "
+                                     "ON f.server_seq = h.server_seq WHERE h.id = ?",
+                                     h->id, {}, "handover"));
+    if (same) return false;
+    RETURN_IF_ERROR(RequireRef("SELECT 1 FROM rounds WHERE id = ?", h->round_id, "round"));
+    RETURN_IF_ERROR(RequireRef("SELECT 1 FROM kit_types WHERE id = ?", h->kit_type_id, "kit type"));
+    RETURN_IF_ERROR(RequireRef("SELECT 1 FROM officers WHERE id = ?", h->officer_id, "officer"));
+    RETURN_IF_ERROR(
+        RequireRef("SELECT 1 FROM beneficiaries WHERE id = ?", h->beneficiary_id, "beneficiary"));
+    ASSIGN_OR_RETURN(int64_t seq, AppendFeed(h->post_id, form, change.hlc, device.device_id));
+    ASSIGN_OR_RETURN(
+        Statement * stmt,
+        db_->Cached("INSERT INTO handovers (id, round_id, beneficiary_id, kit_type_id, quantity, "
+                    "post_id, officer_id, device_id, hlc, wall_ms, proof_kind, proof_ref, "
+                    "collected_by, proxy_relation, consent, override_reason, "
+                    "overridden_warnings, clock_ahead, server_seq) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+    RETURN_IF_ERROR(stmt->Bind(1, h->id)
+                        .Bind(2, h->round_id)
+                        .Bind(3, h->beneficiary_id)
+                        .Bind(4, h->kit_type_id)
+                        .Bind(5, h->quantity)
+                        .Bind(6, h->post_id)
+                        .Bind(7, h->officer_id)
+                        .Bind(8, h->device_id)
+                        .Bind(9, static_cast<int64_t>(h->hlc.Pack()))
+                        .Bind(10, h->wall_ms)
+                        .Bind(11, core::ToString(h->proof_kind))
+                        .Bind(12, h->proof_ref)
+                        .Bind(13, core::ToString(h->collected_by))
+                        .Bind(14, h->proxy_relation)
+                        .Bind(15, int64_t{h->consent})
+                        .Bind(16, h->override_reason)
+                        .Bind(17, nlohmann::json(h->overridden_warnings).dump())
+                        .Bind(18, ahead)
+                        .Bind(19, seq)
+                        .Run());
+    return true;
+  }
+
+  if (auto* v = std::get_if<core::HandoverVoid>(&change.record)) {
+    ASSIGN_OR_RETURN(bool same, held("SELECT f.payload FROM handover_voids v JOIN feed f "
+                                     "ON f.server_seq = v.server_seq "
+                                     "WHERE v.handover_id = ? AND v.device_id = ?",
+                                     v->handover_id, v->device_id, "void of handover"));
+    if (same) return false;
+    ASSIGN_OR_RETURN(auto handover_post,
+                     QueryText("SELECT post_id FROM handovers WHERE id = ?", v->handover_id));
+    if (!handover_post || *handover_post != device.post_id) {
+      return Status::FailedPrecondition("the void names handover " + v->handover_id +
+                                        ", which the server does not hold at post " +
+                                        device.post_code);
+    }
+    RETURN_IF_ERROR(RequireRef("SELECT 1 FROM officers WHERE id = ?", v->officer_id, "officer"));
+    ASSIGN_OR_RETURN(int64_t seq, AppendFeed(device.post_id, form, change.hlc, device.device_id));
+    ASSIGN_OR_RETURN(Statement * stmt,
+                     db_->Cached("INSERT INTO handover_voids (handover_id, device_id, post_id, "
+                                 "reason, officer_id, hlc, wall_ms, clock_ahead, server_seq) "
+                                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+    RETURN_IF_ERROR(stmt->Bind(1, v->handover_id)
+                        .Bind(2, v->device_id)
+                        .Bind(3, device.post_id)
+                        .Bind(4, v->reason)
+                        .Bind(5, v->officer_id)
+                        .Bind(6, static_cast<int64_t>(v->hlc.Pack()))
+                        .Bind(7, v->wall_ms)
+                        .Bind(8, ahead)
+                        .Bind(9, seq)
+                        .Run());
+    return true;
+  }
+
+  if (auto* m = std::get_if<core::StockMovement>(&change.record)) {
+    ASSIGN_OR_RETURN(bool same, held("SELECT f.payload FROM stock_movements m JOIN feed f "
+                                     "ON f.server_seq = m.server_seq WHERE m.id = ?",
+                                     m->id, {}, "stock movement"));
+    if (same) return false;
+    RETURN_IF_ERROR(RequireRef("SELECT 1 FROM kit_types WHERE id = ?", m->kit_type_id, "kit type"));
+    RETURN_IF_ERROR(RequireRef("SELECT 1 FROM officers WHERE id = ?", m->officer_id, "officer"));
+    if (!m->counterpart_post_id.empty()) {
+      RETURN_IF_ERROR(RequireRef("SELECT 1 FROM posts WHERE id = ?", m->counterpart_post_id,
+                                 "other post of the transfer"));
+    }
+    ASSIGN_OR_RETURN(int64_t seq, AppendFeed(m->post_id, form, change.hlc, device.device_id));
+    RETURN_IF_ERROR(InsertMovement(*m, clock_ahead, seq));
+    return true;
+  }
+  return Status::PermissionDenied("a device may not push master data");
+}
+
+}  // namespace kitsync::sync

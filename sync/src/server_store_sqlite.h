@@ -1,0 +1,91 @@
+// The SQLite server store's internals, shared by its source files: one per concern (devices and
+// credentials, pushes, the feed, the centre's own writes), all over one connection.
+//
+// One connection behind one mutex: SQLite serialises writers anyway, and keeping reads on the
+// same connection means a pull never sees a feed entry whose transaction has not committed, so
+// server sequences become visible strictly in order.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kitsync/core/canonical.h"
+#include "kitsync/core/sqlite.h"
+#include "kitsync/sync/server_store.h"
+
+namespace kitsync::sync {
+
+inline constexpr char kMasterChannel[] = "master";
+
+class SqliteServerStore final : public ServerStore {
+ public:
+  static core::Result<std::unique_ptr<SqliteServerStore>> Open(
+      const std::string& dir, const SqliteServerStoreOptions& options);
+
+  const std::string& server_device_id() const override { return server_device_id_; }
+
+  core::Result<Principal> Authenticate(const std::string& token, int64_t now_ms) override;
+  core::Result<EnrolmentCode> CreateEnrolmentCode(const std::string& post_code,
+                                                  int64_t valid_minutes, int64_t now_ms) override;
+  core::Result<Enrolment> Enroll(const std::string& code, const std::string& device_name,
+                                 int64_t now_ms) override;
+  core::Result<std::vector<DeviceInfo>> ListDevices() override;
+  core::Status RevokeDevice(const std::string& device_id, const std::string& reason,
+                            int64_t now_ms) override;
+
+  core::Result<PushOutcome> ApplyPush(const Principal& device, const PushInput& input) override;
+  core::Result<FeedPage> ReadFeed(const Principal& device, int64_t after, int64_t limit) override;
+  core::Result<DeviceCursor> GetCursor(const Principal& device) override;
+
+  core::Result<int64_t> LoadMasterData(const core::MasterData& data, int64_t now_ms) override;
+  core::Result<core::MasterData> GetMasterData() override;
+  core::Result<std::vector<std::string>> RecordCentralMovement(
+      const CentralMovementInput& input) override;
+
+ private:
+  explicit SqliteServerStore(std::unique_ptr<core::sqlite::Db> db) : db_(std::move(db)) {}
+
+  // Everything below REQUIRES mu_ held; writers also an open transaction.
+
+  // Appends one record to the feed and returns its server sequence.
+  core::Result<int64_t> AppendFeed(const std::string& channel, const core::LoggedForm& form,
+                                   core::Hlc hlc, const std::string& origin_device);
+  // The first column of the first row `sql` selects with one or two keys, or nothing.
+  core::Result<std::optional<std::string>> QueryText(const char* sql, const std::string& key1,
+                                                     const std::string& key2 = {});
+  core::Result<bool> Exists(const char* sql, const std::string& id);
+  // Refuses a reference to a record the server does not hold.
+  core::Status RequireRef(const char* sql, const std::string& id, const std::string& what);
+
+  // One pushed fact: checked against what the server holds and, when new, written with its
+  // feed entry. Returns whether it was written (false: the same fact was already held).
+  core::Result<bool> ApplyFact(const core::RemoteChange& change, const core::LoggedForm& form,
+                               bool clock_ahead, const Principal& device);
+  core::Status InsertMovement(const core::StockMovement& m, bool clock_ahead, int64_t server_seq);
+
+  // Code -> ID of master data, with the known codes in the error.
+  core::Result<std::string> IdByCode(const char* table, const char* noun, const std::string& code);
+  core::Result<int64_t> Balance(const std::string& post_id, const std::string& kit_type_id);
+
+  // The server's hybrid logical clock, for the records it makes itself. It absorbs the HLCs of
+  // pushed changes within the allowed skew, so central records order after what it has seen.
+  core::Hlc NextHlc(int64_t now_ms);
+  void ObserveHlc(core::Hlc hlc);
+  core::Status SaveHlc();
+
+  std::mutex mu_;
+  std::unique_ptr<core::sqlite::Db> db_;
+  std::string server_device_id_;
+  std::string admin_token_sha256_;
+  std::string programme_key_;
+  core::Hlc hlc_;
+};
+
+// Meta settings (key -> blob).
+core::Result<std::optional<std::string>> ReadServerMeta(core::sqlite::Db& db, const char* key);
+core::Status WriteServerMeta(core::sqlite::Db& db, const char* key, std::string_view value);
+
+}  // namespace kitsync::sync

@@ -1,0 +1,177 @@
+#include "fake_transport.h"
+
+#include "kitsync/core/canonical.h"
+#include "kitsync/sync/wire.h"
+
+namespace kitsync::testing {
+
+using core::Status;
+
+core::Result<v1::PushAck> FakeServer::Apply(const v1::PushBatch& batch) {
+  ASSIGN_OR_RETURN(auto wire, sync::ReadRecordBatch(batch.records()));
+  if (wire.empty()) return Status::InvalidArgument("empty batch");
+  const int64_t first = static_cast<int64_t>(batch.first_seq());
+  ASSIGN_OR_RETURN(auto entries, sync::ToChangeEntries(wire, first));
+  for (const auto& e : entries) ++receipts_[e.seq];
+  const int64_t last = entries.back().seq;
+  v1::PushAck ack;
+  if (last <= acked_seq()) {  // a repeat: acknowledged again, applied once
+    if (log_[last - 1].hash != batch.tip_hash()) {
+      return Status::FailedPrecondition("repeat does not match the held chain");
+    }
+    ack.set_acked_seq(acked_seq());
+    return ack;
+  }
+  if (first != acked_seq() + 1) {
+    return Status::FailedPrecondition("gap: batch starts at " + std::to_string(first) +
+                                      ", held up to " + std::to_string(acked_seq()));
+  }
+  std::string prev = log_.empty() ? core::GenesisHash(device_id_) : log_.back().hash;
+  for (auto& e : entries) {
+    e.prev_hash = prev;
+    e.hash = core::ChainHash(e, prev);
+    prev = e.hash;
+  }
+  if (prev != batch.tip_hash()) return Status::FailedPrecondition("hash chain broken");
+  for (size_t i = 0; i < entries.size(); ++i) {
+    log_.push_back(entries[i]);
+    feed_.push_back({wire[i].hlc, wire[i].record});  // the device's post channel holds its own
+  }
+  applied_ += static_cast<int64_t>(entries.size());
+  ack.set_acked_seq(acked_seq());
+  ack.set_applied(entries.size());
+  return ack;
+}
+
+v1::StatusResponse FakeServer::Status() const {
+  v1::StatusResponse s;
+  s.set_device_id(sync::UuidToBytes(device_id_));
+  s.set_acked_seq(claimed_acked_ ? *claimed_acked_ : acked_seq());
+  if (!log_.empty()) s.set_tip_hash(log_.back().hash);
+  s.set_feed_head(feed_.size());
+  return s;
+}
+
+std::vector<v1::PullBatch> FakeServer::FeedAfter(uint64_t cursor, uint32_t batch_size) const {
+  std::vector<v1::PullBatch> out;
+  const uint64_t size = batch_size ? batch_size : 500;
+  for (uint64_t begin = cursor; begin < feed_.size(); begin += size) {
+    const uint64_t end = std::min<uint64_t>(feed_.size(), begin + size);
+    v1::PullBatch& batch = out.emplace_back();
+    sync::RecordBatchWriter writer(batch.mutable_records());
+    for (uint64_t i = begin; i < end; ++i) writer.Add(feed_[i].hlc, feed_[i].record);
+    batch.set_cursor(end);
+    batch.set_remaining(feed_.size() - end);
+  }
+  return out;
+}
+
+void FakeServer::AddToFeed(const core::Hlc& hlc, const core::Record& record) {
+  feed_.push_back({hlc, record});
+}
+
+void FakeServer::RestoreTo(int64_t seq) {
+  if (seq < acked_seq()) log_.resize(static_cast<size_t>(seq));
+}
+
+void FakeTransport::SetFaults(const Faults& faults) {
+  std::lock_guard lock(mu_);
+  faults_ = faults;
+  batches_ = 0;
+}
+
+int FakeTransport::calls() const {
+  std::lock_guard lock(mu_);
+  return calls_;
+}
+
+int FakeTransport::push_calls() const {
+  std::lock_guard lock(mu_);
+  return static_cast<int>(push_sizes_.size());
+}
+
+std::vector<size_t> FakeTransport::push_sizes() const {
+  std::lock_guard lock(mu_);
+  return push_sizes_;
+}
+
+Status FakeTransport::StartCall() {
+  ++calls_;
+  if (cancelled_) return Status(core::Code::kCancelled, "cancelled");
+  if (faults_.unauthenticated) return Status::Unauthenticated("device credential revoked");
+  if (faults_.unavailable_calls > 0) {
+    --faults_.unavailable_calls;
+    return Status::Unavailable("outcome unknown: connection refused");
+  }
+  return Status::Ok();
+}
+
+Status FakeTransport::Push(const std::vector<v1::PushBatch>& batches, const AckHandler& on_ack) {
+  std::lock_guard lock(mu_);
+  RETURN_IF_ERROR(StartCall());
+  push_sizes_.push_back(batches.size());
+  for (const v1::PushBatch& batch : batches) {
+    const int n = ++batches_;
+    if (n == faults_.lose_batch) return Status::Unavailable("outcome unknown: link dropped");
+    if (n == faults_.gap_at_batch) return Status::FailedPrecondition("gap (injected)");
+    if (n == faults_.refuse_batch) return Status::InvalidArgument("malformed record (injected)");
+    if (n == faults_.restore_before_batch) server_->RestoreTo(faults_.restore_to);
+    ASSIGN_OR_RETURN(v1::PushAck ack, server_->Apply(batch));
+    if (n == faults_.lose_ack_after_commit) {
+      return Status::Unavailable("outcome unknown: link dropped after commit");
+    }
+    RETURN_IF_ERROR(on_ack(ack));
+    if (faults_.duplicate_acks) RETURN_IF_ERROR(on_ack(ack));
+    if (cancelled_) return Status(core::Code::kCancelled, "cancelled");
+  }
+  return Status::Ok();
+}
+
+Status FakeTransport::Pull(const v1::PullRequest& request, const PullHandler& on_batch) {
+  std::lock_guard lock(mu_);
+  RETURN_IF_ERROR(StartCall());
+  int sent = 0;
+  for (const v1::PullBatch& batch : server_->FeedAfter(request.cursor(), request.batch_size())) {
+    if (faults_.cut_pull_after_batches > 0 && sent == faults_.cut_pull_after_batches) {
+      faults_.cut_pull_after_batches = 0;
+      return Status::Unavailable("outcome unknown: link dropped during download");
+    }
+    RETURN_IF_ERROR(on_batch(batch));
+    if (faults_.duplicate_pull_batches) RETURN_IF_ERROR(on_batch(batch));
+    ++sent;
+  }
+  return Status::Ok();
+}
+
+core::Result<v1::StatusResponse> FakeTransport::GetStatus() {
+  std::lock_guard lock(mu_);
+  RETURN_IF_ERROR(StartCall());
+  return server_->Status();
+}
+
+namespace {
+
+class ForwardingTransport final : public sync::Transport {
+ public:
+  explicit ForwardingTransport(std::shared_ptr<FakeTransport> target)
+      : target_(std::move(target)) {}
+  core::Status Push(const std::vector<v1::PushBatch>& b, const AckHandler& a) override {
+    return target_->Push(b, a);
+  }
+  core::Status Pull(const v1::PullRequest& r, const PullHandler& h) override {
+    return target_->Pull(r, h);
+  }
+  core::Result<v1::StatusResponse> GetStatus() override { return target_->GetStatus(); }
+  void Cancel() override { target_->Cancel(); }
+
+ private:
+  std::shared_ptr<FakeTransport> target_;
+};
+
+}  // namespace
+
+std::unique_ptr<sync::Transport> Forwarding(std::shared_ptr<FakeTransport> target) {
+  return std::make_unique<ForwardingTransport>(std::move(target));
+}
+
+}  // namespace kitsync::testing

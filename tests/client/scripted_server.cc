@@ -1,0 +1,99 @@
+#include "scripted_server.h"
+
+#include <deque>
+#include <thread>
+
+namespace kitsync::testing {
+
+void ScriptedSync::Observe(grpc::ServerContext* context) {
+  std::lock_guard lock(mu_);
+  const auto& metadata = context->client_metadata();
+  if (auto it = metadata.find("authorization"); it != metadata.end()) {
+    authorization_ = std::string(it->second.data(), it->second.size());
+  }
+}
+
+std::string ScriptedSync::Authorization() const {
+  std::lock_guard lock(mu_);
+  return authorization_;
+}
+
+grpc::Status ScriptedSync::Push(grpc::ServerContext* context,
+                                grpc::ServerReaderWriter<v1::PushAck, v1::PushBatch>* stream) {
+  Observe(context);
+  std::deque<uint64_t> unacked;  // last sequence of each batch not yet acknowledged
+  auto ack_front = [&] {
+    v1::PushAck ack;
+    ack.set_acked_seq(unacked.front());
+    ack.set_applied(1);
+    unacked.pop_front();
+    return stream->Write(ack);
+  };
+  v1::PushBatch batch;
+  while (stream->Read(&batch)) {
+    ++batches_read_;
+    if (!push_error.ok()) return push_error;
+    unacked.push_back(batch.first_seq() + batch.records().changes_size() - 1);
+    if (unacked.size() > max_unacked_) max_unacked_ = unacked.size();
+    if (unacked.size() >= ack_lag && !ack_front()) return grpc::Status::CANCELLED;
+  }
+  while (!unacked.empty()) {
+    if (!ack_front()) return grpc::Status::CANCELLED;
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ScriptedSync::Pull(grpc::ServerContext* context, const v1::PullRequest* request,
+                                grpc::ServerWriter<v1::PullBatch>* writer) {
+  Observe(context);
+  for (int i = 1; i <= pull_batches; ++i) {
+    if (context->IsCancelled()) return grpc::Status::CANCELLED;
+    v1::PullBatch batch;
+    batch.set_cursor(request->cursor() + static_cast<uint64_t>(i));
+    batch.set_remaining(static_cast<uint64_t>(pull_batches - i));
+    if (!writer->Write(batch)) return grpc::Status::CANCELLED;
+    ++pull_written_;
+    std::this_thread::sleep_for(pull_gap);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ScriptedSync::GetStatus(grpc::ServerContext* context, const v1::StatusRequest*,
+                                     v1::StatusResponse* response) {
+  Observe(context);
+  std::this_thread::sleep_for(status_delay);
+  response->set_acked_seq(7);
+  response->set_feed_head(42);
+  return grpc::Status::OK;
+}
+
+grpc::Status ScriptedEnrollment::Enroll(grpc::ServerContext*, const v1::EnrollRequest* request,
+                                        v1::EnrollResponse* response) {
+  if (request->code() != good_code) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "unknown, used or expired code");
+  }
+  *response = answer;
+  return grpc::Status::OK;
+}
+
+ScriptedServer::ScriptedServer(const std::string& cert_pem, const std::string& key_pem,
+                               bool accept_gzip) {
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (!cert_pem.empty()) {
+    grpc::SslServerCredentialsOptions ssl;
+    ssl.pem_key_cert_pairs.push_back({key_pem, cert_pem});
+    credentials = grpc::SslServerCredentials(ssl);
+  }
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", credentials, &port_);
+  builder.RegisterService(&sync);
+  builder.RegisterService(&enrollment);
+  builder.SetCompressionAlgorithmSupportStatus(GRPC_COMPRESS_GZIP, accept_gzip);
+  server_ = builder.BuildAndStart();
+}
+
+ScriptedServer::~ScriptedServer() {
+  if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+}
+
+}  // namespace kitsync::testing

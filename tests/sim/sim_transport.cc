@@ -1,0 +1,85 @@
+#include "sim_transport.h"
+
+#include <algorithm>
+
+namespace kitsync::simtest {
+namespace {
+
+// What crosses the wire is bytes: serialise and parse, as a real link would.
+template <typename Message>
+Message OverTheWire(const Message& m) {
+  Message copy;
+  copy.ParseFromString(m.SerializeAsString());
+  return copy;
+}
+
+core::Status Lost(const char* what) { return core::Status::Unavailable(what); }
+
+}  // namespace
+
+bool SimTransport::Chance(double p) {
+  if (p <= 0) return false;
+  const bool hit = std::uniform_real_distribution<double>(0, 1)(rng_) < p;
+  faults_injected_ += hit;
+  return hit;
+}
+
+void SimTransport::DeliverSomeLateMessages() {
+  auto& pushes = late_.pushes;
+  for (size_t i = 0; i < pushes.size();) {
+    if (std::uniform_int_distribution<int>(0, 2)(rng_) == 0) {
+      // Whatever the server answers goes nowhere: the tablet stopped waiting long ago. The
+      // checks at the end of the run show whether it did harm.
+      (void)server_.Push(pushes[i].token, pushes[i].batch);
+      pushes.erase(pushes.begin() + static_cast<std::ptrdiff_t>(i));
+    } else {
+      ++i;
+    }
+  }
+}
+
+core::Status SimTransport::Push(const std::vector<v1::PushBatch>& batches,
+                                const AckHandler& on_ack) {
+  DeliverSomeLateMessages();
+  for (const v1::PushBatch& sent : batches) {
+    if (Chance(faults_.lose_request)) return Lost("push lost on the way to the server");
+    const v1::PushBatch received = OverTheWire(sent);
+    auto ack = server_.Push(token_, received);
+    if (Chance(faults_.duplicate)) (void)server_.Push(token_, received);
+    if (Chance(faults_.delay)) late_.pushes.push_back({token_, received});
+    if (!ack.ok()) return ack.status();
+    if (Chance(faults_.lose_reply)) return Lost("ack lost after the server committed");
+    RETURN_IF_ERROR(on_ack(OverTheWire(*ack)));
+    if (Chance(faults_.cut)) return Lost("link cut after an ack");
+  }
+  return core::Status::Ok();
+}
+
+core::Status SimTransport::Pull(const v1::PullRequest& request, const PullHandler& on_batch) {
+  DeliverSomeLateMessages();
+  v1::PullRequest next = OverTheWire(request);
+  for (int round = 0; round < 10'000; ++round) {
+    if (Chance(faults_.lose_request)) return Lost("pull request lost");
+    auto batch = server_.Pull(token_, next);
+    if (!batch.ok()) return batch.status();
+    if (Chance(faults_.lose_reply)) return Lost("pulled batch lost on the way");
+    const v1::PullBatch received = OverTheWire(*batch);
+    RETURN_IF_ERROR(on_batch(received));
+    if (Chance(faults_.duplicate)) RETURN_IF_ERROR(on_batch(received));
+    if (batch->remaining() == 0) return core::Status::Ok();
+    if (Chance(faults_.cut)) return Lost("pull stream cut");
+    next.set_cursor(batch->cursor());
+  }
+  return core::Status::Internal("pull did not finish in 10000 batches");
+}
+
+core::Result<v1::StatusResponse> SimTransport::GetStatus() {
+  DeliverSomeLateMessages();
+  if (Chance(faults_.lose_request)) return Lost("status request lost");
+  auto status = server_.GetStatus(token_, v1::StatusRequest());
+  if (!status.ok()) return status.status();
+  if (Chance(faults_.lose_reply)) return Lost("status reply lost");
+  return OverTheWire(*status);
+}
+
+}  // namespace kitsync::simtest

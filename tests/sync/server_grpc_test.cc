@@ -1,0 +1,395 @@
+// The gRPC services in process on 127.0.0.1 port 0: credentials in metadata, the push stream,
+// the pull stream, message limits, health checking and the rule against plaintext off loopback.
+#include "kitsync/sync/server_grpc.h"
+
+#include <gmock/gmock.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include "kitsync/sync/server_auth.h"
+#include "kitsync/sync/wire.h"
+#include "sync_test_support.h"
+
+namespace kitsync::synctest {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr auto kDeadline = std::chrono::seconds(20);
+
+class ServerGrpcTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_.LoadMasterData();
+    auto started = sync::GrpcServer::Start(&server_.logic(), sync::ServerConfig{});
+    ASSERT_TRUE(started.ok()) << started.status().ToString();
+    grpc_ = std::move(started).value();
+    ASSERT_GT(grpc_->port(), 0);
+    grpc::ChannelArguments args;
+    args.SetMaxSendMessageSize(64 << 20);
+    channel_ = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(grpc_->port()),
+                                         grpc::InsecureChannelCredentials(), args);
+    sync_ = v1::Sync::NewStub(channel_);
+    admin_ = v1::Admin::NewStub(channel_);
+    enrollment_ = v1::Enrollment::NewStub(channel_);
+  }
+
+  // A call context with a deadline and, unless `token` is empty, the bearer credential.
+  static std::unique_ptr<grpc::ClientContext> Context(const std::string& token) {
+    auto context = std::make_unique<grpc::ClientContext>();
+    context->set_deadline(std::chrono::system_clock::now() + kDeadline);
+    if (!token.empty()) context->AddMetadata("authorization", "Bearer " + token);
+    return context;
+  }
+
+  grpc::Status GetStatus(const std::string& token) {
+    v1::StatusResponse response;
+    return sync_->GetStatus(Context(token).get(), {}, &response);
+  }
+  grpc::Status ListDevices(const std::string& token) {
+    v1::ListDevicesResponse response;
+    return admin_->ListDevices(Context(token).get(), {}, &response);
+  }
+
+  // Sends `batches` on one push stream, reading each ack before the next batch.
+  grpc::Status PushAll(const std::string& token, const std::vector<v1::PushBatch>& batches,
+                       std::vector<v1::PushAck>* acks) {
+    auto context = Context(token);
+    auto stream = sync_->Push(context.get());
+    for (const v1::PushBatch& b : batches) {
+      if (!stream->Write(b)) break;
+      v1::PushAck ack;
+      if (!stream->Read(&ack)) break;
+      acks->push_back(ack);
+    }
+    stream->WritesDone();
+    return stream->Finish();
+  }
+
+  int64_t FeedRowsFrom(const Tablet& t) {
+    RawDb db(server_.db_path());
+    return db.QueryInt("SELECT count(*) FROM feed WHERE origin_device = '" + t.device_id + "'");
+  }
+
+  TestServer server_;
+  std::unique_ptr<sync::GrpcServer> grpc_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Sync::Stub> sync_;
+  std::unique_ptr<v1::Admin::Stub> admin_;
+  std::unique_ptr<v1::Enrollment::Stub> enrollment_;
+};
+
+TEST_F(ServerGrpcTest, HealthCheckReportsServing) {
+  grpc::GenericStub stub(channel_);
+  grpc::CompletionQueue cq;
+  auto context = Context("");
+  // HealthCheckRequest{service: ""}: the server as a whole.
+  grpc::Slice request_bytes(std::string("\x0a\x00", 2));
+  grpc::ByteBuffer request(&request_bytes, 1);
+  auto call = stub.PrepareUnaryCall(context.get(), "/grpc.health.v1.Health/Check", request, &cq);
+  ASSERT_NE(call, nullptr);
+  call->StartCall();
+  grpc::ByteBuffer response;
+  grpc::Status status;
+  call->Finish(&response, &status, reinterpret_cast<void*>(1));
+  void* tag = nullptr;
+  bool ok = false;
+  ASSERT_TRUE(cq.Next(&tag, &ok));
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(response.Dump(&slices).ok());
+  std::string bytes;
+  for (const grpc::Slice& s : slices)
+    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  EXPECT_EQ(bytes, std::string("\x08\x01", 2));  // status: SERVING
+}
+
+TEST_F(ServerGrpcTest, CallWithoutCredentialIsUnauthenticated) {
+  EXPECT_EQ(GetStatus("").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(ListDevices("").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  std::vector<v1::PushAck> acks;
+  EXPECT_EQ(PushAll("", {v1::PushBatch()}, &acks).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(acks.empty());
+}
+
+TEST_F(ServerGrpcTest, WrongCredentialIsUnauthenticated) {
+  EXPECT_EQ(GetStatus("ksd_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(ListDevices("ksa_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  // The right token under another scheme is no bearer credential.
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(std::chrono::system_clock::now() + kDeadline);
+  context->AddMetadata("authorization", "Basic " + server_.admin_token());
+  v1::ListDevicesResponse response;
+  EXPECT_EQ(admin_->ListDevices(context.get(), {}, &response).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST_F(ServerGrpcTest, DeviceRevokedBetweenTwoCallsIsUnauthenticatedOnTheSecond) {
+  Tablet t = server_.EnrolTablet("ENT", "ENT tablet");
+  ASSERT_TRUE(GetStatus(t.token).ok());
+  v1::RevokeDeviceRequest revoke;
+  revoke.set_device_id(sync::UuidToBytes(t.device_id));
+  revoke.set_reason("lost");
+  v1::RevokeDeviceResponse revoked;
+  ASSERT_TRUE(admin_->RevokeDevice(Context(server_.admin_token()).get(), revoke, &revoked).ok());
+  grpc::Status second = GetStatus(t.token);
+  EXPECT_EQ(second.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_THAT(second.error_message(), HasSubstr("revoked"));
+}
+
+TEST_F(ServerGrpcTest, EachCredentialIsDeniedTheOtherKindsCalls) {
+  Tablet t = server_.EnrolTablet("ENT", "ENT tablet");
+  EXPECT_EQ(ListDevices(t.token).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  v1::LoadMasterDataResponse loaded;
+  EXPECT_EQ(admin_
+                ->LoadMasterData(Context(t.token).get(),
+                                 MasterRequest(TestMasterData(), server_.clock().now()), &loaded)
+                .error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+
+  EXPECT_EQ(GetStatus(server_.admin_token()).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  std::vector<v1::PushAck> acks;
+  EXPECT_EQ(
+      PushAll(server_.admin_token(), {NextPushBatch(*t.store, 10, server_.clock().now())}, &acks)
+          .error_code(),
+      grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(FeedRowsFrom(t), 0);
+}
+
+TEST_F(ServerGrpcTest, PushStreamAcksEachBatchAndAReplayedBatchAppliesNothing) {
+  Tablet t = server_.EnrolTablet("ENT", "ENT tablet");
+  for (int i = 0; i < 3; ++i) RecordHandover(t, "A10000" + std::to_string(i));
+  auto entries = t.store->PendingChanges(100);
+  ASSERT_TRUE(entries.ok());
+  ASSERT_EQ(entries->size(), 7u);
+  const int64_t now = server_.clock().now();
+  const v1::PushBatch first = BuildPushBatch({entries->begin(), entries->begin() + 3}, now, 4);
+  const v1::PushBatch second = BuildPushBatch({entries->begin() + 3, entries->end()}, now, 0);
+
+  std::vector<v1::PushAck> acks;
+  grpc::Status status = PushAll(t.token, {first, second, first}, &acks);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(acks.size(), 3u);
+  EXPECT_EQ(acks[0].acked_seq(), 3u);
+  EXPECT_EQ(acks[0].applied(), 3u);
+  EXPECT_EQ(acks[1].acked_seq(), 7u);
+  EXPECT_EQ(acks[1].applied(), 4u);
+  EXPECT_EQ(acks[2].acked_seq(), 7u);
+  EXPECT_EQ(acks[2].applied(), 0u);
+  EXPECT_EQ(FeedRowsFrom(t), 7);
+  RawDb db(server_.db_path());
+  EXPECT_EQ(db.QueryInt("SELECT count(*) FROM handovers"), 3);
+}
+
+TEST_F(ServerGrpcTest, RefusedBatchEndsTheStreamWithItsStatusAndKeepsEarlierAcks) {
+  Tablet t = server_.EnrolTablet("ENT", "ENT tablet");
+  RecordHandover(t, "A1000001");
+  RecordHandover(t, "A1000002");
+  auto entries = t.store->PendingChanges(100);
+  ASSERT_TRUE(entries.ok());
+  const int64_t now = server_.clock().now();
+  const v1::PushBatch first = BuildPushBatch({entries->begin(), entries->begin() + 2}, now);
+  const v1::PushBatch gap = BuildPushBatch({entries->begin() + 3, entries->end()}, now);
+
+  std::vector<v1::PushAck> acks;
+  grpc::Status status = PushAll(t.token, {first, gap}, &acks);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].acked_seq(), 2u);
+  EXPECT_EQ(FeedRowsFrom(t), 2);
+}
+
+TEST_F(ServerGrpcTest, OversizedMessageIsResourceExhausted) {
+  v1::EnrollRequest request;
+  request.set_code("AAAA-BBBB-CCCC");
+  request.set_device_name(std::string(9 << 20, 'x'));
+  v1::EnrollResponse response;
+  grpc::Status status = enrollment_->Enroll(Context("").get(), request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  RawDb db(server_.db_path());
+  EXPECT_EQ(db.QueryInt("SELECT count(*) FROM devices"), 0);
+}
+
+TEST_F(ServerGrpcTest, BadFieldsOnTheWireAreInvalidArgumentAndNothingApplied) {
+  Tablet t = server_.EnrolTablet("ENT", "ENT tablet");
+  RecordHandover(t, "A1000001");
+  const v1::PushBatch good = NextPushBatch(*t.store, 100, server_.clock().now());
+
+  // An enum number the contract does not define, as an older or hostile client may send.
+  v1::PushBatch unknown_enum = good;
+  v1::Handover* h = unknown_enum.mutable_records()->mutable_changes(2)->mutable_handover();
+  h->GetReflection()->SetEnumValue(h, h->GetDescriptor()->FindFieldByName("collector"), 99);
+  // first_seq (field 1, a varint) sent as a length-delimited field: protobuf keeps it as an
+  // unknown field and reads first_seq as 0.
+  v1::PushBatch without_seq = good;
+  without_seq.clear_first_seq();
+  const std::string bytes = without_seq.SerializeAsString() + std::string("\x0a\x01\x01", 3);
+  v1::PushBatch wrong_type;
+  ASSERT_TRUE(wrong_type.ParseFromString(bytes));
+  ASSERT_EQ(wrong_type.first_seq(), 0u);
+  // A record ID of 5 bytes and a reference to dictionary entry 0.
+  v1::PushBatch short_id = good;
+  short_id.mutable_records()->mutable_changes(1)->mutable_beneficiary()->set_id("12345");
+  v1::PushBatch ref_zero = good;
+  ref_zero.mutable_records()->mutable_changes(2)->mutable_handover()->set_kit_type_ref(0);
+
+  for (const v1::PushBatch* bad : {&unknown_enum, &wrong_type, &short_id, &ref_zero}) {
+    std::vector<v1::PushAck> acks;
+    grpc::Status status = PushAll(t.token, {*bad}, &acks);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+    EXPECT_TRUE(acks.empty());
+  }
+  EXPECT_EQ(FeedRowsFrom(t), 0);
+}
+
+TEST_F(ServerGrpcTest, HlcFarAheadIsFlaggedAndSenderClockBeyondSkewIsOutOfRange) {
+  Tablet t = server_.EnrolTablet("ENT", "ENT tablet");
+  const int64_t day = 24 * 3'600'000LL;
+  server_.clock().Advance(day);
+  RecordHandover(t, "A1000001");
+  server_.clock().Advance(-day);
+  const int64_t now = server_.clock().now();
+
+  std::vector<v1::PushAck> acks;
+  grpc::Status refused = PushAll(t.token, {NextPushBatch(*t.store, 100, now + day)}, &acks);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::OUT_OF_RANGE);
+  EXPECT_EQ(FeedRowsFrom(t), 0);
+
+  grpc::Status accepted = PushAll(t.token, {NextPushBatch(*t.store, 100, now)}, &acks);
+  ASSERT_TRUE(accepted.ok()) << accepted.error_message();
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].applied(), 3u);
+  EXPECT_EQ(acks[0].flagged(), 2u);
+}
+
+TEST_F(ServerGrpcTest, PullStreamsEveryBatchUntilNothingRemains) {
+  Tablet a = server_.EnrolTablet("ENT", "ENT tablet 1");
+  Tablet b = server_.EnrolTablet("ENT", "ENT tablet 2");
+  for (int i = 0; i < 3; ++i) RecordHandover(a, "A10000" + std::to_string(i));
+  std::vector<v1::PushAck> acks;
+  ASSERT_TRUE(PushAll(a.token, {NextPushBatch(*a.store, 100, server_.clock().now())}, &acks).ok());
+
+  v1::PullRequest request;
+  request.set_batch_size(3);
+  auto context = Context(b.token);
+  auto reader = sync_->Pull(context.get(), request);
+  v1::PullBatch batch;
+  int batches = 0;
+  int changes = 0;
+  uint64_t last_remaining = ~uint64_t{0};
+  while (batches < 100 && reader->Read(&batch)) {
+    ++batches;
+    changes += batch.records().changes_size();
+    EXPECT_LE(batch.records().changes_size(), 3);
+    EXPECT_LT(batch.remaining(), last_remaining);
+    last_remaining = batch.remaining();
+    ASSERT_TRUE(ApplyPullBatch(*b.store, batch).ok());
+  }
+  grpc::Status status = reader->Finish();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(changes, 10 + 7);  // master data, and a's receipt, 3 beneficiaries, 3 handovers
+  EXPECT_EQ(batches, 6);
+  EXPECT_EQ(last_remaining, 0u);
+  auto seen = b.store->ListHandovers({});
+  ASSERT_TRUE(seen.ok());
+  EXPECT_EQ(seen->size(), 3u);
+}
+
+TEST_F(ServerGrpcTest, StatusReportsTheDevicesCursorAndTheServersClock) {
+  Tablet t = server_.EnrolTablet("ENT", "ENT tablet");
+  RecordHandover(t, "A1000001");
+  auto entries = t.store->PendingChanges(100);
+  ASSERT_TRUE(entries.ok());
+  std::vector<v1::PushAck> acks;
+  ASSERT_TRUE(PushAll(t.token, {BuildPushBatch(*entries, server_.clock().now())}, &acks).ok());
+  v1::StatusResponse status;
+  ASSERT_TRUE(sync_->GetStatus(Context(t.token).get(), {}, &status).ok());
+  EXPECT_EQ(status.acked_seq(), 3u);
+  EXPECT_EQ(status.tip_hash(), entries->back().hash);
+  EXPECT_EQ(status.post_code(), "ENT");
+  EXPECT_EQ(status.feed_head(), 13u);
+  EXPECT_EQ(status.server_wall_ms(), server_.clock().now());
+  EXPECT_EQ(status.max_clock_skew_ms(), server_.logic().options().max_clock_skew_ms);
+}
+
+TEST(ServerListenTest, PlaintextOffLoopbackIsRefused) {
+  TestServer server;
+  for (const char* address : {"0.0.0.0:0", "[::]:0", "192.168.1.10:0", "example.org:7443"}) {
+    sync::ServerConfig config;
+    config.listen_address = address;
+    auto started = sync::GrpcServer::Start(&server.logic(), config);
+    ASSERT_FALSE(started.ok()) << address;
+    EXPECT_EQ(started.status().code(), core::Code::kFailedPrecondition) << address;
+    EXPECT_THAT(started.status().message(), HasSubstr("loopback"));
+  }
+  sync::ServerConfig half_tls;
+  half_tls.tls_cert_file = "/nonexistent/cert.pem";
+  EXPECT_EQ(sync::GrpcServer::Start(&server.logic(), half_tls).status().code(),
+            core::Code::kInvalidArgument);
+}
+
+TEST(ServerTlsTest, ServesOverTlsOnAnyAddressAndRefusesPlaintextClients) {
+  TestServer server;
+  const TestCertificate certificate = MakeSelfSignedCertificate();
+  sync::ServerConfig config;
+  config.listen_address = "0.0.0.0:0";  // allowed with TLS
+  config.tls_cert_file = server.dir().File("cert.pem");
+  config.tls_key_file = server.dir().File("key.pem");
+  WriteFile(config.tls_cert_file, certificate.cert_pem);
+  WriteFile(config.tls_key_file, certificate.key_pem);
+  auto started = sync::GrpcServer::Start(&server.logic(), config);
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  EXPECT_TRUE((*started)->tls());
+  const std::string target = "localhost:" + std::to_string((*started)->port());
+
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = certificate.cert_pem;
+  auto admin = v1::Admin::NewStub(grpc::CreateChannel(target, grpc::SslCredentials(ssl)));
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(std::chrono::system_clock::now() + kDeadline);
+  context->AddMetadata("authorization", "Bearer " + server.admin_token());
+  v1::ListDevicesResponse devices;
+  grpc::Status over_tls = admin->ListDevices(context.get(), {}, &devices);
+  EXPECT_TRUE(over_tls.ok()) << over_tls.error_message();
+
+  auto plain = v1::Admin::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+  auto plain_context = std::make_unique<grpc::ClientContext>();
+  plain_context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  plain_context->AddMetadata("authorization", "Bearer " + server.admin_token());
+  grpc::Status refused = plain->ListDevices(plain_context.get(), {}, &devices);
+  EXPECT_FALSE(refused.ok());
+}
+
+TEST(ServerTlsTest, UnreadableOrNonPemFilesAreRefused) {
+  TestServer server;
+  sync::ServerConfig config;
+  config.tls_cert_file = server.dir().File("cert.pem");
+  config.tls_key_file = server.dir().File("missing.pem");
+  WriteFile(config.tls_cert_file, "not a certificate");
+  EXPECT_EQ(sync::GrpcServer::Start(&server.logic(), config).status().code(),
+            core::Code::kInvalidArgument);
+  WriteFile(config.tls_key_file, "not a key either");
+  EXPECT_EQ(sync::GrpcServer::Start(&server.logic(), config).status().code(),
+            core::Code::kInvalidArgument);
+}
+
+TEST(ServerListenTest, LoopbackAddresses) {
+  EXPECT_TRUE(sync::IsLoopbackAddress("127.0.0.1:0"));
+  EXPECT_TRUE(sync::IsLoopbackAddress("127.3.2.1:7443"));
+  EXPECT_TRUE(sync::IsLoopbackAddress("localhost:7443"));
+  EXPECT_TRUE(sync::IsLoopbackAddress("[::1]:7443"));
+  EXPECT_FALSE(sync::IsLoopbackAddress("128.0.0.1:7443"));
+  EXPECT_FALSE(sync::IsLoopbackAddress("0.0.0.0:7443"));
+  EXPECT_FALSE(sync::IsLoopbackAddress("[::]:7443"));
+  EXPECT_FALSE(sync::IsLoopbackAddress("localhost.example.org:7443"));
+  EXPECT_FALSE(sync::IsLoopbackAddress("127.0.0.1.nip.io:7443"));
+}
+
+}  // namespace
+}  // namespace kitsync::synctest

@@ -1,0 +1,530 @@
+// Push and pull through ServerLogic, in process: exactly-once application, the cursor and hash
+// chain, ownership, references, clocks, field validation, and the channels a device may read.
+// Every "nothing applied" is checked in the server's tables, not in its answers.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <limits>
+
+#include "kitsync/core/change_log.h"
+#include "kitsync/core/ids.h"
+#include "kitsync/sync/wire.h"
+#include "sync_test_support.h"
+
+namespace kitsync::synctest {
+namespace {
+
+using ::testing::HasSubstr;
+
+class ServerPushTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = std::make_unique<TestServer>(Options());
+    server_->LoadMasterData();
+    a_ = server_->EnrolTablet("ENT", "ENT tablet 1");
+    b_ = server_->EnrolTablet("ENT", "ENT tablet 2");
+    ASSERT_TRUE(a_.store && b_.store);
+  }
+  virtual sync::ServerLogicOptions Options() { return {}; }
+
+  sync::ServerLogic& logic() { return server_->logic(); }
+  int64_t now() { return server_->clock().now(); }
+
+  // What the server holds of a device, read from its tables.
+  int64_t FeedRowsFrom(const Tablet& t) {
+    RawDb db(server_->db_path());
+    return db.QueryInt("SELECT count(*) FROM feed WHERE origin_device = '" + t.device_id + "'");
+  }
+  int64_t AckedSeq(const Tablet& t) {
+    RawDb db(server_->db_path());
+    return db.QueryInt("SELECT acked_seq FROM devices WHERE id = '" + t.device_id + "'");
+  }
+  int64_t Rows(const std::string& table) {
+    RawDb db(server_->db_path());
+    return db.QueryInt("SELECT count(*) FROM " + table);
+  }
+
+  // All of a tablet's pending changes (at most 100).
+  std::vector<core::ChangeEntry> Pending(Tablet& t) {
+    auto entries = t.store->PendingChanges(100);
+    EXPECT_TRUE(entries.ok()) << entries.status().ToString();
+    return entries.ok() ? *entries : std::vector<core::ChangeEntry>{};
+  }
+
+  std::unique_ptr<TestServer> server_;
+  Tablet a_;
+  Tablet b_;
+};
+
+// Tablet a's log after two handovers: receipt, beneficiary, handover, beneficiary, handover.
+constexpr int64_t kLogOfTwoHandovers = 5;
+// TestMasterData(): 2 kit types, 3 posts, 3 officers, 2 rounds.
+constexpr int64_t kMasterRecords = 10;
+
+TEST_F(ServerPushTest, PushThenPullRoundTripBetweenTwoTabletsOfOnePost) {
+  const std::string h1 = RecordHandover(a_, "A1000001");
+  const std::string h2 = RecordHandover(a_, "A1000002");
+
+  auto ack = logic().Push(a_.token, NextPushBatch(*a_.store, 100, now()));
+  ASSERT_TRUE(ack.ok()) << ack.status().ToString();
+  EXPECT_EQ(ack->acked_seq(), uint64_t{kLogOfTwoHandovers});
+  EXPECT_EQ(ack->applied(), uint64_t{kLogOfTwoHandovers});
+  EXPECT_EQ(ack->flagged(), 0u);
+  ASSERT_TRUE(a_.store->AcknowledgeUpload(static_cast<int64_t>(ack->acked_seq())).ok());
+
+  EXPECT_EQ(PullAll(logic(), b_), kMasterRecords + kLogOfTwoHandovers);
+  auto seen = b_.store->ListHandovers({});
+  ASSERT_TRUE(seen.ok()) << seen.status().ToString();
+  ASSERT_EQ(seen->size(), 2u);
+  std::set<std::string> ids;
+  for (const core::HandoverView& v : *seen) {
+    ids.insert(v.handover.id);
+    EXPECT_EQ(v.handover.device_id, a_.device_id);
+    EXPECT_EQ(v.handover.post_id, PostId("ENT"));
+  }
+  EXPECT_EQ(ids, (std::set<std::string>{h1, h2}));
+  // Tablet b now counts tablet a's receipt and handovers in the post's stock.
+  auto stock = b_.store->Stock();
+  ASSERT_TRUE(stock.ok());
+  for (const core::StockLine& line : *stock) {
+    if (line.kit_type_code == "HYG-KIT") {
+      EXPECT_EQ(line.received, 20'000);
+      EXPECT_EQ(line.handed_out, 2);
+    }
+  }
+
+  // The pushing tablet is not sent its own changes back: it holds them already.
+  EXPECT_EQ(PullAll(logic(), a_), kMasterRecords);
+}
+
+TEST_F(ServerPushTest, ResentBatchIsAckedAndNotAppliedTwice) {
+  RecordHandover(a_, "A1000001");
+  RecordHandover(a_, "A1000002");
+  const v1::PushBatch batch = NextPushBatch(*a_.store, 100, now());
+
+  auto first = logic().Push(a_.token, batch);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->applied(), uint64_t{kLogOfTwoHandovers});
+  // The ack was lost; the tablet sends the same batch again.
+  auto again = logic().Push(a_.token, batch);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->acked_seq(), uint64_t{kLogOfTwoHandovers});
+  EXPECT_EQ(again->applied(), 0u);
+
+  EXPECT_EQ(FeedRowsFrom(a_), kLogOfTwoHandovers);
+  EXPECT_EQ(Rows("handovers"), 2);
+  EXPECT_EQ(Rows("beneficiaries"), 2);
+  EXPECT_EQ(Rows("stock_movements"), 1);
+}
+
+TEST_F(ServerPushTest, OldBatchReplayedLaterIsAckedWithNothingApplied) {
+  RecordHandover(a_, "A1000001");
+  const v1::PushBatch old_batch = NextPushBatch(*a_.store, 100, now());
+  ASSERT_TRUE(logic().Push(a_.token, old_batch).ok());
+  ASSERT_TRUE(a_.store->AcknowledgeUpload(3).ok());
+  RecordHandover(a_, "A1000002");
+  auto newer = logic().Push(a_.token, NextPushBatch(*a_.store, 100, now()));
+  ASSERT_TRUE(newer.ok()) << newer.status().ToString();
+  EXPECT_EQ(newer->acked_seq(), 5u);
+
+  server_->clock().Advance(60'000);
+  auto replay = logic().Push(a_.token, old_batch);
+  ASSERT_TRUE(replay.ok()) << replay.status().ToString();
+  EXPECT_EQ(replay->acked_seq(), 5u);  // what the server holds, not what the batch ends at
+  EXPECT_EQ(replay->applied(), 0u);
+  EXPECT_EQ(FeedRowsFrom(a_), 5);
+  EXPECT_EQ(Rows("handovers"), 2);
+}
+
+TEST_F(ServerPushTest, EmptyBatchIsAckedWithWhereTheServerStands) {
+  RecordHandover(a_, "A1000001");
+  ASSERT_TRUE(logic().Push(a_.token, NextPushBatch(*a_.store, 100, now())).ok());
+  v1::PushBatch empty;
+  empty.set_sender_wall_ms(now());
+  auto ack = logic().Push(a_.token, empty);
+  ASSERT_TRUE(ack.ok()) << ack.status().ToString();
+  EXPECT_EQ(ack->acked_seq(), 3u);
+  EXPECT_EQ(ack->applied(), 0u);
+  EXPECT_EQ(FeedRowsFrom(a_), 3);
+}
+
+TEST_F(ServerPushTest, OverlappingBatchAppliesOnlyTheNewTail) {
+  RecordHandover(a_, "A1000001");
+  RecordHandover(a_, "A1000002");
+  const std::vector<core::ChangeEntry> all = Pending(a_);
+  ASSERT_EQ(all.size(), 5u);
+  const std::vector<core::ChangeEntry> head(all.begin(), all.begin() + 3);
+  ASSERT_TRUE(logic().Push(a_.token, BuildPushBatch(head, now())).ok());
+
+  auto ack = logic().Push(a_.token, BuildPushBatch(all, now()));
+  ASSERT_TRUE(ack.ok()) << ack.status().ToString();
+  EXPECT_EQ(ack->acked_seq(), 5u);
+  EXPECT_EQ(ack->applied(), 2u);
+  EXPECT_EQ(FeedRowsFrom(a_), 5);
+}
+
+TEST_F(ServerPushTest, GapIsFailedPreconditionAndNothingApplied) {
+  RecordHandover(a_, "A1000001");
+  RecordHandover(a_, "A1000002");
+  const std::vector<core::ChangeEntry> all = Pending(a_);
+  const std::vector<core::ChangeEntry> tail(all.begin() + 2, all.end());  // changes 3..5
+
+  auto refused = logic().Push(a_.token, BuildPushBatch(tail, now()));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), core::Code::kFailedPrecondition);
+  EXPECT_THAT(refused.status().message(), HasSubstr("starts at change 3"));
+  EXPECT_THAT(refused.status().message(), HasSubstr("up to 0"));
+  EXPECT_EQ(FeedRowsFrom(a_), 0);
+  EXPECT_EQ(AckedSeq(a_), 0);
+  EXPECT_EQ(Rows("handovers"), 0);
+
+  // From where the server stands, the same changes go in.
+  auto ack = logic().Push(a_.token, BuildPushBatch(all, now()));
+  ASSERT_TRUE(ack.ok()) << ack.status().ToString();
+  EXPECT_EQ(ack->applied(), 5u);
+}
+
+TEST_F(ServerPushTest, TamperedPayloadBreaksTheChainAndNothingIsApplied) {
+  RecordHandover(a_, "A1000001");
+  RecordHandover(a_, "A1000002");
+  v1::PushBatch batch = NextPushBatch(*a_.store, 100, now());
+  ASSERT_TRUE(batch.records().changes(2).has_handover());
+  // Still a well-formed handover, but not the one the tablet hashed.
+  batch.mutable_records()->mutable_changes(2)->mutable_handover()->set_quantity(2);
+
+  auto refused = logic().Push(a_.token, batch);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), core::Code::kFailedPrecondition);
+  EXPECT_THAT(refused.status().message(), HasSubstr("hash chain broken"));
+  EXPECT_EQ(FeedRowsFrom(a_), 0);
+  EXPECT_EQ(AckedSeq(a_), 0);
+  EXPECT_EQ(Rows("handovers"), 0);
+  EXPECT_EQ(Rows("beneficiaries"), 0);
+}
+
+TEST_F(ServerPushTest, TamperingAfterAHeldPrefixBreaksTheChainFromTheStoredTip) {
+  RecordHandover(a_, "A1000001");
+  RecordHandover(a_, "A1000002");
+  const std::vector<core::ChangeEntry> all = Pending(a_);
+  ASSERT_TRUE(logic().Push(a_.token, BuildPushBatch({all.begin(), all.begin() + 3}, now())).ok());
+  v1::PushBatch rest = BuildPushBatch({all.begin() + 3, all.end()}, now());
+  rest.mutable_records()->mutable_changes(0)->mutable_beneficiary()->set_full_name("Someone");
+
+  auto refused = logic().Push(a_.token, rest);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), core::Code::kFailedPrecondition);
+  EXPECT_EQ(AckedSeq(a_), 3);
+  EXPECT_EQ(FeedRowsFrom(a_), 3);
+}
+
+TEST_F(ServerPushTest, RecordsOfAnotherPostArePermissionDeniedAndNothingApplied) {
+  // A device enrolled at NUN whose database claims to be at ENT: its records are ENT's.
+  Tablet nun = server_->EnrolTablet("NUN", "NUN tablet");
+  core::StoreOptions options;
+  options.clock = server_->clock().AsWallClock();
+  options.durable = false;
+  auto rogue = core::Store::Create(server_->dir().File("rogue.db"),
+                                   {"ENT", "rogue", nun.programme_key, nun.device_id}, options);
+  ASSERT_TRUE(rogue.ok()) << rogue.status().ToString();
+  ASSERT_TRUE((*rogue)->ImportMasterData(TestMasterData()).ok());
+  core::MovementInput receipt;
+  receipt.kit_type_code = "HYG-KIT";
+  receipt.quantity = 5;
+  receipt.officer_code = "ENT-OF-1";
+  ASSERT_TRUE((*rogue)->RecordMovement(receipt).ok());
+
+  auto refused = logic().Push(nun.token, NextPushBatch(**rogue, 100, now()));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), core::Code::kPermissionDenied);
+  EXPECT_THAT(refused.status().message(), HasSubstr("NUN"));
+  EXPECT_EQ(FeedRowsFrom(nun), 0);
+  EXPECT_EQ(AckedSeq(nun), 0);
+  EXPECT_EQ(Rows("stock_movements"), 0);
+}
+
+TEST_F(ServerPushTest, RecordsOfAnotherDeviceArePermissionDenied) {
+  RecordHandover(a_, "A1000001");
+  // Tablet b sends tablet a's changes as its own.
+  auto refused = logic().Push(b_.token, NextPushBatch(*a_.store, 100, now()));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), core::Code::kPermissionDenied);
+  EXPECT_EQ(FeedRowsFrom(a_), 0);
+  EXPECT_EQ(AckedSeq(b_), 0);
+  EXPECT_EQ(Rows("handovers"), 0);
+}
+
+TEST_F(ServerPushTest, VoidOfAHandoverTheServerDoesNotHoldIsFailedPrecondition) {
+  core::HandoverVoid v;
+  v.handover_id = core::NewUuidV7();
+  v.reason = "wrong beneficiary";
+  v.officer_id = TestMasterData().officers[1].id;  // ENT-OF-1
+  v.device_id = a_.device_id;
+  v.hlc = {now(), 0};
+  v.wall_ms = now();
+  auto refused =
+      logic().Push(a_.token, ChainedBatch(core::GenesisHash(a_.device_id), 1, {{v.hlc, v}}, now()));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), core::Code::kFailedPrecondition);
+  EXPECT_THAT(refused.status().message(), HasSubstr(v.handover_id));
+  EXPECT_EQ(Rows("handover_voids"), 0);
+  EXPECT_EQ(AckedSeq(a_), 0);
+}
+
+TEST_F(ServerPushTest, VoidOfAnotherPostsHandoverIsFailedPrecondition) {
+  Tablet nun = server_->EnrolTablet("NUN", "NUN tablet");
+  const std::string nun_handover = RecordHandover(nun, "N2000001");
+  ASSERT_TRUE(logic().Push(nun.token, NextPushBatch(*nun.store, 100, now())).ok());
+
+  core::HandoverVoid v;
+  v.handover_id = nun_handover;
+  v.reason = "not ours";
+  v.officer_id = TestMasterData().officers[1].id;
+  v.device_id = a_.device_id;
+  v.hlc = {now(), 1};
+  v.wall_ms = now();
+  auto refused =
+      logic().Push(a_.token, ChainedBatch(core::GenesisHash(a_.device_id), 1, {{v.hlc, v}}, now()));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), core::Code::kFailedPrecondition);
+  EXPECT_EQ(Rows("handover_voids"), 0);
+}
+
+TEST_F(ServerPushTest, VoidByAnotherTabletOfThePostReachesTheFirst) {
+  const std::string handover = RecordHandover(a_, "A1000001");
+  ASSERT_TRUE(logic().Push(a_.token, NextPushBatch(*a_.store, 100, now())).ok());
+  ASSERT_TRUE(a_.store->AcknowledgeUpload(3).ok());
+  ASSERT_GT(PullAll(logic(), b_), 0);
+  auto voided = b_.store->VoidHandover({handover, "recorded twice", "ENT-OF-1"});
+  ASSERT_TRUE(voided.ok()) << voided.status().ToString();
+
+  auto ack = logic().Push(b_.token, NextPushBatch(*b_.store, 100, now()));
+  ASSERT_TRUE(ack.ok()) << ack.status().ToString();
+  EXPECT_EQ(ack->applied(), 2u);  // b's receipt and the void
+  ASSERT_GT(PullAll(logic(), a_), 0);
+  auto seen = a_.store->ListHandovers({});
+  ASSERT_TRUE(seen.ok());
+  ASSERT_EQ(seen->size(), 1u);
+  ASSERT_TRUE((*seen)[0].void_record.has_value());
+  EXPECT_EQ((*seen)[0].void_record->reason, "recorded twice");
+}
+
+TEST_F(ServerPushTest, SameIdWithDifferentContentIsAlreadyExistsAndNothingApplied) {
+  RecordHandover(a_, "A1000001");
+  ASSERT_TRUE(logic().Push(a_.token, NextPushBatch(*a_.store, 100, now())).ok());
+  RawDb db(server_->db_path());
+  const std::string taken = db.QueryText("SELECT id FROM beneficiaries");
+
+  core::Beneficiary clash;
+  clash.id = taken;
+  clash.doc_hash = std::string(64, 'a');
+  clash.full_name = "Another person";
+  clash.household_size = 1;
+  clash.post_id = b_.post_id;
+  clash.device_id = b_.device_id;
+  clash.hlc = {now(), 5};
+  auto refused = logic().Push(
+      b_.token, ChainedBatch(core::GenesisHash(b_.device_id), 1, {{clash.hlc, clash}}, now()));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), core::Code::kAlreadyExists);
+  EXPECT_EQ(FeedRowsFrom(b_), 0);
+  EXPECT_EQ(AckedSeq(b_), 0);
+  EXPECT_EQ(Rows("beneficiaries"), 1);
+}
+
+TEST_F(ServerPushTest, ChangeStampedFarAheadIsAcceptedAndFlagged) {
+  const int64_t hour = 3'600'000;
+  server_->clock().Advance(hour);  // the tablet's clock runs an hour ahead...
+  RecordHandover(a_, "A1000001");
+  server_->clock().Advance(-hour);  // ...and is set right before it syncs
+
+  auto ack = logic().Push(a_.token, NextPushBatch(*a_.store, 100, now()));
+  ASSERT_TRUE(ack.ok()) << ack.status().ToString();
+  EXPECT_EQ(ack->applied(), 3u);
+  EXPECT_EQ(ack->flagged(), 2u);  // the beneficiary and the handover, not the earlier receipt
+  EXPECT_EQ(Rows("handovers WHERE clock_ahead = 1"), 1);
+  EXPECT_EQ(Rows("beneficiaries WHERE clock_ahead = 1"), 1);
+  EXPECT_EQ(Rows("stock_movements WHERE clock_ahead = 1"), 0);
+}
+
+TEST_F(ServerPushTest, SenderClockBeyondTheSkewIsOutOfRangeAndNothingApplied) {
+  RecordHandover(a_, "A1000001");
+  const int64_t skew = logic().options().max_clock_skew_ms;
+  auto refused = logic().Push(a_.token, NextPushBatch(*a_.store, 100, now() + skew + 1));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), core::Code::kOutOfRange);
+  EXPECT_EQ(FeedRowsFrom(a_), 0);
+  EXPECT_EQ(AckedSeq(a_), 0);
+
+  auto at_limit = logic().Push(a_.token, NextPushBatch(*a_.store, 100, now() + skew));
+  EXPECT_TRUE(at_limit.ok()) << at_limit.status().ToString();
+}
+
+// Sets an enum field to a number no version of the contract defines, as a hostile client can.
+void SetRawEnum(google::protobuf::Message* message, const char* field, int value) {
+  const auto* descriptor = message->GetDescriptor()->FindFieldByName(field);
+  ASSERT_NE(descriptor, nullptr) << field;
+  message->GetReflection()->SetEnumValue(message, descriptor, value);
+}
+
+TEST_F(ServerPushTest, MalformedFieldsAreInvalidArgumentAndNothingApplied) {
+  RecordHandover(a_, "A1000001");
+  const v1::PushBatch good = NextPushBatch(*a_.store, 100, now());
+  // Changes: 0 receipt, 1 beneficiary, 2 handover.
+  ASSERT_TRUE(good.records().changes(0).has_stock_movement());
+  ASSERT_TRUE(good.records().changes(1).has_beneficiary());
+  ASSERT_TRUE(good.records().changes(2).has_handover());
+  auto change = [](v1::PushBatch& b, int i) { return b.mutable_records()->mutable_changes(i); };
+
+  const std::vector<std::pair<std::string, std::function<void(v1::PushBatch&)>>> cases = {
+      {"officer ref 0", [&](auto& b) { change(b, 2)->mutable_handover()->set_officer_ref(0); }},
+      {"ref past the dictionary",
+       [&](auto& b) { change(b, 2)->mutable_handover()->set_round_ref(999); }},
+      {"5-byte ID", [&](auto& b) { change(b, 1)->mutable_beneficiary()->set_id("12345"); }},
+      {"31-byte document hash",
+       [&](auto& b) { change(b, 1)->mutable_beneficiary()->set_doc_hash(std::string(31, 'x')); }},
+      {"household of 0",
+       [&](auto& b) { change(b, 1)->mutable_beneficiary()->set_household_size(0); }},
+      {"unknown collector",
+       [&](auto& b) { SetRawEnum(change(b, 2)->mutable_handover(), "collector", 99); }},
+      {"unknown proof kind",
+       [&](auto& b) { SetRawEnum(change(b, 2)->mutable_handover(), "proof_kind", -7); }},
+      {"unknown movement kind",
+       [&](auto& b) { SetRawEnum(change(b, 0)->mutable_stock_movement(), "kind", 77); }},
+      {"lowest int64 quantity",
+       [&](auto& b) {
+         change(b, 0)->mutable_stock_movement()->set_quantity(std::numeric_limits<int64_t>::min());
+       }},
+      {"wall offset at int64 max",
+       [&](auto& b) {
+         change(b, 2)->mutable_handover()->set_wall_offset_ms(std::numeric_limits<int64_t>::max());
+       }},
+      {"change without a record", [&](auto& b) { change(b, 1)->clear_record(); }},
+      {"timestamp 0", [&](auto& b) { b.mutable_records()->set_base_hlc(0); }},
+      {"tip hash of 5 bytes", [&](auto& b) { b.set_tip_hash("short"); }},
+      {"first_seq 0", [&](auto& b) { b.set_first_seq(0); }},
+      {"first_seq near 2^64", [&](auto& b) { b.set_first_seq(~uint64_t{0} - 1); }},
+      {"negative sender clock", [&](auto& b) { b.set_sender_wall_ms(-5); }},
+      {"pending near 2^64", [&](auto& b) { b.set_pending(~uint64_t{0}); }},
+  };
+  for (const auto& [name, mutate] : cases) {
+    SCOPED_TRACE(name);
+    v1::PushBatch bad = good;
+    mutate(bad);
+    auto refused = logic().Push(a_.token, bad);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.status().code(), core::Code::kInvalidArgument) << refused.status().ToString();
+  }
+  EXPECT_EQ(FeedRowsFrom(a_), 0);
+  EXPECT_EQ(AckedSeq(a_), 0);
+  EXPECT_EQ(Rows("beneficiaries"), 0);
+
+  auto ack = logic().Push(a_.token, good);  // the untouched batch still goes in
+  ASSERT_TRUE(ack.ok()) << ack.status().ToString();
+  EXPECT_EQ(ack->applied(), 3u);
+}
+
+TEST_F(ServerPushTest, MasterDataInAPushIsPermissionDenied) {
+  // No tablet logs master data, so the batch is made by hand; its tip cannot matter, the
+  // record is refused before the chain is compared.
+  v1::PushBatch batch;
+  batch.set_first_seq(1);
+  batch.set_tip_hash(std::string(32, '\0'));
+  batch.set_sender_wall_ms(now());
+  sync::RecordBatchWriter writer(batch.mutable_records());
+  writer.Add({now(), 0}, core::Post{core::NewUuidV7(), "FAKE", "Fake post"});
+
+  auto refused = logic().Push(a_.token, batch);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), core::Code::kPermissionDenied);
+  EXPECT_EQ(Rows("posts"), 3);
+  EXPECT_EQ(AckedSeq(a_), 0);
+}
+
+TEST_F(ServerPushTest, PullSeesOnlyItsOwnPostAndMasterData) {
+  Tablet nun = server_->EnrolTablet("NUN", "NUN tablet");
+  RecordHandover(a_, "A1000001");
+  ASSERT_TRUE(logic().Push(a_.token, NextPushBatch(*a_.store, 100, now())).ok());
+  RecordHandover(nun, "N2000001");
+  ASSERT_TRUE(logic().Push(nun.token, NextPushBatch(*nun.store, 100, now())).ok());
+
+  // One big batch, inspected record by record: nothing of ENT reaches a NUN tablet.
+  v1::PullRequest request;
+  request.set_batch_size(1000);
+  auto batch = logic().Pull(nun.token, request);
+  ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+  EXPECT_EQ(batch->remaining(), 0u);
+  auto changes = sync::ReadRecordBatch(batch->records());
+  ASSERT_TRUE(changes.ok()) << changes.status().ToString();
+  EXPECT_EQ(changes->size(), static_cast<size_t>(kMasterRecords));
+  for (const sync::WireChange& c : *changes) {
+    EXPECT_TRUE(std::holds_alternative<core::KitType>(c.record) ||
+                std::holds_alternative<core::Post>(c.record) ||
+                std::holds_alternative<core::Officer>(c.record) ||
+                std::holds_alternative<core::Round>(c.record))
+        << "a NUN tablet received a record of kind " << c.record.index();
+  }
+
+  // And an ENT tablet gets ENT's records, none of NUN's.
+  ASSERT_GT(PullAll(logic(), b_), 0);
+  auto seen = b_.store->ListHandovers({});
+  ASSERT_TRUE(seen.ok());
+  ASSERT_EQ(seen->size(), 1u);
+  EXPECT_EQ((*seen)[0].handover.post_id, PostId("ENT"));
+}
+
+TEST_F(ServerPushTest, PullPagesFollowTheCursorAndCountWhatRemains) {
+  RecordHandover(a_, "A1000001");
+  RecordHandover(a_, "A1000002");
+  ASSERT_TRUE(logic().Push(a_.token, NextPushBatch(*a_.store, 100, now())).ok());
+
+  v1::PullRequest request;
+  request.set_batch_size(4);
+  const uint64_t total = kMasterRecords + kLogOfTwoHandovers;
+  uint64_t received = 0;
+  for (int i = 0; i < 10; ++i) {
+    auto batch = logic().Pull(b_.token, request);
+    ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+    received += static_cast<uint64_t>(batch->records().changes_size());
+    EXPECT_LE(batch->records().changes_size(), 4);
+    EXPECT_EQ(batch->remaining(), total - received);
+    ASSERT_TRUE(ApplyPullBatch(*b_.store, *batch).ok());
+    if (batch->remaining() == 0) break;
+    EXPECT_GT(batch->cursor(), request.cursor());
+    request.set_cursor(batch->cursor());
+  }
+  EXPECT_EQ(received, total);
+
+  request.set_cursor(1'000'000);
+  auto beyond = logic().Pull(b_.token, request);
+  ASSERT_FALSE(beyond.ok());
+  EXPECT_EQ(beyond.status().code(), core::Code::kOutOfRange);
+}
+
+class SmallLimitsPushTest : public ServerPushTest {
+ protected:
+  sync::ServerLogicOptions Options() override {
+    sync::ServerLogicOptions o;
+    o.max_push_changes = 3;
+    o.max_pull_batch = 2;
+    return o;
+  }
+};
+
+TEST_F(SmallLimitsPushTest, OversizedBatchIsRefusedAndPullBatchesAreCapped) {
+  RecordHandover(a_, "A1000001");
+  RecordHandover(a_, "A1000002");
+  auto refused = logic().Push(a_.token, NextPushBatch(*a_.store, 100, now()));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), core::Code::kInvalidArgument);
+  EXPECT_EQ(FeedRowsFrom(a_), 0);
+  ASSERT_TRUE(logic().Push(a_.token, NextPushBatch(*a_.store, 3, now())).ok());
+
+  v1::PullRequest request;
+  request.set_batch_size(1000);
+  auto batch = logic().Pull(b_.token, request);
+  ASSERT_TRUE(batch.ok());
+  EXPECT_EQ(batch->records().changes_size(), 2);
+}
+
+}  // namespace
+}  // namespace kitsync::synctest
