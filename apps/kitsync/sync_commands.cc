@@ -600,6 +600,7 @@ void AddSyncCommands(CLI::App& app, Cli& cli) {
   sync->add_option("--interval", sync_options->interval_s,
                    "With --watch: seconds between syncs when nothing waits (1-86400)")
       ->check(CLI::Range(1, 86400))
+      ->needs(watch)
       ->capture_default_str();
   AddLinkOptions(sync, sync_options->link);
   sync->callback([&cli, sync_options] {

@@ -101,21 +101,4 @@ std::string BearerToken(std::string_view authorization) {
   return std::string(token);
 }
 
-bool IsLoopbackAddress(std::string_view address) {
-  std::string_view host;
-  if (!address.empty() && address.front() == '[') {
-    const size_t close = address.find(']');
-    if (close == std::string_view::npos) return false;
-    host = address.substr(1, close - 1);
-    return host == "::1";
-  }
-  const size_t colon = address.rfind(':');
-  host = colon == std::string_view::npos ? address : address.substr(0, colon);
-  if (host == "localhost") return true;
-  in_addr v4{};
-  const std::string h(host);
-  if (inet_pton(AF_INET, h.c_str(), &v4) != 1) return false;
-  return (ntohl(v4.s_addr) >> 24) == 127;
-}
-
 }  // namespace kitsync::sync

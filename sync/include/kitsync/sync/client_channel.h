@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "kitsync/sync/address.h"
 #include "kitsync/core/status.h"
 
 namespace kitsync::sync {
@@ -25,10 +26,6 @@ struct ChannelOptions {
   // used within this long even if no call is waiting.
   std::chrono::milliseconds max_reconnect_backoff{30'000};
 };
-
-// True for "localhost:P", "127.x.y.z:P", "[::1]:P" (optionally with an "ipv4:", "ipv6:" or
-// "dns:///" scheme) and "unix:" sockets.
-bool IsLoopbackAddress(std::string_view address);
 
 // `ca_file` empty: plaintext, refused (FAILED_PRECONDITION) unless `address` is loopback.
 // Otherwise TLS with the PEM roots read from `ca_file` (INVALID_ARGUMENT if unreadable or empty).

@@ -27,7 +27,8 @@ class Transport {
   virtual ~Transport() = default;
 
   // Sends `batches` in order on one stream and calls `on_ack` for each ack as it arrives, on any
-  // thread but never concurrently. Stops at the first error, including one returned by
+  // thread but never concurrently, and never after Push has returned. Acks may repeat or lag
+  // (each carries the highest sequence held, so the caller keeps the maximum). Stops at the first error, including one returned by
   // `on_ack`, and returns it. OK means every batch was acknowledged.
   virtual core::Status Push(const std::vector<v1::PushBatch>& batches,
                             const AckHandler& on_ack) = 0;

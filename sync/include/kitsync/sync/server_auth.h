@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "kitsync/sync/address.h"
 #include "kitsync/core/status.h"
 
 namespace kitsync::sync {
@@ -32,9 +33,5 @@ bool DigestsEqual(std::string_view a, std::string_view b);
 
 // The token of an "authorization" header value "Bearer <token>"; empty when there is none.
 std::string BearerToken(std::string_view authorization);
-
-// true for addresses only this machine can reach: 127.0.0.0/8, localhost and [::1], with a
-// port ("127.0.0.1:0", "localhost:7443", "[::1]:7443"). Plaintext is allowed only there.
-bool IsLoopbackAddress(std::string_view listen_address);
 
 }  // namespace kitsync::sync
