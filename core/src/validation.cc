@@ -231,6 +231,11 @@ Status ValidateMovementRecord(const StockMovement& m) {
   switch (m.kind) {
     case MovementKind::kAdjustment:
       if (m.quantity == 0) return Status::InvalidArgument("an adjustment must change the stock");
+      // Checked before negating: -INT64_MIN does not exist, and the value may come off the wire.
+      if (m.quantity < -kMaxQuantity) {
+        return Status::InvalidArgument("an adjustment of " + std::to_string(m.quantity) +
+                                       " is beyond what one record may move");
+      }
       RETURN_IF_ERROR(ValidateQuantity("adjustment", m.quantity < 0 ? -m.quantity : m.quantity));
       RETURN_IF_ERROR(ValidateText("reason for the adjustment", m.reason, kMaxReasonLength, true));
       break;

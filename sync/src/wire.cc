@@ -124,7 +124,16 @@ Result<std::string> Id(const std::string& bytes, const char* field) {
   return id;
 }
 
-int64_t WallMs(const core::Hlc& hlc, int64_t offset) { return hlc.physical_ms + offset; }
+// A wall clock more than ~4,000 years from its HLC is not a clock, and adding it could overflow.
+constexpr int64_t kMaxWallOffsetMs = int64_t{1} << 47;
+
+Result<int64_t> WallMs(const core::Hlc& hlc, int64_t offset) {
+  if (offset > kMaxWallOffsetMs || offset < -kMaxWallOffsetMs) {
+    return Status::InvalidArgument("a wall-clock offset of " + std::to_string(offset) +
+                                   " ms is impossible");
+  }
+  return hlc.physical_ms + offset;
+}
 
 Result<core::Record> ReadRecord(const v1::Change& c, const core::Hlc& hlc, const Dictionary& d) {
   switch (c.record_case()) {
@@ -157,7 +166,7 @@ Result<core::Record> ReadRecord(const v1::Change& c, const core::Hlc& hlc, const
       ASSIGN_OR_RETURN(h.officer_id, d.Ref(w.officer_ref(), "handover's officer"));
       ASSIGN_OR_RETURN(h.device_id, d.Ref(w.device_ref(), "handover's device"));
       h.hlc = hlc;
-      h.wall_ms = WallMs(hlc, w.wall_offset_ms());
+      ASSIGN_OR_RETURN(h.wall_ms, WallMs(hlc, w.wall_offset_ms()));
       ASSIGN_OR_RETURN(h.proof_kind, FromWire(w.proof_kind()));
       h.proof_ref = w.proof_ref();
       ASSIGN_OR_RETURN(h.collected_by, CollectorFromWire(w.collector()));
@@ -177,7 +186,7 @@ Result<core::Record> ReadRecord(const v1::Change& c, const core::Hlc& hlc, const
       ASSIGN_OR_RETURN(v.officer_id, d.Ref(w.officer_ref(), "void's officer"));
       ASSIGN_OR_RETURN(v.device_id, d.Ref(w.device_ref(), "void's device"));
       v.hlc = hlc;
-      v.wall_ms = WallMs(hlc, w.wall_offset_ms());
+      ASSIGN_OR_RETURN(v.wall_ms, WallMs(hlc, w.wall_offset_ms()));
       RETURN_IF_ERROR(core::ValidateVoidRecord(v));
       return core::Record(std::move(v));
     }
@@ -196,7 +205,7 @@ Result<core::Record> ReadRecord(const v1::Change& c, const core::Hlc& hlc, const
       ASSIGN_OR_RETURN(m.officer_id, d.Ref(w.officer_ref(), "movement's officer"));
       ASSIGN_OR_RETURN(m.device_id, d.Ref(w.device_ref(), "movement's device"));
       m.hlc = hlc;
-      m.wall_ms = WallMs(hlc, w.wall_offset_ms());
+      ASSIGN_OR_RETURN(m.wall_ms, WallMs(hlc, w.wall_offset_ms()));
       RETURN_IF_ERROR(core::ValidateMovementRecord(m));
       return core::Record(std::move(m));
     }

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "kitsync/core/domain.h"
 
 namespace kitsync::core {
@@ -43,6 +45,17 @@ TEST(ValidationTest, QuantityMustBePositiveAndSane) {
   EXPECT_EQ(ValidateQuantity("quantity", 0).code(), Code::kInvalidArgument);
   EXPECT_EQ(ValidateQuantity("quantity", -1).code(), Code::kInvalidArgument);
   EXPECT_EQ(ValidateQuantity("quantity", kMaxQuantity + 1).code(), Code::kInvalidArgument);
+}
+
+TEST(ValidationTest, AnAdjustmentOfTheMostNegativeNumberIsRefusedNotNegated) {
+  StockMovement m{"0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b6f", "0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b60",
+                  "0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b61", MovementKind::kAdjustment,
+                  std::numeric_limits<int64_t>::min(), "", "", "lost",
+                  "0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b62", "0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b63",
+                  {1, 0}, 1};
+  EXPECT_EQ(ValidateMovementRecord(m).code(), Code::kInvalidArgument);
+  m.quantity = -kMaxQuantity;
+  EXPECT_TRUE(ValidateMovementRecord(m).ok()) << ValidateMovementRecord(m).ToString();
 }
 
 TEST(ValidationTest, IdsMustBeCanonicalUuids) {
