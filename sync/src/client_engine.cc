@@ -131,7 +131,8 @@ class SyncEngine::Impl : public std::enable_shared_from_this<Impl> {
     const Clock::time_point now = Clock::now();
     if (now - last_count_ >= options_.count_refresh) {
       last_count_ = now;
-      if (auto status = store_->GetStatus(); status.ok()) SetPending(status->pending);
+      auto status = store_->GetStatus(/*verify_chain=*/false);
+      if (status.ok()) SetPending(status->pending);
     }
   }
 

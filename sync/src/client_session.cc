@@ -68,14 +68,9 @@ Status SyncSession::RunSteps() {
 }
 
 Status SyncSession::ReadLocalState() {
-  ASSIGN_OR_RETURN(core::TabletStatus local, Local(store_.GetStatus()));
+  ASSIGN_OR_RETURN(core::TabletStatus local, Local(store_.GetStatus(/*verify_chain=*/false)));
   last_seq_ = local.last_seq;
   acked_ = local.acked_seq;
-  if (!local.chain.ok) {
-    log_problem_ = "this tablet's change log is damaged at entry " +
-                   std::to_string(local.chain.first_bad_seq) + " (" + local.chain.problem +
-                   "); nothing is sent until it is examined, and no record is deleted";
-  }
   ASSIGN_OR_RETURN(report_.pull_cursor, Local(store_.PullCursor()));
   return Status::Ok();
 }
@@ -94,7 +89,7 @@ Status SyncSession::Align() {
   ASSIGN_OR_RETURN(const int64_t held, ToSeq(server.acked_seq(), "acknowledged sequence"));
   ASSIGN_OR_RETURN(feed_head_, ToSeq(server.feed_head(), "feed head"));
   if (held > last_seq_) {
-    ASSIGN_OR_RETURN(core::TabletStatus local, Local(store_.GetStatus()));
+    ASSIGN_OR_RETURN(core::TabletStatus local, Local(store_.GetStatus(/*verify_chain=*/false)));
     last_seq_ = local.last_seq;
   }
   if (held > last_seq_) {
@@ -148,7 +143,6 @@ Status SyncSession::CheckContinuity(const std::string& server_tip, int64_t held)
 }
 
 Status SyncSession::PushAll() {
-  if (!log_problem_.empty()) return Status::DataLoss(log_problem_);
   int gap_recoveries = 0;
   while (true) {
     RETURN_IF_ERROR(CheckStop());

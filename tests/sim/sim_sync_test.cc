@@ -94,7 +94,9 @@ class Scenario {
     const std::string doc = Document(std::uniform_int_distribution<int>(0, kDocuments)(rng_));
     auto b = t.store->RegisterBeneficiary({doc, "Beneficiary " + doc, "", 3});
     // The same family registered on this tablet already (or pulled from a sibling): refused.
-    if (!b.ok()) ASSERT_EQ(b.status().code(), core::Code::kAlreadyExists) << b.status().ToString();
+    if (!b.ok()) {
+      ASSERT_EQ(b.status().code(), core::Code::kAlreadyExists) << b.status().ToString();
+    }
   }
 
   void Hand(Tablet& t) {

@@ -213,7 +213,10 @@ class Store {
   Status SaveServerLink(const ServerLink& link);
   // NOT_FOUND when the tablet was never enrolled.
   Result<ServerLink> LoadServerLink();
-  Result<TabletStatus> GetStatus();
+  // With `verify_chain`, walks the whole change log (as `kitsync status` shows); without, the
+  // cheap figures only and `chain` is left as unchecked-ok. A sync pass uses the cheap form: the
+  // server verifies every entry it receives against the chain it holds.
+  Result<TabletStatus> GetStatus(bool verify_chain = true);
 
  private:
   class Impl;

@@ -89,7 +89,6 @@ class SyncSession {
   int64_t last_seq_ = 0;     // the end of this tablet's log, as far as this pass has seen
   int64_t acked_ = 0;        // the upload cursor, as stored
   int64_t feed_head_ = 0;    // the server's feed head, as of the status call
-  std::string log_problem_;  // why the local log cannot be sent, if it cannot
 };
 
 }  // namespace kitsync::sync
