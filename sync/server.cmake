@@ -6,9 +6,11 @@ add_library(kitsync_server
   src/server_master_codec.cc
   src/server_store_sqlite.cc
   src/server_store_push.cc
+  src/server_store_conflicts.cc
   src/server_store_feed.cc
   src/server_store_central.cc
   src/server_logic.cc
+  src/server_logic_conflicts.cc
   src/server_services.cc
   src/server_grpc.cc
 )

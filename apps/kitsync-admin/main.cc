@@ -9,6 +9,7 @@
 
 #include "admin_client.h"
 #include "admin_commands.h"
+#include "conflict_commands.h"
 
 int main(int argc, char** argv) {
   using namespace kitsync::admin;
@@ -87,6 +88,49 @@ int main(int argc, char** argv) {
   adjust->add_option("--reason", stock_args.reason, "Why")->required();
   common(adjust);
   adjust->callback([&] { action = [&](AdminClient& c) { return StockAdjust(c, stock_args); }; });
+
+  ConflictListArgs list_args;
+  std::string conflict_id;
+  ResolveArgs resolve_args;
+  CLI::App* conflicts = app.add_subcommand("conflicts", "Conflicts that offline work produced");
+  conflicts->require_subcommand(1);
+  CLI::App* list = conflicts->add_subcommand("list", "List conflicts, most recently changed first");
+  list->add_option("--kind", list_args.kind,
+                   "entitlement-exceeded, duplicate-beneficiary or stock-deficit");
+  list->add_option("--status", list_args.status, "open, resolved or cleared");
+  list->add_option("--post", list_args.post, "Post code");
+  list->add_flag("--json", list_args.json, "Print JSON");
+  list->callback([&] { action = [&](AdminClient& c) { return ListConflicts(c, list_args); }; });
+  CLI::App* show = conflicts->add_subcommand("show", "Show one conflict with every side");
+  show->add_option("ID", conflict_id, "Conflict ID, as 'conflicts list' shows it")->required();
+  show->add_flag("--json", json, "Print JSON");
+  show->callback([&] { action = [&](AdminClient& c) { return ShowConflict(c, conflict_id, json); }; });
+  CLI::App* resolve = conflicts->add_subcommand(
+      "resolve",
+      "Decide a conflict. entitlement-exceeded: justify | void --handover ID; "
+      "duplicate-beneficiary: keep-both; stock-deficit: receipt | adjustment --quantity N");
+  resolve->add_option("ID", resolve_args.id, "Conflict ID")->required();
+  resolve->add_option("--action", resolve_args.action,
+                      "justify, void, keep-both, receipt or adjustment")
+      ->required();
+  resolve->add_option("--by", resolve_args.by, "Who decides, for the audit log")->required();
+  resolve->add_option("--note", resolve_args.note, "Why (required for justify, keep-both, void, "
+                                                   "adjustment)");
+  resolve->add_option("--handover", resolve_args.handover, "void: the handover to void");
+  resolve->add_option("--quantity", resolve_args.quantity,
+                      "receipt: units received; adjustment: signed change");
+  resolve->add_option("--reference", resolve_args.reference, "receipt: waybill number");
+  resolve->add_option("--officer", resolve_args.officer,
+                      "void, receipt, adjustment: officer code the record is made by");
+  resolve->add_flag("--json", resolve_args.json, "Print JSON");
+  resolve->callback(
+      [&] { action = [&](AdminClient& c) { return ResolveConflict(c, resolve_args); }; });
+
+  uint64_t audit_after = 0;
+  CLI::App* audit = app.add_subcommand("audit", "Who did what and when, oldest first");
+  audit->add_option("--after", audit_after, "Only entries after this sequence number");
+  audit->add_flag("--json", json, "Print JSON");
+  audit->callback([&] { action = [&](AdminClient& c) { return ListAudit(c, audit_after, json); }; });
 
   try {
     app.parse(argc, argv);

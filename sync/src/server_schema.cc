@@ -190,6 +190,45 @@ CREATE TRIGGER movements_are_append_only_d BEFORE DELETE ON stock_movements
 CREATE TRIGGER beneficiaries_are_append_only_d BEFORE DELETE ON beneficiaries
   BEGIN SELECT RAISE(ABORT, 'beneficiaries are not deleted'); END;
 )sql",
+    // 2: conflicts for the central office, and the audit log of what admins did.
+    R"sql(
+-- One row per situation (core/conflicts.h names it by `situation`): detected while facts are
+-- applied, in the same transaction, and kept for the record after it clears or is resolved.
+CREATE TABLE conflicts (
+  id          TEXT PRIMARY KEY,
+  situation   TEXT NOT NULL UNIQUE,
+  kind        TEXT NOT NULL,
+  severity    TEXT NOT NULL,
+  status      TEXT NOT NULL CHECK (status IN ('open', 'resolved', 'cleared')),
+  summary     TEXT NOT NULL,
+  provisional TEXT NOT NULL,
+  sides       TEXT NOT NULL,  -- JSON array of the records taking part, in (HLC, device, ID) order
+  fingerprint TEXT NOT NULL,  -- the sides as last written; a resolution covers these
+  post_ids    TEXT NOT NULL,  -- JSON array, for filtering by post
+  clock_ahead INTEGER NOT NULL,
+  detected_ms INTEGER NOT NULL,
+  updated_ms  INTEGER NOT NULL,
+  resolution  TEXT NOT NULL DEFAULT '',
+  resolved_by TEXT NOT NULL DEFAULT '',
+  resolved_ms INTEGER,
+  note        TEXT NOT NULL DEFAULT ''
+) WITHOUT ROWID;
+CREATE INDEX conflicts_by_status ON conflicts (status, kind);
+
+-- Who did what and when, for every admin write. Never rewritten.
+CREATE TABLE audit_log (
+  seq    INTEGER PRIMARY KEY,
+  at_ms  INTEGER NOT NULL,
+  actor  TEXT NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT NOT NULL,
+  detail TEXT NOT NULL
+);
+CREATE TRIGGER audit_log_is_append_only_u BEFORE UPDATE ON audit_log
+  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_log_is_append_only_d BEFORE DELETE ON audit_log
+  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+)sql",
 };
 
 static_assert(std::size(kSteps) == kServerSchemaVersion);

@@ -105,4 +105,28 @@ grpc::Status AdminService::RecordCentralMovement(grpc::ServerContext* context,
   return Reply(logic_->RecordCentralMovement(CallToken(*context), *request), response);
 }
 
+grpc::Status AdminService::ListConflicts(grpc::ServerContext* context,
+                                         const v1::ListConflictsRequest* request,
+                                         v1::ListConflictsResponse* response) {
+  return Reply(logic_->ListConflicts(CallToken(*context), *request), response);
+}
+
+grpc::Status AdminService::GetConflict(grpc::ServerContext* context,
+                                       const v1::GetConflictRequest* request,
+                                       v1::GetConflictResponse* response) {
+  return Reply(logic_->GetConflict(CallToken(*context), *request), response);
+}
+
+grpc::Status AdminService::ResolveConflict(grpc::ServerContext* context,
+                                           const v1::ResolveConflictRequest* request,
+                                           v1::ResolveConflictResponse* response) {
+  return Reply(logic_->ResolveConflict(CallToken(*context), *request), response);
+}
+
+grpc::Status AdminService::ListAudit(grpc::ServerContext* context,
+                                     const v1::ListAuditRequest* request,
+                                     v1::ListAuditResponse* response) {
+  return Reply(logic_->ListAudit(CallToken(*context), *request), response);
+}
+
 }  // namespace kitsync::sync

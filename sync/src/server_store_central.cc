@@ -139,6 +139,10 @@ Result<int64_t> SqliteServerStore::LoadMasterData(const core::MasterData& data, 
     }
   }
   RETURN_IF_ERROR(SaveHlc());
+  if (changed > 0) {
+    RETURN_IF_ERROR(AppendAudit(now_ms, "admin", "load-master-data", "master",
+                                "changed=" + std::to_string(changed)));
+  }
   RETURN_IF_ERROR(tx->Commit());
   return changed;
 }
@@ -221,6 +225,24 @@ Result<int64_t> SqliteServerStore::Balance(const std::string& post_id,
 
 Result<std::vector<std::string>> SqliteServerStore::RecordCentralMovement(
     const CentralMovementInput& in) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
+  Situations touched;
+  ASSIGN_OR_RETURN(std::vector<std::string> ids, RecordCentralMovementLocked(in, touched));
+  RETURN_IF_ERROR(RefreshConflicts(touched, in.now_ms));
+  RETURN_IF_ERROR(AppendAudit(in.now_ms, "admin", "stock-" + std::string(core::ToString(in.kind)),
+                              in.post_code,
+                              in.kit_type_code + " quantity=" + std::to_string(in.quantity) +
+                                  (in.counterpart_post_code.empty()
+                                       ? ""
+                                       : " to=" + in.counterpart_post_code)));
+  RETURN_IF_ERROR(SaveHlc());
+  RETURN_IF_ERROR(tx->Commit());
+  return ids;
+}
+
+Result<std::vector<std::string>> SqliteServerStore::RecordCentralMovementLocked(
+    const CentralMovementInput& in, Situations& touched) {
   using core::MovementKind;
   if (in.kind != MovementKind::kReceipt && in.kind != MovementKind::kTransferOut &&
       in.kind != MovementKind::kAdjustment) {
@@ -234,8 +256,6 @@ Result<std::vector<std::string>> SqliteServerStore::RecordCentralMovement(
     return Status::InvalidArgument(dispatch ? "a dispatch needs the receiving post"
                                             : "only a dispatch names another post");
   }
-  std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
   core::StockMovement m;
   ASSIGN_OR_RETURN(m.kit_type_id, IdByCode("kit_types", "kit type", in.kit_type_code));
   ASSIGN_OR_RETURN(m.post_id, IdByCode("posts", "post", in.post_code));
@@ -277,10 +297,9 @@ Result<std::vector<std::string>> SqliteServerStore::RecordCentralMovement(
     ASSIGN_OR_RETURN(core::LoggedForm form, core::ToLoggedForm(each));
     ASSIGN_OR_RETURN(int64_t seq, AppendFeed(each.post_id, form, each.hlc, server_device_id_));
     RETURN_IF_ERROR(InsertMovement(each, /*clock_ahead=*/false, seq));
+    touched.insert(StockSituation{each.post_id, each.kit_type_id});
     ids.push_back(each.id);
   }
-  RETURN_IF_ERROR(SaveHlc());
-  RETURN_IF_ERROR(tx->Commit());
   return ids;
 }
 

@@ -106,10 +106,11 @@ Result<PushOutcome> SqliteServerStore::ApplyPush(const Principal& device, const 
   }
 
   const int64_t ahead_limit = in.now_ms + in.max_clock_skew_ms;
+  Situations touched;
   for (size_t i = skip; i < in.changes.size(); ++i) {
     const core::RemoteChange& change = in.changes[i];
     const bool clock_ahead = change.hlc.physical_ms > ahead_limit;
-    auto applied = ApplyFact(change, forms[i - skip], clock_ahead, device);
+    auto applied = ApplyFact(change, forms[i - skip], clock_ahead, device, touched);
     if (!applied.ok()) {
       const Status& s = applied.status();
       return Status(s.code(),
@@ -121,6 +122,9 @@ Result<PushOutcome> SqliteServerStore::ApplyPush(const Principal& device, const 
     }
     if (!clock_ahead) ObserveHlc(change.hlc);
   }
+
+  // Conflicts never refuse a batch: they are recorded beside it, in the same transaction.
+  RETURN_IF_ERROR(RefreshConflicts(touched, in.now_ms));
 
   ASSIGN_OR_RETURN(Statement * advance,
                    db_->Cached("UPDATE devices SET acked_seq = ?, tip_hash = ?, last_push_ms = ?, "
@@ -193,7 +197,7 @@ Status SqliteServerStore::InsertMovement(const core::StockMovement& m, bool cloc
 
 Result<bool> SqliteServerStore::ApplyFact(const core::RemoteChange& change,
                                           const core::LoggedForm& form, bool clock_ahead,
-                                          const Principal& device) {
+                                          const Principal& device, Situations& touched) {
   const int64_t ahead = clock_ahead ? 1 : 0;
   auto held = [&](const char* sql, const std::string& k1, const std::string& k2,
                   const char* what) -> Result<bool> {
@@ -224,6 +228,7 @@ Result<bool> SqliteServerStore::ApplyFact(const core::RemoteChange& change,
                         .Bind(9, ahead)
                         .Bind(10, seq)
                         .Run());
+    touched.insert(DuplicateSituation{b->doc_hash});
     return true;
   }
 
@@ -265,6 +270,7 @@ Result<bool> SqliteServerStore::ApplyFact(const core::RemoteChange& change,
                         .Bind(18, ahead)
                         .Bind(19, seq)
                         .Run());
+    RETURN_IF_ERROR(TouchHandover(h->id, touched));
     return true;
   }
 
@@ -297,6 +303,7 @@ Result<bool> SqliteServerStore::ApplyFact(const core::RemoteChange& change,
                         .Bind(8, ahead)
                         .Bind(9, seq)
                         .Run());
+    RETURN_IF_ERROR(TouchHandover(v->handover_id, touched));
     return true;
   }
 
@@ -313,6 +320,7 @@ Result<bool> SqliteServerStore::ApplyFact(const core::RemoteChange& change,
     }
     ASSIGN_OR_RETURN(int64_t seq, AppendFeed(m->post_id, form, change.hlc, device.device_id));
     RETURN_IF_ERROR(InsertMovement(*m, clock_ahead, seq));
+    touched.insert(StockSituation{m->post_id, m->kit_type_id});
     return true;
   }
   return Status::PermissionDenied("a device may not push master data");

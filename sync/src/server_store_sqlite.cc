@@ -222,6 +222,8 @@ Result<EnrolmentCode> SqliteServerStore::CreateEnrolmentCode(const std::string& 
                       .Bind(3, now_ms)
                       .Bind(4, expires)
                       .Run());
+  RETURN_IF_ERROR(AppendAudit(now_ms, "admin", "create-enrolment-code", post_code,
+                              "valid_minutes=" + std::to_string(valid_minutes)));
   RETURN_IF_ERROR(tx->Commit());
   return EnrolmentCode{code, expires};
 }
@@ -305,6 +307,7 @@ Status SqliteServerStore::RevokeDevice(const std::string& device_id, const std::
                    db_->Cached("UPDATE devices SET revoked_ms = ?, revoke_reason = ? "
                                "WHERE id = ? AND revoked_ms IS NULL"));
   RETURN_IF_ERROR(stmt->Bind(1, now_ms).Bind(2, reason).Bind(3, device_id).Run());
+  RETURN_IF_ERROR(AppendAudit(now_ms, "admin", "revoke-device", device_id, "reason=" + reason));
   return tx->Commit();
 }
 

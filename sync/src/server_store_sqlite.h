@@ -9,7 +9,9 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "kitsync/core/canonical.h"
@@ -19,6 +21,25 @@
 namespace kitsync::sync {
 
 inline constexpr char kMasterChannel[] = "master";
+
+// A situation conflicts are looked for in; a change touches a few of them (core/conflicts.h).
+struct DuplicateSituation {
+  std::string doc_hash;
+  auto operator<=>(const DuplicateSituation&) const = default;
+};
+struct EntitlementSituation {
+  std::string doc_hash;
+  std::string round_id;
+  std::string kit_type_id;
+  auto operator<=>(const EntitlementSituation&) const = default;
+};
+struct StockSituation {
+  std::string post_id;
+  std::string kit_type_id;
+  auto operator<=>(const StockSituation&) const = default;
+};
+using Situation = std::variant<DuplicateSituation, EntitlementSituation, StockSituation>;
+using Situations = std::set<Situation>;
 
 class SqliteServerStore final : public ServerStore {
  public:
@@ -45,6 +66,12 @@ class SqliteServerStore final : public ServerStore {
   core::Result<std::vector<std::string>> RecordCentralMovement(
       const CentralMovementInput& input) override;
 
+  core::Result<std::vector<ConflictRecord>> ListConflicts(const ConflictFilter& filter) override;
+  core::Result<ConflictRecord> GetConflict(const std::string& id) override;
+  core::Result<ResolveOutcome> ResolveConflict(const ResolveInput& input) override;
+  core::Result<std::vector<core::DetectedConflict>> RecomputeConflicts() override;
+  core::Result<std::vector<AuditEntry>> ListAudit(int64_t after_seq, int64_t limit) override;
+
  private:
   explicit SqliteServerStore(std::unique_ptr<core::sqlite::Db> db) : db_(std::move(db)) {}
 
@@ -62,13 +89,32 @@ class SqliteServerStore final : public ServerStore {
 
   // One pushed fact: checked against what the server holds and, when new, written with its
   // feed entry. Returns whether it was written (false: the same fact was already held).
+  // Adds the situations the fact may change to `touched`.
   core::Result<bool> ApplyFact(const core::RemoteChange& change, const core::LoggedForm& form,
-                               bool clock_ahead, const Principal& device);
+                               bool clock_ahead, const Principal& device, Situations& touched);
   core::Status InsertMovement(const core::StockMovement& m, bool clock_ahead, int64_t server_seq);
 
   // Code -> ID of master data, with the known codes in the error.
   core::Result<std::string> IdByCode(const char* table, const char* noun, const std::string& code);
   core::Result<int64_t> Balance(const std::string& post_id, const std::string& kit_type_id);
+  // Inside the caller's transaction; adds the stock situations it changes to `touched`.
+  core::Result<std::vector<std::string>> RecordCentralMovementLocked(
+      const CentralMovementInput& input, Situations& touched);
+
+  // Conflicts (server_store_conflicts.cc): looks at each touched situation again and writes
+  // what changed, in the caller's transaction.
+  core::Status RefreshConflicts(const Situations& touched, int64_t now_ms);
+  core::Status TouchHandover(const std::string& handover_id, Situations& touched);
+  core::Result<std::optional<core::DetectedConflict>> DetectSituation(const Situation& situation);
+  core::Result<std::optional<core::DetectedConflict>> DetectDuplicate(const std::string& doc_hash);
+  core::Result<std::optional<core::DetectedConflict>> DetectEntitlement(
+      const EntitlementSituation& situation);
+  core::Result<core::StockTotals> Totals(const std::string& post_id,
+                                         const std::string& kit_type_id);
+  static std::string SituationKey(const Situation& situation);
+  core::Result<ConflictRecord> ReadConflict(const std::string& id);
+  core::Status AppendAudit(int64_t now_ms, const std::string& actor, const std::string& action,
+                           const std::string& target, const std::string& detail);
 
   // The server's hybrid logical clock, for the records it makes itself. It absorbs the HLCs of
   // pushed changes within the allowed skew, so central records order after what it has seen.

@@ -70,6 +70,16 @@ class ServerLogic {
   core::Result<v1::RecordCentralMovementResponse> RecordCentralMovement(
       const std::string& token, const v1::RecordCentralMovementRequest& request);
 
+  // --- Conflicts and the audit log (admin credential; server_logic_conflicts.cc)
+  core::Result<v1::ListConflictsResponse> ListConflicts(const std::string& token,
+                                                        const v1::ListConflictsRequest& request);
+  core::Result<v1::GetConflictResponse> GetConflict(const std::string& token,
+                                                    const v1::GetConflictRequest& request);
+  core::Result<v1::ResolveConflictResponse> ResolveConflict(
+      const std::string& token, const v1::ResolveConflictRequest& request);
+  core::Result<v1::ListAuditResponse> ListAudit(const std::string& token,
+                                                const v1::ListAuditRequest& request);
+
  private:
   ServerStore* store_;
   core::WallClock clock_;

@@ -61,6 +61,15 @@ class AdminService final : public v1::Admin::Service {
   grpc::Status RecordCentralMovement(grpc::ServerContext* context,
                                      const v1::RecordCentralMovementRequest* request,
                                      v1::RecordCentralMovementResponse* response) override;
+  grpc::Status ListConflicts(grpc::ServerContext* context, const v1::ListConflictsRequest* request,
+                             v1::ListConflictsResponse* response) override;
+  grpc::Status GetConflict(grpc::ServerContext* context, const v1::GetConflictRequest* request,
+                           v1::GetConflictResponse* response) override;
+  grpc::Status ResolveConflict(grpc::ServerContext* context,
+                               const v1::ResolveConflictRequest* request,
+                               v1::ResolveConflictResponse* response) override;
+  grpc::Status ListAudit(grpc::ServerContext* context, const v1::ListAuditRequest* request,
+                         v1::ListAuditResponse* response) override;
 
  private:
   ServerLogic* logic_;

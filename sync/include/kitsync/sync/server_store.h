@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "kitsync/core/conflicts.h"
 #include "kitsync/core/domain.h"
 #include "kitsync/core/hlc.h"
 #include "kitsync/core/status.h"
@@ -110,6 +111,58 @@ struct CentralMovementInput {
   int64_t now_ms = 0;
 };
 
+// A conflict as the server keeps it: what was detected, where it stands, what an admin did.
+struct ConflictRecord {
+  std::string id;
+  core::DetectedConflict conflict;
+  core::ConflictStatus status = core::ConflictStatus::kOpen;
+  std::vector<std::string> post_ids;
+  int64_t detected_ms = 0;
+  int64_t updated_ms = 0;
+  std::string resolution;  // the action taken, e.g. "justify", "void"
+  std::string resolved_by;
+  std::optional<int64_t> resolved_ms;
+  std::string note;
+};
+
+struct ConflictFilter {
+  std::optional<core::ConflictKind> kind;
+  std::optional<core::ConflictStatus> status;
+  std::string post_id;  // empty: every post
+};
+
+// What an admin decided. Actions per kind:
+//   entitlement-exceeded: "justify" (the extra kits were right; a note says why),
+//                         "void" (void `handover_id`, one of the sides, as `officer_code`)
+//   duplicate-beneficiary: "keep-both" (different people, or linked knowingly; a note says why)
+//   stock-deficit: "receipt" / "adjustment" (records the missing receipt of `quantity`, or an
+//                  adjustment of signed `quantity` with the note as its reason, at the post)
+struct ResolveInput {
+  std::string conflict_id;
+  std::string action;
+  std::string actor;  // who decided, as they sign the audit log
+  std::string note;
+  std::string handover_id;
+  int64_t quantity = 0;
+  std::string reference;
+  std::string officer_code;
+  int64_t now_ms = 0;
+};
+
+struct ResolveOutcome {
+  ConflictRecord conflict;              // as it stands after the decision
+  std::vector<std::string> record_ids;  // facts the decision wrote to the feed
+};
+
+struct AuditEntry {
+  int64_t seq = 0;
+  int64_t at_ms = 0;
+  std::string actor;
+  std::string action;
+  std::string target;
+  std::string detail;
+};
+
 class ServerStore {
  public:
   virtual ~ServerStore() = default;
@@ -155,6 +208,19 @@ class ServerStore {
   // sending post and the transfer in at the receiving post. Returns the movements' IDs.
   virtual core::Result<std::vector<std::string>> RecordCentralMovement(
       const CentralMovementInput& input) = 0;
+
+  // --- conflicts (detected by ApplyPush and the centre's writes, in their transactions)
+  // Most recently updated first.
+  virtual core::Result<std::vector<ConflictRecord>> ListConflicts(const ConflictFilter& filter) = 0;
+  // NOT_FOUND for an unknown ID.
+  virtual core::Result<ConflictRecord> GetConflict(const std::string& id) = 0;
+  // One transaction: the facts the decision makes, the conflict's new state, the audit entry.
+  // FAILED_PRECONDITION for an action that does not fit the conflict's kind or state.
+  virtual core::Result<ResolveOutcome> ResolveConflict(const ResolveInput& input) = 0;
+  // Looks at every situation from scratch and returns what holds; the stored open conflicts
+  // must equal it. For checks and tests, not for the sync path.
+  virtual core::Result<std::vector<core::DetectedConflict>> RecomputeConflicts() = 0;
+  virtual core::Result<std::vector<AuditEntry>> ListAudit(int64_t after_seq, int64_t limit) = 0;
 };
 
 struct SqliteServerStoreOptions {

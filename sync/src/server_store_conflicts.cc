@@ -1,0 +1,553 @@
+// Conflicts: gathering the facts of a situation for core's rules, keeping one row per situation
+// up to date in the transaction that changed its facts, and an admin's decisions on them.
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <set>
+
+#include "kitsync/core/ids.h"
+#include "kitsync/core/validation.h"
+#include "server_store_sqlite.h"
+
+namespace kitsync::sync {
+namespace {
+
+using core::ConflictKind;
+using core::ConflictStatus;
+using core::DetectedConflict;
+using core::Result;
+using core::Status;
+using core::sqlite::Statement;
+using core::sqlite::Transaction;
+using nlohmann::json;
+
+std::string N(int64_t v) { return std::to_string(v); }
+
+json SidesToJson(const std::vector<core::ConflictSide>& sides) {
+  json out = json::array();
+  for (const core::ConflictSide& s : sides) {
+    out.push_back({{"entity", s.entity},
+                   {"entity_id", s.entity_id},
+                   {"post_id", s.post_id},
+                   {"device_id", s.device_id},
+                   {"hlc", s.hlc.Pack()},
+                   {"wall_ms", s.wall_ms},
+                   {"quantity", s.quantity},
+                   {"clock_ahead", s.clock_ahead},
+                   {"detail", s.detail}});
+  }
+  return out;
+}
+
+std::vector<core::ConflictSide> SidesFromJson(const std::string& text) {
+  std::vector<core::ConflictSide> out;
+  const json doc = json::parse(text, nullptr, false);
+  if (!doc.is_array()) return out;
+  for (const json& s : doc) {
+    core::ConflictSide side;
+    side.entity = s.value("entity", "");
+    side.entity_id = s.value("entity_id", "");
+    side.post_id = s.value("post_id", "");
+    side.device_id = s.value("device_id", "");
+    side.hlc = core::Hlc::Unpack(s.value("hlc", uint64_t{0}));
+    side.wall_ms = s.value("wall_ms", int64_t{0});
+    side.quantity = s.value("quantity", int64_t{0});
+    side.clock_ahead = s.value("clock_ahead", false);
+    side.detail = s.value("detail", "");
+    out.push_back(std::move(side));
+  }
+  return out;
+}
+
+std::string PostIdsJson(const DetectedConflict& c) {
+  std::set<std::string> posts;
+  for (const core::ConflictSide& s : c.sides) posts.insert(s.post_id);
+  return json(posts).dump();
+}
+
+// Which actions fit which kind of conflict.
+bool ActionFits(ConflictKind kind, const std::string& action) {
+  switch (kind) {
+    case ConflictKind::kEntitlementExceeded: return action == "justify" || action == "void";
+    case ConflictKind::kDuplicateBeneficiary: return action == "keep-both";
+    case ConflictKind::kStockDeficit: return action == "receipt" || action == "adjustment";
+  }
+  return false;
+}
+
+std::string ActionsFor(ConflictKind kind) {
+  switch (kind) {
+    case ConflictKind::kEntitlementExceeded: return "justify, void";
+    case ConflictKind::kDuplicateBeneficiary: return "keep-both";
+    case ConflictKind::kStockDeficit: return "receipt, adjustment";
+  }
+  return "";
+}
+
+ConflictRecord ReadConflictRow(const Statement& row) {
+  ConflictRecord r;
+  r.id = row.Text(0);
+  r.conflict.key = row.Text(1);
+  r.conflict.kind = core::ParseConflictKind(row.Text(2)).value_or(ConflictKind::kStockDeficit);
+  const std::string severity = row.Text(3);
+  r.conflict.severity = severity == "high"  ? core::Severity::kHigh
+                        : severity == "low" ? core::Severity::kLow
+                                            : core::Severity::kMedium;
+  r.status = core::ParseConflictStatus(row.Text(4)).value_or(ConflictStatus::kOpen);
+  r.conflict.summary = row.Text(5);
+  r.conflict.provisional = row.Text(6);
+  r.conflict.sides = SidesFromJson(row.Text(7));
+  const json posts = json::parse(row.Text(8), nullptr, false);
+  if (posts.is_array()) {
+    for (const json& p : posts) {
+      if (p.is_string()) r.post_ids.push_back(p.get<std::string>());
+    }
+  }
+  r.conflict.clock_ahead = row.Int(9) != 0;
+  r.detected_ms = row.Int(10);
+  r.updated_ms = row.Int(11);
+  r.resolution = row.Text(12);
+  r.resolved_by = row.Text(13);
+  if (!row.IsNull(14)) r.resolved_ms = row.Int(14);
+  r.note = row.Text(15);
+  return r;
+}
+
+}  // namespace
+
+// --- gathering the facts of one situation
+
+Result<std::optional<DetectedConflict>> SqliteServerStore::DetectDuplicate(
+    const std::string& doc_hash) {
+  ASSIGN_OR_RETURN(Statement * stmt,
+                   db_->Cached("SELECT id, post_id, device_id, hlc, clock_ahead FROM beneficiaries "
+                               "WHERE doc_hash = ?"));
+  stmt->Bind(1, doc_hash);
+  std::vector<core::Registration> registered;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt->Step());
+    if (!row) break;
+    registered.push_back({stmt->Text(0), stmt->Text(1), stmt->Text(2),
+                          core::Hlc::Unpack(static_cast<uint64_t>(stmt->Int(3))),
+                          stmt->Int(4) != 0});
+  }
+  stmt->Reset();
+  return core::DetectDuplicateBeneficiary(doc_hash, std::move(registered));
+}
+
+Result<std::optional<DetectedConflict>> SqliteServerStore::DetectEntitlement(
+    const EntitlementSituation& s) {
+  ASSIGN_OR_RETURN(Statement * allowed,
+                   db_->Cached("SELECT max_per_beneficiary FROM round_entitlements "
+                               "WHERE round_id = ? AND kit_type_id = ?"));
+  ASSIGN_OR_RETURN(bool has_rule, allowed->Bind(1, s.round_id).Bind(2, s.kit_type_id).Step());
+  const int64_t max = has_rule ? allowed->Int(0) : 0;
+  allowed->Reset();
+  // A kit type the round does not entitle anyone to is refused at the tablet; nothing to count.
+  if (!has_rule) return std::optional<DetectedConflict>();
+  ASSIGN_OR_RETURN(
+      Statement * stmt,
+      db_->Cached("SELECT h.id, h.beneficiary_id, h.post_id, h.device_id, h.hlc, h.wall_ms, "
+                  "h.quantity, h.clock_ahead, h.override_reason, "
+                  "EXISTS (SELECT 1 FROM handover_voids v WHERE v.handover_id = h.id) "
+                  "FROM beneficiaries b JOIN handovers h ON h.beneficiary_id = b.id "
+                  "AND h.round_id = ? AND h.kit_type_id = ? WHERE b.doc_hash = ?"));
+  stmt->Bind(1, s.round_id).Bind(2, s.kit_type_id).Bind(3, s.doc_hash);
+  std::vector<core::ServedHandover> served;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt->Step());
+    if (!row) break;
+    core::ServedHandover h;
+    h.handover_id = stmt->Text(0);
+    h.beneficiary_id = stmt->Text(1);
+    h.post_id = stmt->Text(2);
+    h.device_id = stmt->Text(3);
+    h.hlc = core::Hlc::Unpack(static_cast<uint64_t>(stmt->Int(4)));
+    h.wall_ms = stmt->Int(5);
+    h.quantity = stmt->Int(6);
+    h.clock_ahead = stmt->Int(7) != 0;
+    h.override_reason = stmt->Text(8);
+    h.voided = stmt->Int(9) != 0;
+    served.push_back(std::move(h));
+  }
+  stmt->Reset();
+  return core::DetectEntitlementExceeded(s.doc_hash, s.round_id, s.kit_type_id, max,
+                                         std::move(served));
+}
+
+Result<core::StockTotals> SqliteServerStore::Totals(const std::string& post_id,
+                                                    const std::string& kit_type_id) {
+  core::StockTotals t;
+  ASSIGN_OR_RETURN(Statement * moved,
+                   db_->Cached("SELECT kind, sum(quantity) FROM stock_movements "
+                               "WHERE post_id = ? AND kit_type_id = ? GROUP BY kind"));
+  moved->Bind(1, post_id).Bind(2, kit_type_id);
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, moved->Step());
+    if (!row) break;
+    const auto kind = core::ParseMovementKind(moved->Text(0));
+    const int64_t sum = moved->Int(1);
+    if (!kind) continue;
+    switch (*kind) {
+      case core::MovementKind::kReceipt:
+      case core::MovementKind::kTransferIn: t.received += sum; break;
+      case core::MovementKind::kTransferOut: t.transferred += sum; break;
+      case core::MovementKind::kAdjustment: t.adjusted += sum; break;
+      case core::MovementKind::kCount: break;
+    }
+  }
+  moved->Reset();
+  // All handovers from the covering index, minus the few voided ones.
+  ASSIGN_OR_RETURN(Statement * handed,
+                   db_->Cached("SELECT coalesce(sum(quantity), 0) FROM handovers "
+                               "WHERE post_id = ? AND kit_type_id = ?"));
+  ASSIGN_OR_RETURN(bool row, handed->Bind(1, post_id).Bind(2, kit_type_id).Step());
+  t.handed_out = row ? handed->Int(0) : 0;
+  handed->Reset();
+  ASSIGN_OR_RETURN(Statement * voided,
+                   db_->Cached("SELECT coalesce(sum(h.quantity), 0) FROM handovers h "
+                               "WHERE h.id IN (SELECT handover_id FROM handover_voids "
+                               "WHERE post_id = ?) AND h.kit_type_id = ?"));
+  ASSIGN_OR_RETURN(row, voided->Bind(1, post_id).Bind(2, kit_type_id).Step());
+  t.handed_out -= row ? voided->Int(0) : 0;
+  voided->Reset();
+  return t;
+}
+
+Result<std::optional<DetectedConflict>> SqliteServerStore::DetectSituation(
+    const Situation& situation) {
+  if (auto* doc_hash = std::get_if<DuplicateSituation>(&situation)) {
+    return DetectDuplicate(doc_hash->doc_hash);
+  }
+  if (auto* e = std::get_if<EntitlementSituation>(&situation)) return DetectEntitlement(*e);
+  const auto& stock = std::get<StockSituation>(situation);
+  ASSIGN_OR_RETURN(core::StockTotals totals, Totals(stock.post_id, stock.kit_type_id));
+  return core::DetectStockDeficit(stock.post_id, stock.kit_type_id, totals);
+}
+
+std::string SqliteServerStore::SituationKey(const Situation& situation) {
+  // The same keys core's detectors give, so a situation that holds nothing can still be found.
+  if (auto* d = std::get_if<DuplicateSituation>(&situation)) {
+    return "duplicate-beneficiary/" + d->doc_hash;
+  }
+  if (auto* e = std::get_if<EntitlementSituation>(&situation)) {
+    return "entitlement-exceeded/" + e->doc_hash + "/" + e->round_id + "/" + e->kit_type_id;
+  }
+  const auto& s = std::get<StockSituation>(situation);
+  return "stock-deficit/" + s.post_id + "/" + s.kit_type_id;
+}
+
+// --- keeping the stored conflicts up to date
+
+Status SqliteServerStore::RefreshConflicts(const Situations& touched, int64_t now_ms) {
+  for (const Situation& situation : touched) {
+    ASSIGN_OR_RETURN(std::optional<DetectedConflict> detected, DetectSituation(situation));
+    const std::string key = SituationKey(situation);
+    if (detected && detected->key != key) {
+      return Status::Internal("conflict key mismatch: " + detected->key + " vs " + key);
+    }
+    ASSIGN_OR_RETURN(Statement * find,
+                     db_->Cached("SELECT status, fingerprint FROM conflicts WHERE situation = ?"));
+    ASSIGN_OR_RETURN(bool held, find->Bind(1, key).Step());
+    std::optional<core::StoredConflictState> stored;
+    if (held) {
+      stored = core::StoredConflictState{
+          core::ParseConflictStatus(find->Text(0)).value_or(ConflictStatus::kOpen),
+          find->Text(1)};
+    }
+    find->Reset();
+    switch (core::NextConflictUpdate(stored, detected)) {
+      case core::ConflictUpdate::kNone:
+        break;
+      case core::ConflictUpdate::kInsert: {
+        ASSIGN_OR_RETURN(Statement * insert,
+                         db_->Cached("INSERT INTO conflicts (id, situation, kind, severity, status, "
+                                     "summary, provisional, sides, fingerprint, post_ids, "
+                                     "clock_ahead, detected_ms, updated_ms) "
+                                     "VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?)"));
+        RETURN_IF_ERROR(insert->Bind(1, core::NewUuidV7())
+                            .Bind(2, key)
+                            .Bind(3, core::ToString(detected->kind))
+                            .Bind(4, core::ToString(detected->severity))
+                            .Bind(5, detected->summary)
+                            .Bind(6, detected->provisional)
+                            .Bind(7, SidesToJson(detected->sides).dump())
+                            .Bind(8, detected->Fingerprint())
+                            .Bind(9, PostIdsJson(*detected))
+                            .Bind(10, int64_t{detected->clock_ahead})
+                            .Bind(11, now_ms)
+                            .Bind(12, now_ms)
+                            .Run());
+        break;
+      }
+      case core::ConflictUpdate::kRefresh:
+      case core::ConflictUpdate::kReopen: {
+        ASSIGN_OR_RETURN(Statement * update,
+                         db_->Cached("UPDATE conflicts SET status = 'open', severity = ?, "
+                                     "summary = ?, provisional = ?, sides = ?, fingerprint = ?, "
+                                     "post_ids = ?, clock_ahead = ?, updated_ms = ? "
+                                     "WHERE situation = ?"));
+        RETURN_IF_ERROR(update->Bind(1, core::ToString(detected->severity))
+                            .Bind(2, detected->summary)
+                            .Bind(3, detected->provisional)
+                            .Bind(4, SidesToJson(detected->sides).dump())
+                            .Bind(5, detected->Fingerprint())
+                            .Bind(6, PostIdsJson(*detected))
+                            .Bind(7, int64_t{detected->clock_ahead})
+                            .Bind(8, now_ms)
+                            .Bind(9, key)
+                            .Run());
+        break;
+      }
+      case core::ConflictUpdate::kClear: {
+        ASSIGN_OR_RETURN(Statement * clear,
+                         db_->Cached("UPDATE conflicts SET status = 'cleared', updated_ms = ? "
+                                     "WHERE situation = ?"));
+        RETURN_IF_ERROR(clear->Bind(1, now_ms).Bind(2, key).Run());
+        break;
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Status SqliteServerStore::TouchHandover(const std::string& handover_id, Situations& touched) {
+  ASSIGN_OR_RETURN(Statement * stmt,
+                   db_->Cached("SELECT b.doc_hash, h.round_id, h.kit_type_id, h.post_id "
+                               "FROM handovers h JOIN beneficiaries b ON b.id = h.beneficiary_id "
+                               "WHERE h.id = ?"));
+  ASSIGN_OR_RETURN(bool row, stmt->Bind(1, handover_id).Step());
+  if (row) {
+    touched.insert(EntitlementSituation{stmt->Text(0), stmt->Text(1), stmt->Text(2)});
+    touched.insert(StockSituation{stmt->Text(3), stmt->Text(2)});
+  }
+  stmt->Reset();
+  return Status::Ok();
+}
+
+Status SqliteServerStore::AppendAudit(int64_t now_ms, const std::string& actor,
+                                      const std::string& action, const std::string& target,
+                                      const std::string& detail) {
+  ASSIGN_OR_RETURN(Statement * stmt,
+                   db_->Cached("INSERT INTO audit_log (at_ms, actor, action, target, detail) "
+                               "VALUES (?, ?, ?, ?, ?)"));
+  return stmt->Bind(1, now_ms).Bind(2, actor).Bind(3, action).Bind(4, target).Bind(5, detail).Run();
+}
+
+// --- the admin's view
+
+Result<std::vector<ConflictRecord>> SqliteServerStore::ListConflicts(const ConflictFilter& filter) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(
+      Statement * stmt,
+      db_->Cached("SELECT id, situation, kind, severity, status, summary, provisional, sides, "
+                  "post_ids, clock_ahead, detected_ms, updated_ms, resolution, resolved_by, "
+                  "resolved_ms, note FROM conflicts "
+                  "WHERE (?1 IS NULL OR kind = ?1) AND (?2 IS NULL OR status = ?2) "
+                  "ORDER BY updated_ms DESC, id DESC"));
+  if (filter.kind) {
+    stmt->Bind(1, core::ToString(*filter.kind));
+  } else {
+    stmt->BindNull(1);
+  }
+  if (filter.status) {
+    stmt->Bind(2, core::ToString(*filter.status));
+  } else {
+    stmt->BindNull(2);
+  }
+  std::vector<ConflictRecord> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt->Step());
+    if (!row) break;
+    ConflictRecord r = ReadConflictRow(*stmt);
+    if (!filter.post_id.empty() &&
+        std::find(r.post_ids.begin(), r.post_ids.end(), filter.post_id) == r.post_ids.end()) {
+      continue;
+    }
+    out.push_back(std::move(r));
+  }
+  stmt->Reset();
+  return out;
+}
+
+Result<ConflictRecord> SqliteServerStore::ReadConflict(const std::string& id) {
+  ASSIGN_OR_RETURN(
+      Statement * stmt,
+      db_->Cached("SELECT id, situation, kind, severity, status, summary, provisional, sides, "
+                  "post_ids, clock_ahead, detected_ms, updated_ms, resolution, resolved_by, "
+                  "resolved_ms, note FROM conflicts WHERE id = ?"));
+  ASSIGN_OR_RETURN(bool row, stmt->Bind(1, id).Step());
+  if (!row) return Status::NotFound("no conflict " + id);
+  ConflictRecord r = ReadConflictRow(*stmt);
+  stmt->Reset();
+  return r;
+}
+
+Result<ConflictRecord> SqliteServerStore::GetConflict(const std::string& id) {
+  std::lock_guard lock(mu_);
+  return ReadConflict(id);
+}
+
+Result<std::vector<DetectedConflict>> SqliteServerStore::RecomputeConflicts() {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
+  Situations all;
+  {
+    ASSIGN_OR_RETURN(auto s, db_->Prepare("SELECT DISTINCT doc_hash FROM beneficiaries"));
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, s->Step());
+      if (!row) break;
+      all.insert(DuplicateSituation{s->Text(0)});
+    }
+  }
+  {
+    ASSIGN_OR_RETURN(auto s, db_->Prepare("SELECT DISTINCT b.doc_hash, h.round_id, h.kit_type_id "
+                                          "FROM handovers h JOIN beneficiaries b "
+                                          "ON b.id = h.beneficiary_id"));
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, s->Step());
+      if (!row) break;
+      all.insert(EntitlementSituation{s->Text(0), s->Text(1), s->Text(2)});
+    }
+  }
+  {
+    ASSIGN_OR_RETURN(auto s, db_->Prepare("SELECT post_id, kit_type_id FROM handovers UNION "
+                                          "SELECT post_id, kit_type_id FROM stock_movements"));
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, s->Step());
+      if (!row) break;
+      all.insert(StockSituation{s->Text(0), s->Text(1)});
+    }
+  }
+  std::vector<DetectedConflict> out;
+  for (const Situation& situation : all) {
+    ASSIGN_OR_RETURN(std::optional<DetectedConflict> c, DetectSituation(situation));
+    if (c) out.push_back(std::move(*c));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const DetectedConflict& a, const DetectedConflict& b) { return a.key < b.key; });
+  return out;  // read only: the transaction rolls back
+}
+
+Result<std::vector<AuditEntry>> SqliteServerStore::ListAudit(int64_t after_seq, int64_t limit) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(Statement * stmt,
+                   db_->Cached("SELECT seq, at_ms, actor, action, target, detail FROM audit_log "
+                               "WHERE seq > ? ORDER BY seq LIMIT ?"));
+  stmt->Bind(1, after_seq).Bind(2, limit);
+  std::vector<AuditEntry> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt->Step());
+    if (!row) break;
+    out.push_back({stmt->Int(0), stmt->Int(1), stmt->Text(2), stmt->Text(3), stmt->Text(4),
+                   stmt->Text(5)});
+  }
+  stmt->Reset();
+  return out;
+}
+
+// --- decisions
+
+Result<ResolveOutcome> SqliteServerStore::ResolveConflict(const ResolveInput& in) {
+  RETURN_IF_ERROR(core::ValidateText("who decides (--by)", in.actor, core::kMaxNameLength, true));
+  RETURN_IF_ERROR(core::ValidateText("note", in.note, core::kMaxReasonLength, false));
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
+  ASSIGN_OR_RETURN(ConflictRecord current, ReadConflict(in.conflict_id));
+  const ConflictKind kind = current.conflict.kind;
+  if (!ActionFits(kind, in.action)) {
+    return Status::InvalidArgument("'" + in.action + "' does not resolve a " +
+                                   std::string(core::ToString(kind)) + " conflict; use one of: " +
+                                   ActionsFor(kind));
+  }
+  if (current.status != ConflictStatus::kOpen) {
+    return Status::FailedPrecondition(
+        "conflict " + in.conflict_id + " is " + std::string(core::ToString(current.status)) +
+        (current.resolved_by.empty() ? "" : " (by " + current.resolved_by + ")") +
+        "; only an open conflict is resolved");
+  }
+
+  ResolveOutcome out;
+  Situations touched;
+  std::string detail = "action=" + in.action;
+  if (in.action == "justify" || in.action == "keep-both") {
+    if (in.note.empty()) {
+      return Status::InvalidArgument("say why in a note: the decision is kept for audit");
+    }
+  } else if (in.action == "void") {
+    const auto& sides = current.conflict.sides;
+    auto side = std::find_if(sides.begin(), sides.end(), [&](const core::ConflictSide& s) {
+      return s.entity == "handover" && s.entity_id == in.handover_id;
+    });
+    if (side == sides.end()) {
+      return Status::InvalidArgument("handover '" + in.handover_id +
+                                     "' is not one of this conflict's handovers");
+    }
+    if (in.note.empty()) return Status::InvalidArgument("a void needs a reason (--note)");
+    core::HandoverVoid v;
+    v.handover_id = in.handover_id;
+    v.reason = in.note;
+    ASSIGN_OR_RETURN(v.officer_id, IdByCode("officers", "officer", in.officer_code));
+    v.device_id = server_device_id_;
+    v.hlc = NextHlc(in.now_ms);
+    v.wall_ms = in.now_ms;
+    RETURN_IF_ERROR(core::ValidateVoidRecord(v));
+    ASSIGN_OR_RETURN(core::LoggedForm form, core::ToLoggedForm(v));
+    ASSIGN_OR_RETURN(int64_t seq, AppendFeed(side->post_id, form, v.hlc, server_device_id_));
+    ASSIGN_OR_RETURN(Statement * stmt,
+                     db_->Cached("INSERT INTO handover_voids (handover_id, device_id, post_id, "
+                                 "reason, officer_id, hlc, wall_ms, clock_ahead, server_seq) "
+                                 "VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)"));
+    RETURN_IF_ERROR(stmt->Bind(1, v.handover_id)
+                        .Bind(2, v.device_id)
+                        .Bind(3, side->post_id)
+                        .Bind(4, v.reason)
+                        .Bind(5, v.officer_id)
+                        .Bind(6, static_cast<int64_t>(v.hlc.Pack()))
+                        .Bind(7, v.wall_ms)
+                        .Bind(8, seq)
+                        .Run());
+    RETURN_IF_ERROR(TouchHandover(v.handover_id, touched));
+    out.record_ids.push_back(v.handover_id);
+    detail += " handover=" + v.handover_id;
+  } else {  // receipt or adjustment at the post that ran short
+    const core::ConflictSide& stock = current.conflict.sides.at(0);
+    const std::string kit_type_id = stock.entity_id.substr(stock.entity_id.find('/') + 1);
+    ASSIGN_OR_RETURN(auto post_code, QueryText("SELECT code FROM posts WHERE id = ?", stock.post_id));
+    ASSIGN_OR_RETURN(auto kit_code, QueryText("SELECT code FROM kit_types WHERE id = ?", kit_type_id));
+    if (!post_code || !kit_code) return Status::Internal("conflict names unknown post or kit type");
+    CentralMovementInput m;
+    m.kind = in.action == "receipt" ? core::MovementKind::kReceipt : core::MovementKind::kAdjustment;
+    m.kit_type_code = *kit_code;
+    m.post_code = *post_code;
+    m.quantity = in.quantity;
+    m.reference = in.reference;
+    m.reason = in.note;
+    m.officer_code = in.officer_code;
+    m.now_ms = in.now_ms;
+    ASSIGN_OR_RETURN(out.record_ids, RecordCentralMovementLocked(m, touched));
+    detail += " quantity=" + N(in.quantity) + " movement=" + out.record_ids.front();
+  }
+
+  ASSIGN_OR_RETURN(Statement * resolve,
+                   db_->Cached("UPDATE conflicts SET status = 'resolved', resolution = ?, "
+                               "resolved_by = ?, resolved_ms = ?, note = ?, updated_ms = ? "
+                               "WHERE id = ?"));
+  RETURN_IF_ERROR(resolve->Bind(1, in.action)
+                      .Bind(2, in.actor)
+                      .Bind(3, in.now_ms)
+                      .Bind(4, in.note)
+                      .Bind(5, in.now_ms)
+                      .Bind(6, in.conflict_id)
+                      .Run());
+  // What the decision wrote may settle the situation or, short of it, reopen it with new figures.
+  RETURN_IF_ERROR(RefreshConflicts(touched, in.now_ms));
+  if (!in.note.empty()) detail += " note=" + in.note;
+  RETURN_IF_ERROR(AppendAudit(in.now_ms, in.actor, "resolve-conflict", in.conflict_id, detail));
+  RETURN_IF_ERROR(SaveHlc());
+  ASSIGN_OR_RETURN(out.conflict, ReadConflict(in.conflict_id));
+  RETURN_IF_ERROR(tx->Commit());
+  return out;
+}
+
+}  // namespace kitsync::sync

@@ -1,0 +1,334 @@
+// Conflicts through the real push path: detected beside the facts (never refusing a batch),
+// listed for an admin with every side, resolved, and the resolution reaching the tablets.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "kitsync/core/conflicts.h"
+#include "sync_test_support.h"
+
+namespace kitsync::synctest {
+namespace {
+
+using ::testing::HasSubstr;
+
+class ServerConflictsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_.LoadMasterData();
+    ent_ = server_.EnrolTablet("ENT", "ENT tablet");
+    nun_ = server_.EnrolTablet("NUN", "NUN tablet");
+    ASSERT_NE(ent_.store, nullptr);
+    ASSERT_NE(nun_.store, nullptr);
+  }
+
+  // Pushes everything the tablet has not had acknowledged; the push must succeed.
+  void Push(Tablet& t) {
+    for (int i = 0; i < 100; ++i) {
+      v1::PushBatch batch = NextPushBatch(*t.store, 200, server_.clock().now());
+      if (batch.records().changes_size() == 0) return;
+      auto ack = server_.logic().Push(t.token, batch);
+      ASSERT_TRUE(ack.ok()) << ack.status().ToString();
+      ASSERT_TRUE(t.store->AcknowledgeUpload(static_cast<int64_t>(ack->acked_seq())).ok());
+    }
+    FAIL() << "push did not drain";
+  }
+
+  std::vector<v1::Conflict> List(const std::string& kind = "", const std::string& status = "") {
+    v1::ListConflictsRequest r;
+    r.set_kind(kind);
+    r.set_status(status);
+    auto out = server_.logic().ListConflicts(server_.admin_token(), r);
+    EXPECT_TRUE(out.ok()) << out.status().ToString();
+    if (!out.ok()) return {};
+    return {out->conflicts().begin(), out->conflicts().end()};
+  }
+
+  core::Result<v1::ResolveConflictResponse> Resolve(const std::string& id,
+                                                    const std::string& action,
+                                                    const std::string& note,
+                                                    const std::string& handover = "",
+                                                    int64_t quantity = 0) {
+    v1::ResolveConflictRequest r;
+    r.set_id(id);
+    r.set_action(action);
+    r.set_actor("Siti (central office)");
+    r.set_note(note);
+    r.set_handover_id(handover);
+    r.set_quantity(quantity);
+    r.set_officer_code("HQ-OF-1");
+    r.set_reference("WB-LATE");
+    return server_.logic().ResolveConflict(server_.admin_token(), r);
+  }
+
+  // The stored open conflicts must be what the facts say, looked at from scratch.
+  void ExpectStoredEqualsRecomputed() {
+    auto recomputed = server_.store().RecomputeConflicts();
+    ASSERT_TRUE(recomputed.ok()) << recomputed.status().ToString();
+    sync::ConflictFilter open;
+    open.status = core::ConflictStatus::kOpen;
+    auto stored = server_.store().ListConflicts(open);
+    ASSERT_TRUE(stored.ok());
+    std::vector<core::DetectedConflict> held;
+    for (const sync::ConflictRecord& r : *stored) held.push_back(r.conflict);
+    std::sort(held.begin(), held.end(),
+              [](const auto& a, const auto& b) { return a.key < b.key; });
+    EXPECT_EQ(held, *recomputed);
+  }
+
+  int64_t Count(const std::string& sql) { return RawDb(server_.db_path()).QueryInt(sql); }
+
+  // A PPE-SET handover past the tablet's warnings (it holds no PPE stock).
+  std::string HandOverPpe(Tablet& t, const std::string& doc_number, int64_t quantity) {
+    auto b = t.store->RegisterBeneficiary({doc_number, "Person " + doc_number, "", 2});
+    EXPECT_TRUE(b.ok()) << b.status().ToString();
+    if (!b.ok()) return "";
+    core::HandoverInput h;
+    h.round_code = "PPE-R1";
+    h.beneficiary_id = b->id;
+    h.kit_type_code = "PPE-SET";
+    h.quantity = quantity;
+    h.officer_code = t.post_code + "-OF-1";
+    h.consent = true;
+    h.override_reason = "shipment arrived without its waybill entry";
+    auto r = t.store->RecordHandover(h);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? r->handover.id : "";
+  }
+
+  TestServer server_;
+  Tablet ent_;
+  Tablet nun_;
+};
+
+TEST_F(ServerConflictsTest, FamilyServedAtTwoPostsIsRecordedBesideTheFactsNotRefused) {
+  const std::string at_ent = RecordHandover(ent_, "P1234567");
+  const std::string at_nun = RecordHandover(nun_, "P1234567");
+  ASSERT_NO_FATAL_FAILURE(Push(nun_));  // the later-recorded one arrives first
+  ASSERT_NO_FATAL_FAILURE(Push(ent_));
+  EXPECT_EQ(Count("SELECT count(*) FROM handovers"), 2);  // both kits left; both stand
+
+  auto ent_conflicts = List("entitlement-exceeded");
+  ASSERT_EQ(ent_conflicts.size(), 1u);
+  const v1::Conflict& c = ent_conflicts[0];
+  EXPECT_EQ(c.status(), "open");
+  EXPECT_EQ(c.severity(), "high");
+  ASSERT_EQ(c.sides_size(), 2);
+  EXPECT_EQ(c.sides(0).entity_id(), at_ent);  // ordered by clock, not by arrival
+  EXPECT_EQ(c.sides(0).post_code(), "ENT");
+  EXPECT_EQ(c.sides(1).entity_id(), at_nun);
+  EXPECT_EQ(c.sides(1).post_code(), "NUN");
+  EXPECT_THAT(c.post_codes(), ::testing::ElementsAre("ENT", "NUN"));
+
+  // The same document registered at both posts is its own conflict.
+  auto dup = List("duplicate-beneficiary");
+  ASSERT_EQ(dup.size(), 1u);
+  EXPECT_EQ(dup[0].sides_size(), 2);
+  ExpectStoredEqualsRecomputed();
+
+  // A retried batch changes nothing, conflicts included.
+  const int64_t updated = c.updated_wall_ms();
+  server_.clock().Advance(60'000);
+  ASSERT_TRUE(ent_.store->ResetUploadCursor(0).ok());
+  ASSERT_NO_FATAL_FAILURE(Push(ent_));
+  EXPECT_EQ(List("entitlement-exceeded")[0].updated_wall_ms(), updated);
+  EXPECT_EQ(Count("SELECT count(*) FROM conflicts"), 2);
+}
+
+TEST_F(ServerConflictsTest, VoidingOneHandoverResolvesItAndTheTabletLearnsTheVoid) {
+  RecordHandover(ent_, "P1234567");
+  const std::string at_nun = RecordHandover(nun_, "P1234567");
+  Push(ent_);
+  Push(nun_);
+  const std::string id = List("entitlement-exceeded").at(0).id();
+  const int64_t feed_before = Count("SELECT count(*) FROM feed");
+
+  // A void needs a reason, and the handover must be one of the conflict's.
+  auto no_reason = Resolve(id, "void", "", at_nun);
+  EXPECT_EQ(no_reason.status().code(), core::Code::kInvalidArgument);
+  auto stranger = Resolve(id, "void", "served twice", "0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b6f");
+  EXPECT_EQ(stranger.status().code(), core::Code::kInvalidArgument);
+  EXPECT_THAT(stranger.status().message(), HasSubstr("not one of this conflict's handovers"));
+  EXPECT_EQ(Count("SELECT count(*) FROM feed"), feed_before);  // nothing applied
+
+  auto voided = Resolve(id, "void", "served twice: Nunukan kit to be returned", at_nun);
+  ASSERT_TRUE(voided.ok()) << voided.status().ToString();
+  EXPECT_EQ(voided->conflict().status(), "resolved");
+  EXPECT_EQ(voided->conflict().resolved_by(), "Siti (central office)");
+  EXPECT_EQ(Count("SELECT count(*) FROM feed"), feed_before + 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM handover_voids WHERE handover_id = '" + at_nun + "'"), 1);
+
+  // NUN's tablet learns the void on its next pull; ENT's holds nothing of NUN's.
+  ASSERT_GT(PullAll(server_.logic(), nun_), 0);
+  core::HandoverFilter all;
+  auto listed = nun_.store->ListHandovers(all);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  ASSERT_TRUE((*listed)[0].void_record.has_value());
+  EXPECT_EQ((*listed)[0].void_record->reason, "served twice: Nunukan kit to be returned");
+
+  // A second decision on a settled conflict is refused.
+  auto again = Resolve(id, "justify", "changed my mind");
+  EXPECT_EQ(again.status().code(), core::Code::kFailedPrecondition);
+  ExpectStoredEqualsRecomputed();
+
+  // The decision is in the audit log with who made it.
+  v1::ListAuditRequest audit_request;
+  auto audit = server_.logic().ListAudit(server_.admin_token(), audit_request);
+  ASSERT_TRUE(audit.ok());
+  bool found = false;
+  for (const v1::AuditEntry& e : audit->entries()) {
+    if (e.action() == "resolve-conflict" && e.target() == id) {
+      found = true;
+      EXPECT_EQ(e.actor(), "Siti (central office)");
+      EXPECT_THAT(e.detail(), HasSubstr("action=void"));
+    }
+  }
+  EXPECT_TRUE(found);
+  EXPECT_THROW(RawDb(server_.db_path()).Exec("DELETE FROM audit_log"), std::exception);
+}
+
+TEST_F(ServerConflictsTest, AJustifiedConflictReopensWhenAnotherHandoverJoinsIt) {
+  RecordHandover(ent_, "P1234567");
+  RecordHandover(nun_, "P1234567");
+  Push(ent_);
+  Push(nun_);
+  const std::string id = List("entitlement-exceeded").at(0).id();
+  EXPECT_EQ(Resolve(id, "justify", "").status().code(), core::Code::kInvalidArgument);
+  auto justified = Resolve(id, "justify", "household of 9: two kits agreed with the round lead");
+  ASSERT_TRUE(justified.ok()) << justified.status().ToString();
+  EXPECT_EQ(justified->conflict().status(), "resolved");
+  EXPECT_EQ(justified->record_ids_size(), 0);
+
+  // A third kit, at a third tablet, was never part of that decision.
+  Tablet ent2 = server_.EnrolTablet("ENT", "ENT tablet 2");
+  RecordHandover(ent2, "P1234567");
+  Push(ent2);
+  auto now = List("entitlement-exceeded");
+  ASSERT_EQ(now.size(), 1u);
+  EXPECT_EQ(now[0].id(), id);
+  EXPECT_EQ(now[0].status(), "open");
+  EXPECT_EQ(now[0].sides_size(), 3);
+  ExpectStoredEqualsRecomputed();
+}
+
+TEST_F(ServerConflictsTest, StockDeficitShowsTheNegativeBalanceAndAReceiptSettlesIt) {
+  HandOverPpe(ent_, "D-1001", 2);
+  HandOverPpe(ent_, "D-1002", 1);
+  Push(ent_);
+  auto deficits = List("stock-deficit");
+  ASSERT_EQ(deficits.size(), 1u);
+  const std::string id = deficits[0].id();
+  ASSERT_EQ(deficits[0].sides_size(), 1);
+  EXPECT_EQ(deficits[0].sides(0).quantity(), -3);
+  EXPECT_EQ(deficits[0].sides(0).entity_id(), "ENT/PPE-SET");
+  EXPECT_THAT(deficits[0].provisional(), HasSubstr("-3"));
+
+  // A receipt of 2 is not enough: the decision stands for -3, the situation reopens at -1.
+  auto partial = Resolve(id, "receipt", "late waybill", "", 2);
+  ASSERT_TRUE(partial.ok()) << partial.status().ToString();
+  EXPECT_EQ(partial->conflict().status(), "open");
+  EXPECT_EQ(partial->conflict().sides(0).quantity(), -1);
+  ASSERT_EQ(partial->record_ids_size(), 1);
+
+  auto rest = Resolve(id, "receipt", "second part of the waybill", "", 1);
+  ASSERT_TRUE(rest.ok()) << rest.status().ToString();
+  EXPECT_EQ(rest->conflict().status(), "resolved");
+  ExpectStoredEqualsRecomputed();
+
+  // The receipts reach the post's tablet, whose stock now balances.
+  ASSERT_GT(PullAll(server_.logic(), ent_), 0);
+  auto stock = ent_.store->Stock();
+  ASSERT_TRUE(stock.ok());
+  bool seen = false;
+  for (const core::StockLine& line : *stock) {
+    if (line.kit_type_code != "PPE-SET") continue;
+    seen = true;
+    EXPECT_EQ(line.received, 3);
+    EXPECT_EQ(line.balance, 0);
+  }
+  EXPECT_TRUE(seen);
+}
+
+TEST_F(ServerConflictsTest, AVoidAtThePostClearsTheConflictByItself) {
+  RecordHandover(ent_, "P1234567");
+  const std::string second = RecordHandover(ent_, "P7654321");
+  (void)second;
+  const std::string at_nun = RecordHandover(nun_, "P1234567");
+  Push(ent_);
+  Push(nun_);
+  ASSERT_EQ(List("entitlement-exceeded", "open").size(), 1u);
+  auto v = nun_.store->VoidHandover({at_nun, "recorded for the wrong family", "NUN-OF-1"});
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  Push(nun_);
+  EXPECT_TRUE(List("entitlement-exceeded", "open").empty());
+  auto cleared = List("entitlement-exceeded", "cleared");
+  ASSERT_EQ(cleared.size(), 1u);
+  ExpectStoredEqualsRecomputed();
+}
+
+TEST_F(ServerConflictsTest, WrongActionUnknownConflictAndBadFiltersAreRefusedPrecisely) {
+  RecordHandover(ent_, "P1234567");
+  RecordHandover(nun_, "P1234567");
+  Push(ent_);
+  Push(nun_);
+  const std::string dup = List("duplicate-beneficiary").at(0).id();
+  auto wrong = Resolve(dup, "receipt", "x", "", 5);
+  EXPECT_EQ(wrong.status().code(), core::Code::kInvalidArgument);
+  EXPECT_THAT(wrong.status().message(), HasSubstr("keep-both"));
+  EXPECT_EQ(Resolve("0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b6f", "justify", "x").status().code(),
+            core::Code::kNotFound);
+  EXPECT_EQ(Resolve("not-an-id", "justify", "x").status().code(), core::Code::kInvalidArgument);
+  EXPECT_EQ(Resolve(dup, "keep-both", std::string(2000, 'x')).status().code(),
+            core::Code::kInvalidArgument);
+  v1::ListConflictsRequest bad_kind;
+  bad_kind.set_kind("everything");
+  EXPECT_EQ(server_.logic().ListConflicts(server_.admin_token(), bad_kind).status().code(),
+            core::Code::kInvalidArgument);
+  v1::ListConflictsRequest bad_post;
+  bad_post.set_post_code("XYZ");
+  EXPECT_EQ(server_.logic().ListConflicts(server_.admin_token(), bad_post).status().code(),
+            core::Code::kNotFound);
+  EXPECT_EQ(List("duplicate-beneficiary", "open").size(), 1u);  // nothing changed
+  auto kept = Resolve(dup, "keep-both", "twins sharing a passport copy; verified in person");
+  ASSERT_TRUE(kept.ok()) << kept.status().ToString();
+  EXPECT_EQ(kept->conflict().status(), "resolved");
+}
+
+TEST_F(ServerConflictsTest, OnlyTheAdminCredentialReachesConflictsAndAudit) {
+  RecordHandover(ent_, "P1234567");
+  RecordHandover(nun_, "P1234567");
+  Push(ent_);
+  Push(nun_);
+  const std::string id = List("entitlement-exceeded").at(0).id();
+  auto& logic = server_.logic();
+  v1::ListConflictsRequest list;
+  v1::GetConflictRequest get;
+  get.set_id(id);
+  v1::ResolveConflictRequest resolve;
+  resolve.set_id(id);
+  resolve.set_action("justify");
+  resolve.set_actor("a tablet");
+  resolve.set_note("trying");
+  v1::ListAuditRequest audit;
+  for (const std::string& token : {ent_.token, nun_.token}) {
+    EXPECT_EQ(logic.ListConflicts(token, list).status().code(), core::Code::kPermissionDenied);
+    EXPECT_EQ(logic.GetConflict(token, get).status().code(), core::Code::kPermissionDenied);
+    EXPECT_EQ(logic.ResolveConflict(token, resolve).status().code(),
+              core::Code::kPermissionDenied);
+    EXPECT_EQ(logic.ListAudit(token, audit).status().code(), core::Code::kPermissionDenied);
+  }
+  for (const std::string& token : {std::string(), std::string("not-a-token")}) {
+    EXPECT_EQ(logic.ListConflicts(token, list).status().code(), core::Code::kUnauthenticated);
+    EXPECT_EQ(logic.GetConflict(token, get).status().code(), core::Code::kUnauthenticated);
+    EXPECT_EQ(logic.ResolveConflict(token, resolve).status().code(),
+              core::Code::kUnauthenticated);
+    EXPECT_EQ(logic.ListAudit(token, audit).status().code(), core::Code::kUnauthenticated);
+  }
+  EXPECT_EQ(List("entitlement-exceeded", "open").size(), 1u);
+  auto shown = logic.GetConflict(server_.admin_token(), get);
+  ASSERT_TRUE(shown.ok());
+  EXPECT_EQ(shown->conflict().sides_size(), 2);
+}
+
+}  // namespace
+}  // namespace kitsync::synctest
