@@ -5,6 +5,7 @@
 
 #include "admin_commands.h"
 #include "admin_output.h"
+#include "kitsync/core/domain.h"
 #include "kitsync/core/hlc.h"
 
 namespace kitsync::admin {
@@ -44,6 +45,13 @@ std::string Join(const google::protobuf::RepeatedPtrField<std::string>& items) {
   std::string out;
   for (const std::string& s : items) out += (out.empty() ? "" : ",") + s;
   return out;
+}
+
+// Checked here, before narrowing to the wire's unsigned field turns -1 into a huge household.
+bool InHouseholdRange(int64_t size) { return size >= 1 && size <= core::kMaxHouseholdSize; }
+core::Status HouseholdOutOfRange() {
+  return core::Status::InvalidArgument("household size must be between 1 and " +
+                                       std::to_string(core::kMaxHouseholdSize));
 }
 
 void PrintConflict(const v1::Conflict& c) {
@@ -133,6 +141,13 @@ int ResolveConflict(AdminClient& client, const ResolveArgs& args) {
   request.set_quantity(args.quantity);
   request.set_reference(args.reference);
   request.set_officer_code(args.officer);
+  request.set_correction_id(args.correction);
+  if (args.name) request.set_full_name(*args.name);
+  if (args.phone) request.set_phone(*args.phone);
+  if (args.household) {
+    if (!InHouseholdRange(*args.household)) return Fail(HouseholdOutOfRange());
+    request.set_household_size(static_cast<uint32_t>(*args.household));
+  }
   v1::ResolveConflictResponse response;
   auto context = client.NewContext();
   grpc::Status status = client.stub().ResolveConflict(context.get(), request, &response);
@@ -185,6 +200,25 @@ int ListAudit(AdminClient& client, uint64_t after, bool as_json) {
                     e.detail()});
   }
   PrintTable(rows);
+  return kExitOk;
+}
+
+int CorrectBeneficiary(AdminClient& client, const CorrectArgs& args) {
+  v1::CorrectBeneficiaryRequest request;
+  request.set_beneficiary_id(args.beneficiary);
+  if (args.name) request.set_full_name(*args.name);
+  if (args.phone) request.set_phone(*args.phone);
+  if (args.household) {
+    if (!InHouseholdRange(*args.household)) return Fail(HouseholdOutOfRange());
+    request.set_household_size(static_cast<uint32_t>(*args.household));
+  }
+  request.set_officer_code(args.officer);
+  request.set_actor(args.by);
+  v1::CorrectBeneficiaryResponse response;
+  auto context = client.NewContext();
+  grpc::Status status = client.stub().CorrectBeneficiary(context.get(), request, &response);
+  if (!status.ok()) return FailCall(status);
+  std::cout << response.correction_id() << "\n";
   return kExitOk;
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "admin_client.h"
@@ -26,10 +27,24 @@ struct ResolveArgs {
   int64_t quantity = 0;
   std::string reference;
   std::string officer;
+  std::string correction;  // pick
+  std::optional<std::string> name;  // set
+  std::optional<std::string> phone;
+  std::optional<int64_t> household;
   bool json = false;
 };
 int ResolveConflict(AdminClient& client, const ResolveArgs& args);
 
 int ListAudit(AdminClient& client, uint64_t after, bool json);
+
+struct CorrectArgs {
+  std::string beneficiary;
+  std::optional<std::string> name;
+  std::optional<std::string> phone;
+  std::optional<int64_t> household;
+  std::string officer;
+  std::string by;
+};
+int CorrectBeneficiary(AdminClient& client, const CorrectArgs& args);
 
 }  // namespace kitsync::admin

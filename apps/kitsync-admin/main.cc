@@ -108,10 +108,11 @@ int main(int argc, char** argv) {
   CLI::App* resolve = conflicts->add_subcommand(
       "resolve",
       "Decide a conflict. entitlement-exceeded: justify | void --handover ID; "
-      "duplicate-beneficiary: keep-both; stock-deficit: receipt | adjustment --quantity N");
+      "duplicate-beneficiary: keep-both; stock-deficit: receipt | adjustment --quantity N; "
+      "concurrent-update: pick --correction ID | set --name/--phone/--household-size");
   resolve->add_option("ID", resolve_args.id, "Conflict ID")->required();
   resolve->add_option("--action", resolve_args.action,
-                      "justify, void, keep-both, receipt or adjustment")
+                      "justify, void, keep-both, receipt, adjustment, pick or set")
       ->required();
   resolve->add_option("--by", resolve_args.by, "Who decides, for the audit log")->required();
   resolve->add_option("--note", resolve_args.note, "Why (required for justify, keep-both, void, "
@@ -122,9 +123,30 @@ int main(int argc, char** argv) {
   resolve->add_option("--reference", resolve_args.reference, "receipt: waybill number");
   resolve->add_option("--officer", resolve_args.officer,
                       "void, receipt, adjustment: officer code the record is made by");
+  resolve->add_option("--correction", resolve_args.correction,
+                      "pick: the correction whose values stand");
+  resolve->add_option("--name", resolve_args.name, "set: the name that stands");
+  resolve->add_option("--phone", resolve_args.phone, "set: the phone that stands");
+  resolve->add_option("--household-size", resolve_args.household,
+                      "set: the household size that stands");
   resolve->add_flag("--json", resolve_args.json, "Print JSON");
   resolve->callback(
       [&] { action = [&](AdminClient& c) { return ResolveConflict(c, resolve_args); }; });
+
+  CorrectArgs correct_args;
+  CLI::App* beneficiary = app.add_subcommand("beneficiary", "Beneficiaries");
+  beneficiary->require_subcommand(1);
+  CLI::App* correct = beneficiary->add_subcommand(
+      "correct", "Correct a beneficiary's details centrally; the post's tablets receive it");
+  correct->add_option("ID", correct_args.beneficiary, "Beneficiary ID")->required();
+  correct->add_option("--name", correct_args.name, "Corrected full name");
+  correct->add_option("--phone", correct_args.phone, "Corrected phone (\"\" clears it)");
+  correct->add_option("--household-size", correct_args.household, "Corrected household size");
+  correct->add_option("--officer", correct_args.officer, "Officer code the correction is made by")
+      ->required();
+  correct->add_option("--by", correct_args.by, "Who decides, for the audit log")->required();
+  correct->callback(
+      [&] { action = [&](AdminClient& c) { return CorrectBeneficiary(c, correct_args); }; });
 
   uint64_t audit_after = 0;
   CLI::App* audit = app.add_subcommand("audit", "Who did what and when, oldest first");

@@ -11,7 +11,7 @@ class App;
 namespace kitsync::cli {
 
 void AddSetupCommands(CLI::App& app, Cli& cli);   // init, master import
-void AddRecordCommands(CLI::App& app, Cli& cli);  // register, record, void
+void AddRecordCommands(CLI::App& app, Cli& cli);  // register, correct, record, void
 void AddStockCommands(CLI::App& app, Cli& cli);   // stock receive|transfer|...|show
 void AddQueryCommands(CLI::App& app, Cli& cli);   // handovers, status
 void AddSyncCommands(CLI::App& app, Cli& cli);    // enroll, sync

@@ -1,7 +1,8 @@
-// register, record and void: the officer's work at the counter.
+// register, correct, record and void: the officer's work at the counter.
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "cli_context.h"
@@ -35,6 +36,14 @@ struct RecordOptions {
   std::string proxy_relation;
   bool consent = false;
   std::string override_reason;
+};
+
+struct CorrectOptions {
+  std::string beneficiary_id;
+  std::optional<std::string> full_name;
+  std::optional<std::string> phone;
+  std::optional<int64_t> household_size;
+  std::string officer_code;
 };
 
 struct VoidOptions {
@@ -203,6 +212,27 @@ int RunRecord(const GlobalOptions& global, const RecordOptions& options) {
   return kExitOk;
 }
 
+int RunCorrect(const GlobalOptions& global, const CorrectOptions& options) {
+  constexpr char kWhat[] = "beneficiary not corrected";
+  auto store = OpenStore(global);
+  if (!store.ok()) return ReportError(global, kWhat, store.status());
+  core::BeneficiaryUpdateInput input{options.beneficiary_id, options.full_name, options.phone,
+                                     options.household_size, options.officer_code};
+  auto corrected = (*store)->UpdateBeneficiary(input);
+  if (!corrected.ok()) return ReportError(global, kWhat, corrected.status());
+  auto now = (*store)->GetBeneficiary(options.beneficiary_id);
+  if (!now.ok()) return ReportError(global, kWhat, now.status());
+  if (global.json) {
+    PrintJson({{"ok", true}, {"correction_id", corrected->id}, {"beneficiary", BeneficiaryJson(*now)}});
+  } else {
+    std::cout << "Beneficiary " << now->id << " corrected (correction " << corrected->id << ").\n";
+    PrintFields(std::cout, {{"Name", now->full_name},
+                            {"Phone", now->phone.empty() ? "-" : now->phone},
+                            {"Household", std::to_string(now->household_size)}});
+  }
+  return kExitOk;
+}
+
 int RunVoid(const GlobalOptions& global, const VoidOptions& options) {
   constexpr char kWhat[] = "handover not voided";
   auto store = OpenStore(global);
@@ -236,6 +266,19 @@ void AddRecordCommands(CLI::App& app, Cli& cli) {
       ->capture_default_str();
   register_cmd->callback(
       [&cli, reg] { cli.action = [&cli, reg] { return RunRegister(cli.global, *reg); }; });
+
+  auto fix = std::make_shared<CorrectOptions>();
+  CLI::App* correct = app.add_subcommand(
+      "correct", "Correct a beneficiary's name, phone or household size (registered at this post)");
+  correct->add_option("BENEFICIARY_ID", fix->beneficiary_id, "Beneficiary ID")->required();
+  correct->add_option("--name", fix->full_name, "Corrected full name");
+  correct->add_option("--phone", fix->phone, "Corrected phone number (\"\" clears it)");
+  correct->add_option("--household-size", fix->household_size, "Corrected household size")
+      ->check(WholeNumber());
+  correct->add_option("--officer", fix->officer_code, "Code of the officer correcting")
+      ->required();
+  correct->callback(
+      [&cli, fix] { cli.action = [&cli, fix] { return RunCorrect(cli.global, *fix); }; });
 
   auto rec = std::make_shared<RecordOptions>();
   CLI::App* record = app.add_subcommand("record", "Record a handover of kits to a beneficiary");

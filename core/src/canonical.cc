@@ -136,6 +136,22 @@ std::string EncodeBeneficiary(const Beneficiary& b) {
   return w.Finish();
 }
 
+std::string EncodeBeneficiaryUpdate(const BeneficiaryUpdate& u) {
+  CanonicalWriter w;
+  w.UInt("base_hlc", u.base_hlc.Pack());
+  w.Str("beneficiary", u.beneficiary_id);
+  w.Str("device", u.device_id);
+  w.UInt("hlc", u.hlc.Pack());
+  if (u.household_size) w.Int("household", *u.household_size);
+  w.Str("id", u.id);
+  if (u.full_name) w.Str("name", *u.full_name);
+  w.Str("officer", u.officer_id);
+  if (u.phone) w.Str("phone", *u.phone);
+  w.Str("post", u.post_id);
+  w.Int("wall_ms", u.wall_ms);
+  return w.Finish();
+}
+
 std::string EncodeHandover(const Handover& h) {
   CanonicalWriter w;
   w.Str("beneficiary", h.beneficiary_id);
@@ -196,6 +212,25 @@ Result<Beneficiary> DecodeBeneficiary(const std::string& payload) {
     b.post_id = GetString(j, "post", true);
     b.device_id = GetString(j, "device", true);
     b.hlc = GetHlc(j);
+  });
+}
+
+Result<BeneficiaryUpdate> DecodeBeneficiaryUpdate(const std::string& payload) {
+  return Decode<BeneficiaryUpdate>(payload, "beneficiary correction",
+                                   [](const json& j, BeneficiaryUpdate& u) {
+    u.id = GetString(j, "id", true);
+    u.beneficiary_id = GetString(j, "beneficiary", true);
+    if (j.contains("name")) u.full_name = GetString(j, "name");
+    if (j.contains("phone")) u.phone = GetString(j, "phone");
+    if (j.contains("household")) u.household_size = GetInt(j, "household");
+    if (auto it = j.find("base_hlc"); it != j.end() && it->is_number_unsigned()) {
+      u.base_hlc = Hlc::Unpack(it->get<uint64_t>());
+    }
+    u.post_id = GetString(j, "post", true);
+    u.officer_id = GetString(j, "officer", true);
+    u.device_id = GetString(j, "device", true);
+    u.hlc = GetHlc(j);
+    u.wall_ms = GetInt(j, "wall_ms");
   });
 }
 
@@ -265,6 +300,9 @@ Result<LoggedForm> ToLoggedForm(const Record& record) {
   if (auto* m = std::get_if<StockMovement>(&record)) {
     return LoggedForm{"stock_movement", m->id, EncodeMovement(*m)};
   }
+  if (auto* u = std::get_if<BeneficiaryUpdate>(&record)) {
+    return LoggedForm{"beneficiary_update", u->id, EncodeBeneficiaryUpdate(*u)};
+  }
   return Status::InvalidArgument("master data is not part of a device's change log");
 }
 
@@ -277,6 +315,7 @@ Result<Record> DecodeLogged(const std::string& entity, const std::string& payloa
   if (entity == "handover") return widen(DecodeHandover(payload));
   if (entity == "handover_void") return widen(DecodeHandoverVoid(payload));
   if (entity == "stock_movement") return widen(DecodeMovement(payload));
+  if (entity == "beneficiary_update") return widen(DecodeBeneficiaryUpdate(payload));
   return Status::InvalidArgument("unknown change-log entity '" + entity + "'");
 }
 

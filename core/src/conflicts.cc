@@ -1,6 +1,7 @@
 #include "kitsync/core/conflicts.h"
 
 #include <algorithm>
+#include <limits>
 #include <set>
 #include <tuple>
 
@@ -11,6 +12,7 @@ constexpr std::pair<ConflictKind, std::string_view> kKinds[] = {
     {ConflictKind::kEntitlementExceeded, "entitlement-exceeded"},
     {ConflictKind::kDuplicateBeneficiary, "duplicate-beneficiary"},
     {ConflictKind::kStockDeficit, "stock-deficit"},
+    {ConflictKind::kConcurrentUpdate, "concurrent-update"},
 };
 constexpr std::pair<ConflictStatus, std::string_view> kStatuses[] = {
     {ConflictStatus::kOpen, "open"},
@@ -164,6 +166,123 @@ std::optional<DetectedConflict> DetectStockDeficit(const std::string& post_id,
   c.summary = "handed out " + N(totals.handed_out) + " but received " + N(totals.received) +
               " (net of transfers and adjustments: balance " + N(balance) + ")";
   c.provisional = "the balance is shown as " + N(balance) + "; nothing is clamped.";
+  return c;
+}
+
+bool IsNewerVersion(Hlc a_hlc, std::string_view a_device, Hlc b_hlc, std::string_view b_device) {
+  return std::tie(a_hlc, a_device) > std::tie(b_hlc, b_device);
+}
+
+namespace {
+
+// The three correctable fields, read and written the same way.
+struct Field {
+  const char* name;
+  bool (*set)(const BeneficiaryUpdate&);
+  std::string (*value)(const BeneficiaryUpdate&);
+  void (*apply)(Beneficiary&, const BeneficiaryUpdate&);
+  std::string (*current)(const Beneficiary&);
+};
+
+const Field kFields[] = {
+    {"name", [](const BeneficiaryUpdate& u) { return u.full_name.has_value(); },
+     [](const BeneficiaryUpdate& u) { return u.full_name.value_or(""); },
+     [](Beneficiary& b, const BeneficiaryUpdate& u) { b.full_name = *u.full_name; },
+     [](const Beneficiary& b) { return b.full_name; }},
+    {"phone", [](const BeneficiaryUpdate& u) { return u.phone.has_value(); },
+     [](const BeneficiaryUpdate& u) { return u.phone.value_or(""); },
+     [](Beneficiary& b, const BeneficiaryUpdate& u) { b.phone = *u.phone; },
+     [](const Beneficiary& b) { return b.phone; }},
+    {"household", [](const BeneficiaryUpdate& u) { return u.household_size.has_value(); },
+     [](const BeneficiaryUpdate& u) { return N(u.household_size.value_or(0)); },
+     [](Beneficiary& b, const BeneficiaryUpdate& u) { b.household_size = *u.household_size; },
+     [](const Beneficiary& b) { return N(b.household_size); }},
+};
+
+void SortUpdates(std::vector<BeneficiaryUpdate>& updates) {
+  std::sort(updates.begin(), updates.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.hlc, a.device_id, a.id) < std::tie(b.hlc, b.device_id, b.id);
+  });
+  updates.erase(std::unique(updates.begin(), updates.end(),
+                            [](const auto& a, const auto& b) { return a.id == b.id; }),
+                updates.end());
+}
+
+}  // namespace
+
+Beneficiary CurrentDetails(Beneficiary registered, const std::vector<BeneficiaryUpdate>& updates) {
+  std::vector<BeneficiaryUpdate> ordered = updates;
+  SortUpdates(ordered);  // the newest version of each field is applied last
+  for (const BeneficiaryUpdate& u : ordered) {
+    for (const Field& f : kFields) {
+      if (f.set(u)) f.apply(registered, u);
+    }
+  }
+  return registered;
+}
+
+std::optional<DetectedConflict> DetectConcurrentUpdate(const Beneficiary& registered,
+                                                       std::vector<BeneficiaryUpdate> updates,
+                                                       const std::vector<std::string>& clock_ahead) {
+  SortUpdates(updates);
+  std::set<std::string> involved;
+  std::set<std::string> fields;
+  Hlc oldest_base = Hlc{std::numeric_limits<int64_t>::max() >> Hlc::kLogicalBits, 0};
+  for (size_t i = 0; i < updates.size(); ++i) {
+    for (size_t j = i + 1; j < updates.size(); ++j) {
+      const BeneficiaryUpdate& a = updates[i];
+      const BeneficiaryUpdate& b = updates[j];
+      if (a.device_id == b.device_id) continue;  // one device's corrections are in its order
+      if (!(a.base_hlc < b.hlc && b.base_hlc < a.hlc)) continue;  // one saw the other
+      for (const Field& f : kFields) {
+        if (f.set(a) && f.set(b) && f.value(a) != f.value(b)) {
+          involved.insert(a.id);
+          involved.insert(b.id);
+          fields.insert(f.name);
+          oldest_base = std::min({oldest_base, a.base_hlc, b.base_hlc});
+        }
+      }
+    }
+  }
+  if (involved.empty()) return std::nullopt;
+
+  // The version both editors started from: everything no later than the oldest base.
+  std::vector<BeneficiaryUpdate> seen_by_both;
+  for (const BeneficiaryUpdate& u : updates) {
+    if (u.hlc <= oldest_base) seen_by_both.push_back(u);
+  }
+  const Beneficiary base = CurrentDetails(registered, seen_by_both);
+  const Beneficiary now = CurrentDetails(registered, updates);
+
+  DetectedConflict c;
+  c.kind = ConflictKind::kConcurrentUpdate;
+  c.key = "concurrent-update/" + registered.id;
+  c.severity = Severity::kLow;
+  std::string field_list, base_text, now_text;
+  for (const Field& f : kFields) {
+    if (!fields.count(f.name)) continue;
+    field_list += (field_list.empty() ? "" : ", ") + std::string(f.name);
+    base_text += std::string(base_text.empty() ? "" : ", ") + f.name + " '" + f.current(base) + "'";
+    now_text += std::string(now_text.empty() ? "" : ", ") + f.name + " '" + f.current(now) + "'";
+  }
+  c.sides.push_back({"base", registered.id, registered.post_id, "", oldest_base, 0, 0, false,
+                     "before the corrections: " + base_text});
+  for (const BeneficiaryUpdate& u : updates) {
+    if (!involved.count(u.id)) continue;
+    std::string values;
+    for (const Field& f : kFields) {
+      if (f.set(u)) values += (values.empty() ? "" : ", ") + std::string(f.name) + " '" + f.value(u) + "'";
+    }
+    const bool ahead = std::find(clock_ahead.begin(), clock_ahead.end(), u.id) != clock_ahead.end();
+    c.sides.push_back({"correction", u.id, u.post_id, u.device_id, u.hlc, u.wall_ms, 0, ahead,
+                       values});
+  }
+  c.clock_ahead = AnyClockAhead(c.sides);
+  c.summary = "beneficiary " + registered.id + ": " + field_list +
+              " corrected in " + N(static_cast<int64_t>(involved.size())) +
+              " places that had not seen each other";
+  c.provisional = "field by field, the later version stands: " + now_text + "." +
+                  ClockNote(c.clock_ahead);
   return c;
 }
 

@@ -147,6 +147,29 @@ CREATE TRIGGER change_log_is_append_only_u BEFORE UPDATE ON change_log
 CREATE TRIGGER change_log_is_append_only_d BEFORE DELETE ON change_log
   BEGIN SELECT RAISE(ABORT, 'the change log is append-only'); END;
 )sql",
+    // 2: corrections of beneficiaries' details. The row holds the current details; each field
+    // keeps the version (HLC, device) that set it, so a correction arriving late never
+    // overwrites a newer one (core/conflicts.h: IsNewerVersion). Registration is version 0.
+    R"sql(
+ALTER TABLE beneficiaries ADD COLUMN name_version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE beneficiaries ADD COLUMN name_device TEXT NOT NULL DEFAULT '';
+ALTER TABLE beneficiaries ADD COLUMN phone_version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE beneficiaries ADD COLUMN phone_device TEXT NOT NULL DEFAULT '';
+ALTER TABLE beneficiaries ADD COLUMN household_version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE beneficiaries ADD COLUMN household_device TEXT NOT NULL DEFAULT '';
+
+CREATE TABLE beneficiary_updates (
+  id             TEXT PRIMARY KEY,
+  beneficiary_id TEXT NOT NULL REFERENCES beneficiaries (id),
+  hlc            INTEGER NOT NULL,
+  payload        BLOB NOT NULL  -- canonical encoding
+) WITHOUT ROWID;
+CREATE INDEX beneficiary_updates_by_beneficiary ON beneficiary_updates (beneficiary_id);
+CREATE TRIGGER beneficiary_updates_are_append_only_u BEFORE UPDATE ON beneficiary_updates
+  BEGIN SELECT RAISE(ABORT, 'corrections are append-only'); END;
+CREATE TRIGGER beneficiary_updates_are_append_only_d BEFORE DELETE ON beneficiary_updates
+  BEGIN SELECT RAISE(ABORT, 'corrections are append-only'); END;
+)sql",
 };
 
 static_assert(std::size(kSteps) == kSchemaVersion);

@@ -124,6 +124,8 @@ class Store::Impl {
 
   // --- facts (store_rows.cc): inserted once; a repeat is ignored. REQUIRES: a write transaction.
   Status InsertBeneficiary(const Beneficiary& b);
+  // Keeps the correction and applies it to the beneficiary's row, field by field.
+  Status InsertBeneficiaryUpdate(const BeneficiaryUpdate& u);
   Status InsertHandover(const Handover& h);
   Status InsertVoid(const HandoverVoid& v);
   Status InsertMovement(const StockMovement& m);

@@ -118,6 +118,15 @@ Result<std::string> Store::Impl::EncodeStoredFact(const std::string& entity,
     stmt->Reset();
     return payload;
   }
+  if (entity == "beneficiary_update") {
+    ASSIGN_OR_RETURN(auto* stmt,
+                     db_->Cached("SELECT payload FROM beneficiary_updates WHERE id = ?"));
+    ASSIGN_OR_RETURN(bool row, stmt->Bind(1, id).Step());
+    if (!row) return missing();
+    std::string payload = stmt->Text(0);
+    stmt->Reset();
+    return payload;
+  }
   return Status::DataLoss("change-log entry of kind '" + entity + "' has no payload");
 }
 
@@ -135,6 +144,7 @@ Result<FactsDigest> Store::Impl::Digest() {
       {"handover", "SELECT id FROM handovers"},
       {"handover_void", "SELECT handover_id, device_id FROM handover_voids"},
       {"stock_movement", "SELECT id FROM stock_movements"},
+      {"beneficiary_update", "SELECT id FROM beneficiary_updates"},
   };
   std::vector<std::string> encoded;
   for (const auto& [entity, sql] : kFacts) {

@@ -2,6 +2,9 @@
 // (this tablet's own change coming back from the server, a batch delivered twice) does nothing.
 #include "store_impl.h"
 
+#include "kitsync/core/canonical.h"
+#include "kitsync/core/conflicts.h"
+
 namespace kitsync::core {
 
 Status Store::Impl::InsertBeneficiary(const Beneficiary& b) {
@@ -17,6 +20,29 @@ Status Store::Impl::InsertBeneficiary(const Beneficiary& b) {
                       .Bind(7, b.device_id)
                       .Bind(8, static_cast<int64_t>(b.hlc.Pack()))
                       .Run();
+}
+
+Status Store::Impl::InsertBeneficiaryUpdate(const BeneficiaryUpdate& u) {
+  ASSIGN_OR_RETURN(auto* insert, db_->Cached("INSERT INTO beneficiary_updates (id, beneficiary_id, "
+                                             "hlc, payload) VALUES (?, ?, ?, ?) "
+                                             "ON CONFLICT DO NOTHING"));
+  RETURN_IF_ERROR(insert->Bind(1, u.id)
+                      .Bind(2, u.beneficiary_id)
+                      .Bind(3, static_cast<int64_t>(u.hlc.Pack()))
+                      .BindBlob(4, EncodeBeneficiaryUpdate(u))
+                      .Run());
+  if (sqlite3_changes(db_->handle()) == 0) return Status::Ok();  // held already
+  ASSIGN_OR_RETURN(auto* apply, db_->Cached(kApplyCorrectionSql));
+  apply->Bind(1, u.beneficiary_id);
+  if (u.full_name) apply->Bind(2, *u.full_name); else apply->BindNull(2);
+  if (u.phone) apply->Bind(3, *u.phone); else apply->BindNull(3);
+  if (u.household_size) apply->Bind(4, *u.household_size); else apply->BindNull(4);
+  RETURN_IF_ERROR(apply->Bind(5, static_cast<int64_t>(u.hlc.Pack())).Bind(6, u.device_id).Run());
+  if (sqlite3_changes(db_->handle()) == 0) {
+    return Status::FailedPrecondition("correction " + u.id + " names beneficiary " +
+                                      u.beneficiary_id + ", which this tablet does not hold");
+  }
+  return Status::Ok();
 }
 
 Status Store::Impl::InsertHandover(const Handover& h) {

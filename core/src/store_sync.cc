@@ -26,6 +26,7 @@ Status ValidatePulled(const std::vector<RemoteChange>& changes, MasterData& mast
             [](const Handover& h) { return ValidateHandoverRecord(h); },
             [](const HandoverVoid& v) { return ValidateVoidRecord(v); },
             [](const StockMovement& m) { return ValidateMovementRecord(m); },
+            [](const BeneficiaryUpdate& u) { return ValidateBeneficiaryUpdateRecord(u); },
             [&](const KitType& k) {
               master.kit_types.push_back(k);
               return Status::Ok();
@@ -70,6 +71,7 @@ Status Store::ApplyPulled(const std::vector<RemoteChange>& changes, int64_t curs
             [&](const Handover& h) { return impl_->InsertHandover(h); },
             [&](const HandoverVoid& v) { return impl_->InsertVoid(v); },
             [&](const StockMovement& m) { return impl_->InsertMovement(m); },
+            [&](const BeneficiaryUpdate& u) { return impl_->InsertBeneficiaryUpdate(u); },
             [](const auto&) { return Status::Ok(); },  // master data, done above
         },
         c.record));

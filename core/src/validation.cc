@@ -174,6 +174,29 @@ Status ValidateBeneficiaryRecord(const Beneficiary& b) {
   return ValidateHlcSet("beneficiary", b.hlc);
 }
 
+Status ValidateBeneficiaryUpdateRecord(const BeneficiaryUpdate& u) {
+  RETURN_IF_ERROR(ValidateId("correction ID", u.id));
+  RETURN_IF_ERROR(ValidateId("corrected beneficiary's ID", u.beneficiary_id));
+  if (!u.full_name && !u.phone && !u.household_size) {
+    return Status::InvalidArgument("a correction must change at least one of name, phone and "
+                                   "household size");
+  }
+  if (u.full_name) RETURN_IF_ERROR(ValidateText("name", *u.full_name, kMaxNameLength, true));
+  if (u.phone) RETURN_IF_ERROR(ValidateText("phone", *u.phone, kMaxCodeLength, false));
+  if (u.household_size && (*u.household_size < 1 || *u.household_size > kMaxHouseholdSize)) {
+    return Status::InvalidArgument("household size must be between 1 and " +
+                                   std::to_string(kMaxHouseholdSize) + ", got " +
+                                   std::to_string(*u.household_size));
+  }
+  RETURN_IF_ERROR(ValidateId("corrected beneficiary's post ID", u.post_id));
+  RETURN_IF_ERROR(ValidateId("correcting officer's ID", u.officer_id));
+  RETURN_IF_ERROR(ValidateId("correcting device's ID", u.device_id));
+  if (u.base_hlc > u.hlc) {
+    return Status::InvalidArgument("a correction cannot have seen a version newer than itself");
+  }
+  return ValidateHlcSet("correction", u.hlc);
+}
+
 Status ValidateHandoverRecord(const Handover& h) {
   RETURN_IF_ERROR(ValidateId("handover ID", h.id));
   RETURN_IF_ERROR(ValidateHandoverContent(h));

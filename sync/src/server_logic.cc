@@ -47,6 +47,9 @@ Status CheckRawNumbers(const v1::RecordBatch& batch) {
       case v1::Change::kHandoverVoid:
         ok = offset_ok(c.handover_void().wall_offset_ms());
         break;
+      case v1::Change::kBeneficiaryUpdate:
+        ok = offset_ok(c.beneficiary_update().wall_offset_ms());
+        break;
       case v1::Change::kStockMovement:
         ok = offset_ok(c.stock_movement().wall_offset_ms()) &&
              c.stock_movement().quantity() != std::numeric_limits<int64_t>::min();

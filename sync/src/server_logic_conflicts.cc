@@ -75,6 +75,37 @@ void ToProto(const ConflictRecord& r, const Codes& codes, v1::Conflict* out) {
   }
 }
 
+struct CorrectedFields {
+  std::optional<std::string> full_name;
+  std::optional<std::string> phone;
+  std::optional<int64_t> household_size;
+};
+
+// The fields a correction sets, checked as a tablet's correction is.
+template <class Request>
+Result<CorrectedFields> ReadCorrectedFields(const Request& r) {
+  CorrectedFields f;
+  if (r.has_full_name()) {
+    RETURN_IF_ERROR(core::ValidateText("name", r.full_name(), core::kMaxNameLength, true));
+    f.full_name = r.full_name();
+  }
+  if (r.has_phone()) {
+    RETURN_IF_ERROR(core::ValidateText("phone", r.phone(), core::kMaxCodeLength, false));
+    f.phone = r.phone();
+  }
+  if (r.has_household_size()) {
+    if (r.household_size() < 1 || r.household_size() > core::kMaxHouseholdSize) {
+      return Status::InvalidArgument("household size must be between 1 and " +
+                                     std::to_string(core::kMaxHouseholdSize));
+    }
+    f.household_size = r.household_size();
+  }
+  if (!f.full_name && !f.phone && !f.household_size) {
+    return Status::InvalidArgument("say what to correct: a name, phone or household size");
+  }
+  return f;
+}
+
 Status CheckConflictId(const std::string& id) {
   if (id.empty()) return Status::InvalidArgument("a conflict ID is required");
   return core::ValidateId("conflict ID", id);
@@ -146,7 +177,8 @@ Result<v1::ResolveConflictResponse> ServerLogic::ResolveConflict(
     in.reference = request.reference();
     in.now_ms = clock_();
     const bool makes_a_fact = in.action == "void" || in.action == "receipt" ||
-                              in.action == "adjustment";
+                              in.action == "adjustment" || in.action == "pick" ||
+                              in.action == "set";
     if (makes_a_fact) {
       RETURN_IF_ERROR(core::ValidateCode("officer code", request.officer_code()));
       in.officer_code = request.officer_code();
@@ -154,6 +186,16 @@ Result<v1::ResolveConflictResponse> ServerLogic::ResolveConflict(
     if (in.action == "void") {
       RETURN_IF_ERROR(core::ValidateId("handover ID", request.handover_id()));
       in.handover_id = request.handover_id();
+    }
+    if (in.action == "pick") {
+      RETURN_IF_ERROR(core::ValidateId("correction ID", request.correction_id()));
+      in.correction_id = request.correction_id();
+    }
+    if (in.action == "set") {
+      ASSIGN_OR_RETURN(CorrectedFields fields, ReadCorrectedFields(request));
+      in.full_name = fields.full_name;
+      in.phone = fields.phone;
+      in.household_size = fields.household_size;
     }
     if (in.action == "receipt" || in.action == "adjustment") {
       if (request.quantity() < -core::kMaxQuantity || request.quantity() > core::kMaxQuantity ||
@@ -208,6 +250,37 @@ Result<v1::ListAuditResponse> ServerLogic::ListAudit(const std::string& token,
     entry->set_target(e.target);
     entry->set_detail(e.detail);
   }
+  return out;
+}
+
+Result<v1::CorrectBeneficiaryResponse> ServerLogic::CorrectBeneficiary(
+    const std::string& token, const v1::CorrectBeneficiaryRequest& request) {
+  RETURN_IF_ERROR(AuthenticateAdmin(token));
+  auto correct = [&]() -> Result<std::string> {
+    RETURN_IF_ERROR(core::ValidateId("beneficiary ID", request.beneficiary_id()));
+    RETURN_IF_ERROR(core::ValidateCode("officer code", request.officer_code()));
+    RETURN_IF_ERROR(core::ValidateText("who decides", request.actor(), core::kMaxNameLength, true));
+    ASSIGN_OR_RETURN(CorrectedFields fields, ReadCorrectedFields(request));
+    CentralCorrectionInput in;
+    in.beneficiary_id = request.beneficiary_id();
+    in.full_name = fields.full_name;
+    in.phone = fields.phone;
+    in.household_size = fields.household_size;
+    in.officer_code = request.officer_code();
+    in.actor = request.actor();
+    in.now_ms = clock_();
+    return store_->CorrectBeneficiary(in);
+  };
+  auto id = correct();
+  if (!id.ok()) {
+    spdlog::warn("event=correct_beneficiary code={} message=\"{}\"",
+                 core::CodeName(id.status().code()), id.status().message());
+    return id.status();
+  }
+  spdlog::info("event=correct_beneficiary beneficiary={} correction={} code=OK",
+               request.beneficiary_id(), *id);
+  v1::CorrectBeneficiaryResponse out;
+  out.set_correction_id(*id);
   return out;
 }
 

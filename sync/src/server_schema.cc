@@ -229,6 +229,32 @@ CREATE TRIGGER audit_log_is_append_only_u BEFORE UPDATE ON audit_log
 CREATE TRIGGER audit_log_is_append_only_d BEFORE DELETE ON audit_log
   BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 )sql",
+    // 3: corrections of beneficiaries, as on the tablet (core/src/schema.cc step 2): the row
+    // holds the current details with a version per field; each correction is kept, with its
+    // payload in the feed.
+    R"sql(
+ALTER TABLE beneficiaries ADD COLUMN name_version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE beneficiaries ADD COLUMN name_device TEXT NOT NULL DEFAULT '';
+ALTER TABLE beneficiaries ADD COLUMN phone_version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE beneficiaries ADD COLUMN phone_device TEXT NOT NULL DEFAULT '';
+ALTER TABLE beneficiaries ADD COLUMN household_version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE beneficiaries ADD COLUMN household_device TEXT NOT NULL DEFAULT '';
+
+CREATE TABLE beneficiary_updates (
+  id             TEXT PRIMARY KEY,
+  beneficiary_id TEXT NOT NULL REFERENCES beneficiaries (id),
+  post_id        TEXT NOT NULL,
+  device_id      TEXT NOT NULL,
+  hlc            INTEGER NOT NULL,
+  clock_ahead    INTEGER NOT NULL,
+  server_seq     INTEGER NOT NULL REFERENCES feed (server_seq)
+) WITHOUT ROWID;
+CREATE INDEX beneficiary_updates_by_beneficiary ON beneficiary_updates (beneficiary_id);
+CREATE TRIGGER beneficiary_updates_are_append_only_u BEFORE UPDATE ON beneficiary_updates
+  BEGIN SELECT RAISE(ABORT, 'corrections are append-only'); END;
+CREATE TRIGGER beneficiary_updates_are_append_only_d BEFORE DELETE ON beneficiary_updates
+  BEGIN SELECT RAISE(ABORT, 'corrections are append-only'); END;
+)sql",
 };
 
 static_assert(std::size(kSteps) == kServerSchemaVersion);

@@ -129,4 +129,10 @@ grpc::Status AdminService::ListAudit(grpc::ServerContext* context,
   return Reply(logic_->ListAudit(CallToken(*context), *request), response);
 }
 
+grpc::Status AdminService::CorrectBeneficiary(grpc::ServerContext* context,
+                                              const v1::CorrectBeneficiaryRequest* request,
+                                              v1::CorrectBeneficiaryResponse* response) {
+  return Reply(logic_->CorrectBeneficiary(CallToken(*context), *request), response);
+}
+
 }  // namespace kitsync::sync

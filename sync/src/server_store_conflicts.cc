@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "kitsync/core/canonical.h"
 #include "kitsync/core/ids.h"
 #include "kitsync/core/validation.h"
 #include "server_store_sqlite.h"
@@ -71,6 +72,7 @@ bool ActionFits(ConflictKind kind, const std::string& action) {
     case ConflictKind::kEntitlementExceeded: return action == "justify" || action == "void";
     case ConflictKind::kDuplicateBeneficiary: return action == "keep-both";
     case ConflictKind::kStockDeficit: return action == "receipt" || action == "adjustment";
+    case ConflictKind::kConcurrentUpdate: return action == "pick" || action == "set";
   }
   return false;
 }
@@ -80,6 +82,7 @@ std::string ActionsFor(ConflictKind kind) {
     case ConflictKind::kEntitlementExceeded: return "justify, void";
     case ConflictKind::kDuplicateBeneficiary: return "keep-both";
     case ConflictKind::kStockDeficit: return "receipt, adjustment";
+    case ConflictKind::kConcurrentUpdate: return "pick, set";
   }
   return "";
 }
@@ -214,12 +217,120 @@ Result<core::StockTotals> SqliteServerStore::Totals(const std::string& post_id,
   return t;
 }
 
+Result<std::optional<DetectedConflict>> SqliteServerStore::DetectCorrections(
+    const std::string& beneficiary_id) {
+  ASSIGN_OR_RETURN(Statement * reg,
+                   db_->Cached("SELECT f.payload FROM beneficiaries b JOIN feed f "
+                               "ON f.server_seq = b.server_seq WHERE b.id = ?"));
+  ASSIGN_OR_RETURN(bool row, reg->Bind(1, beneficiary_id).Step());
+  if (!row) return Status::Internal("corrections of a beneficiary the server does not hold");
+  auto registered = core::DecodeBeneficiary(reg->Text(0));
+  reg->Reset();
+  if (!registered.ok()) return registered.status();
+  ASSIGN_OR_RETURN(Statement * stmt,
+                   db_->Cached("SELECT f.payload, u.clock_ahead, u.id FROM beneficiary_updates u "
+                               "JOIN feed f ON f.server_seq = u.server_seq "
+                               "WHERE u.beneficiary_id = ?"));
+  stmt->Bind(1, beneficiary_id);
+  std::vector<core::BeneficiaryUpdate> updates;
+  std::vector<std::string> ahead;
+  while (true) {
+    ASSIGN_OR_RETURN(bool more, stmt->Step());
+    if (!more) break;
+    auto u = core::DecodeBeneficiaryUpdate(stmt->Text(0));
+    if (!u.ok()) {
+      stmt->Reset();
+      return u.status();
+    }
+    if (stmt->Int(1) != 0) ahead.push_back(stmt->Text(2));
+    updates.push_back(std::move(*u));
+  }
+  stmt->Reset();
+  return core::DetectConcurrentUpdate(*registered, std::move(updates), ahead);
+}
+
+Status SqliteServerStore::InsertCorrection(const core::BeneficiaryUpdate& u,
+                                           const core::LoggedForm& form, bool clock_ahead,
+                                           const std::string& origin_device) {
+  ASSIGN_OR_RETURN(int64_t seq, AppendFeed(u.post_id, form, u.hlc, origin_device));
+  ASSIGN_OR_RETURN(Statement * insert,
+                   db_->Cached("INSERT INTO beneficiary_updates (id, beneficiary_id, post_id, "
+                               "device_id, hlc, clock_ahead, server_seq) "
+                               "VALUES (?, ?, ?, ?, ?, ?, ?)"));
+  RETURN_IF_ERROR(insert->Bind(1, u.id)
+                      .Bind(2, u.beneficiary_id)
+                      .Bind(3, u.post_id)
+                      .Bind(4, u.device_id)
+                      .Bind(5, static_cast<int64_t>(u.hlc.Pack()))
+                      .Bind(6, int64_t{clock_ahead})
+                      .Bind(7, seq)
+                      .Run());
+  ASSIGN_OR_RETURN(Statement * apply, db_->Cached(core::kApplyCorrectionSql));
+  apply->Bind(1, u.beneficiary_id);
+  if (u.full_name) apply->Bind(2, *u.full_name); else apply->BindNull(2);
+  if (u.phone) apply->Bind(3, *u.phone); else apply->BindNull(3);
+  if (u.household_size) apply->Bind(4, *u.household_size); else apply->BindNull(4);
+  return apply->Bind(5, static_cast<int64_t>(u.hlc.Pack())).Bind(6, u.device_id).Run();
+}
+
+Result<std::string> SqliteServerStore::CorrectCentrally(const CentralCorrectionInput& in,
+                                                         Situations& touched) {
+  RETURN_IF_ERROR(core::ValidateId("beneficiary ID", in.beneficiary_id));
+  ASSIGN_OR_RETURN(Statement * row,
+                   db_->Cached("SELECT post_id, max(hlc, name_version, phone_version, "
+                               "household_version) FROM beneficiaries WHERE id = ?"));
+  ASSIGN_OR_RETURN(bool found, row->Bind(1, in.beneficiary_id).Step());
+  if (!found) return Status::NotFound("no beneficiary " + in.beneficiary_id);
+  core::BeneficiaryUpdate u;
+  u.post_id = row->Text(0);
+  u.base_hlc = core::Hlc::Unpack(static_cast<uint64_t>(row->Int(1)));
+  row->Reset();
+  u.id = core::NewUuidV7();
+  u.beneficiary_id = in.beneficiary_id;
+  u.full_name = in.full_name;
+  u.phone = in.phone;
+  u.household_size = in.household_size;
+  ASSIGN_OR_RETURN(u.officer_id, IdByCode("officers", "officer", in.officer_code));
+  u.device_id = server_device_id_;
+  // After every version held, even one stamped by a clock far ahead that the server's own clock
+  // did not absorb: the centre's decision must stand on every replica.
+  const core::Hlc after_base = u.base_hlc.logical == core::Hlc::kMaxLogical
+                                   ? core::Hlc{u.base_hlc.physical_ms + 1, 0}
+                                   : core::Hlc{u.base_hlc.physical_ms, u.base_hlc.logical + 1};
+  u.hlc = std::max(NextHlc(in.now_ms), after_base);
+  u.wall_ms = in.now_ms;
+  RETURN_IF_ERROR(core::ValidateBeneficiaryUpdateRecord(u));
+  ASSIGN_OR_RETURN(core::LoggedForm form, core::ToLoggedForm(u));
+  RETURN_IF_ERROR(InsertCorrection(u, form, /*clock_ahead=*/false, server_device_id_));
+  touched.insert(CorrectionSituation{u.beneficiary_id});
+  return u.id;
+}
+
+Result<std::string> SqliteServerStore::CorrectBeneficiary(const CentralCorrectionInput& in) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
+  Situations touched;
+  ASSIGN_OR_RETURN(std::string id, CorrectCentrally(in, touched));
+  RETURN_IF_ERROR(RefreshConflicts(touched, in.now_ms));
+  std::string detail = "correction=" + id;
+  if (in.full_name) detail += " name=" + *in.full_name;
+  if (in.phone) detail += " phone=" + *in.phone;
+  if (in.household_size) detail += " household=" + N(*in.household_size);
+  RETURN_IF_ERROR(AppendAudit(in.now_ms, in.actor, "correct-beneficiary", in.beneficiary_id, detail));
+  RETURN_IF_ERROR(SaveHlc());
+  RETURN_IF_ERROR(tx->Commit());
+  return id;
+}
+
 Result<std::optional<DetectedConflict>> SqliteServerStore::DetectSituation(
     const Situation& situation) {
   if (auto* doc_hash = std::get_if<DuplicateSituation>(&situation)) {
     return DetectDuplicate(doc_hash->doc_hash);
   }
   if (auto* e = std::get_if<EntitlementSituation>(&situation)) return DetectEntitlement(*e);
+  if (auto* c = std::get_if<CorrectionSituation>(&situation)) {
+    return DetectCorrections(c->beneficiary_id);
+  }
   const auto& stock = std::get<StockSituation>(situation);
   ASSIGN_OR_RETURN(core::StockTotals totals, Totals(stock.post_id, stock.kit_type_id));
   return core::DetectStockDeficit(stock.post_id, stock.kit_type_id, totals);
@@ -232,6 +343,9 @@ std::string SqliteServerStore::SituationKey(const Situation& situation) {
   }
   if (auto* e = std::get_if<EntitlementSituation>(&situation)) {
     return "entitlement-exceeded/" + e->doc_hash + "/" + e->round_id + "/" + e->kit_type_id;
+  }
+  if (auto* c = std::get_if<CorrectionSituation>(&situation)) {
+    return "concurrent-update/" + c->beneficiary_id;
   }
   const auto& s = std::get<StockSituation>(situation);
   return "stock-deficit/" + s.post_id + "/" + s.kit_type_id;
@@ -419,6 +533,14 @@ Result<std::vector<DetectedConflict>> SqliteServerStore::RecomputeConflicts() {
       all.insert(StockSituation{s->Text(0), s->Text(1)});
     }
   }
+  {
+    ASSIGN_OR_RETURN(auto s, db_->Prepare("SELECT DISTINCT beneficiary_id FROM beneficiary_updates"));
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, s->Step());
+      if (!row) break;
+      all.insert(CorrectionSituation{s->Text(0)});
+    }
+  }
   std::vector<DetectedConflict> out;
   for (const Situation& situation : all) {
     ASSIGN_OR_RETURN(std::optional<DetectedConflict> c, DetectSituation(situation));
@@ -510,6 +632,44 @@ Result<ResolveOutcome> SqliteServerStore::ResolveConflict(const ResolveInput& in
     RETURN_IF_ERROR(TouchHandover(v.handover_id, touched));
     out.record_ids.push_back(v.handover_id);
     detail += " handover=" + v.handover_id;
+  } else if (in.action == "pick" || in.action == "set") {
+    // The beneficiary is the first side (its base version).
+    CentralCorrectionInput c;
+    c.beneficiary_id = current.conflict.sides.at(0).entity_id;
+    c.officer_code = in.officer_code;
+    c.actor = in.actor;
+    c.now_ms = in.now_ms;
+    if (in.action == "pick") {
+      const auto& sides = current.conflict.sides;
+      auto side = std::find_if(sides.begin(), sides.end(), [&](const core::ConflictSide& s) {
+        return s.entity == "correction" && s.entity_id == in.correction_id;
+      });
+      if (side == sides.end()) {
+        return Status::InvalidArgument("correction '" + in.correction_id +
+                                       "' is not one of this conflict's corrections");
+      }
+      ASSIGN_OR_RETURN(auto payload,
+                       QueryText("SELECT f.payload FROM beneficiary_updates u JOIN feed f "
+                                 "ON f.server_seq = u.server_seq WHERE u.id = ?",
+                                 in.correction_id));
+      if (!payload) return Status::Internal("a conflict names a correction the server lost");
+      ASSIGN_OR_RETURN(core::BeneficiaryUpdate picked, core::DecodeBeneficiaryUpdate(*payload));
+      c.full_name = picked.full_name;
+      c.phone = picked.phone;
+      c.household_size = picked.household_size;
+      detail += " picked=" + in.correction_id;
+    } else {
+      if (!in.full_name && !in.phone && !in.household_size) {
+        return Status::InvalidArgument("'set' needs the values to keep: a name, phone or "
+                                       "household size");
+      }
+      c.full_name = in.full_name;
+      c.phone = in.phone;
+      c.household_size = in.household_size;
+    }
+    ASSIGN_OR_RETURN(std::string id, CorrectCentrally(c, touched));
+    out.record_ids.push_back(id);
+    detail += " correction=" + id;
   } else {  // receipt or adjustment at the post that ran short
     const core::ConflictSide& stock = current.conflict.sides.at(0);
     const std::string kit_type_id = stock.entity_id.substr(stock.entity_id.find('/') + 1);

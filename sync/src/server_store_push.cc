@@ -27,6 +27,9 @@ Result<Owner> OwnerOf(const core::Record& record) {
   if (auto* h = std::get_if<core::Handover>(&record)) return Owner{&h->post_id, &h->device_id};
   if (auto* v = std::get_if<core::HandoverVoid>(&record)) return Owner{nullptr, &v->device_id};
   if (auto* m = std::get_if<core::StockMovement>(&record)) return Owner{&m->post_id, &m->device_id};
+  if (auto* u = std::get_if<core::BeneficiaryUpdate>(&record)) {
+    return Owner{&u->post_id, &u->device_id};
+  }
   return Status::PermissionDenied("a device may not push master data");
 }
 
@@ -321,6 +324,27 @@ Result<bool> SqliteServerStore::ApplyFact(const core::RemoteChange& change,
     ASSIGN_OR_RETURN(int64_t seq, AppendFeed(m->post_id, form, change.hlc, device.device_id));
     RETURN_IF_ERROR(InsertMovement(*m, clock_ahead, seq));
     touched.insert(StockSituation{m->post_id, m->kit_type_id});
+    return true;
+  }
+  if (auto* u = std::get_if<core::BeneficiaryUpdate>(&change.record)) {
+    ASSIGN_OR_RETURN(bool same, held("SELECT f.payload FROM beneficiary_updates u JOIN feed f "
+                                     "ON f.server_seq = u.server_seq WHERE u.id = ?",
+                                     u->id, {}, "correction"));
+    if (same) return false;
+    ASSIGN_OR_RETURN(auto registered_at, QueryText("SELECT post_id FROM beneficiaries WHERE id = ?",
+                                                   u->beneficiary_id));
+    if (!registered_at) {
+      return Status::FailedPrecondition("the correction names beneficiary " + u->beneficiary_id +
+                                        ", which the server does not hold");
+    }
+    if (*registered_at != u->post_id) {
+      return Status::PermissionDenied("beneficiary " + u->beneficiary_id +
+                                      " belongs to another post; this device corrects only "
+                                      "records of post " + device.post_code);
+    }
+    RETURN_IF_ERROR(RequireRef("SELECT 1 FROM officers WHERE id = ?", u->officer_id, "officer"));
+    RETURN_IF_ERROR(InsertCorrection(*u, form, clock_ahead, device.device_id));
+    touched.insert(CorrectionSituation{u->beneficiary_id});
     return true;
   }
   return Status::PermissionDenied("a device may not push master data");

@@ -38,7 +38,12 @@ struct StockSituation {
   std::string kit_type_id;
   auto operator<=>(const StockSituation&) const = default;
 };
-using Situation = std::variant<DuplicateSituation, EntitlementSituation, StockSituation>;
+struct CorrectionSituation {
+  std::string beneficiary_id;
+  auto operator<=>(const CorrectionSituation&) const = default;
+};
+using Situation = std::variant<DuplicateSituation, EntitlementSituation, StockSituation,
+                               CorrectionSituation>;
 using Situations = std::set<Situation>;
 
 class SqliteServerStore final : public ServerStore {
@@ -71,6 +76,7 @@ class SqliteServerStore final : public ServerStore {
   core::Result<ResolveOutcome> ResolveConflict(const ResolveInput& input) override;
   core::Result<std::vector<core::DetectedConflict>> RecomputeConflicts() override;
   core::Result<std::vector<AuditEntry>> ListAudit(int64_t after_seq, int64_t limit) override;
+  core::Result<std::string> CorrectBeneficiary(const CentralCorrectionInput& input) override;
 
  private:
   explicit SqliteServerStore(std::unique_ptr<core::sqlite::Db> db) : db_(std::move(db)) {}
@@ -107,6 +113,14 @@ class SqliteServerStore final : public ServerStore {
   core::Status TouchHandover(const std::string& handover_id, Situations& touched);
   core::Result<std::optional<core::DetectedConflict>> DetectSituation(const Situation& situation);
   core::Result<std::optional<core::DetectedConflict>> DetectDuplicate(const std::string& doc_hash);
+  core::Result<std::optional<core::DetectedConflict>> DetectCorrections(
+      const std::string& beneficiary_id);
+  // Inserts a correction (device's or the centre's) with its feed entry and applies it to the
+  // beneficiary's row. REQUIRES the beneficiary held at `u.post_id`.
+  core::Status InsertCorrection(const core::BeneficiaryUpdate& u, const core::LoggedForm& form,
+                                bool clock_ahead, const std::string& origin_device);
+  // A correction made by the centre, ordered after every version of the beneficiary it holds.
+  core::Result<std::string> CorrectCentrally(const CentralCorrectionInput& in, Situations& touched);
   core::Result<std::optional<core::DetectedConflict>> DetectEntitlement(
       const EntitlementSituation& situation);
   core::Result<core::StockTotals> Totals(const std::string& post_id,

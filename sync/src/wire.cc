@@ -178,6 +178,26 @@ Result<core::Record> ReadRecord(const v1::Change& c, const core::Hlc& hlc, const
       RETURN_IF_ERROR(core::ValidateHandoverRecord(h));
       return core::Record(std::move(h));
     }
+    case v1::Change::kBeneficiaryUpdate: {
+      const v1::BeneficiaryUpdate& w = c.beneficiary_update();
+      core::BeneficiaryUpdate u;
+      ASSIGN_OR_RETURN(u.id, Id(w.id(), "correction ID"));
+      ASSIGN_OR_RETURN(u.beneficiary_id, Id(w.beneficiary_id(), "corrected beneficiary's ID"));
+      if (w.has_full_name()) u.full_name = w.full_name();
+      if (w.has_phone()) u.phone = w.phone();
+      if (w.has_household_size()) u.household_size = w.household_size();
+      if (w.base_hlc_behind() > hlc.Pack()) {
+        return Status::InvalidArgument("a correction's base version lies before the epoch");
+      }
+      u.base_hlc = core::Hlc::Unpack(hlc.Pack() - w.base_hlc_behind());
+      ASSIGN_OR_RETURN(u.post_id, d.Ref(w.post_ref(), "corrected beneficiary's post"));
+      ASSIGN_OR_RETURN(u.officer_id, d.Ref(w.officer_ref(), "correction's officer"));
+      ASSIGN_OR_RETURN(u.device_id, d.Ref(w.device_ref(), "correction's device"));
+      u.hlc = hlc;
+      ASSIGN_OR_RETURN(u.wall_ms, WallMs(hlc, w.wall_offset_ms()));
+      RETURN_IF_ERROR(core::ValidateBeneficiaryUpdateRecord(u));
+      return core::Record(std::move(u));
+    }
     case v1::Change::kHandoverVoid: {
       const v1::HandoverVoid& w = c.handover_void();
       core::HandoverVoid v;
@@ -311,6 +331,18 @@ void RecordBatchWriter::Add(const core::Hlc& hlc, const core::Record& record) {
     w->set_household_size(static_cast<uint32_t>(b->household_size));
     w->set_post_ref(Ref(b->post_id));
     w->set_device_ref(Ref(b->device_id));
+  } else if (auto* u = std::get_if<core::BeneficiaryUpdate>(&record)) {
+    v1::BeneficiaryUpdate* w = c->mutable_beneficiary_update();
+    w->set_id(UuidToBytes(u->id));
+    w->set_beneficiary_id(UuidToBytes(u->beneficiary_id));
+    if (u->full_name) w->set_full_name(*u->full_name);
+    if (u->phone) w->set_phone(*u->phone);
+    if (u->household_size) w->set_household_size(static_cast<uint32_t>(*u->household_size));
+    w->set_base_hlc_behind(packed - u->base_hlc.Pack());
+    w->set_post_ref(Ref(u->post_id));
+    w->set_officer_ref(Ref(u->officer_id));
+    w->set_device_ref(Ref(u->device_id));
+    w->set_wall_offset_ms(u->wall_ms - hlc.physical_ms);
   } else if (auto* h = std::get_if<core::Handover>(&record)) {
     v1::Handover* w = c->mutable_handover();
     w->set_id(UuidToBytes(h->id));

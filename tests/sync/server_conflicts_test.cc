@@ -3,6 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <map>
+#include <set>
+
 #include "kitsync/core/conflicts.h"
 #include "sync_test_support.h"
 
@@ -60,19 +63,32 @@ class ServerConflictsTest : public ::testing::Test {
     return server_.logic().ResolveConflict(server_.admin_token(), r);
   }
 
-  // The stored open conflicts must be what the facts say, looked at from scratch.
+  // The stored conflicts must be what the facts say, looked at from scratch: every situation
+  // that holds is stored, open with the same sides or resolved by an admin, and nothing else is
+  // open.
   void ExpectStoredEqualsRecomputed() {
     auto recomputed = server_.store().RecomputeConflicts();
     ASSERT_TRUE(recomputed.ok()) << recomputed.status().ToString();
-    sync::ConflictFilter open;
-    open.status = core::ConflictStatus::kOpen;
-    auto stored = server_.store().ListConflicts(open);
+    auto stored = server_.store().ListConflicts({});
     ASSERT_TRUE(stored.ok());
-    std::vector<core::DetectedConflict> held;
-    for (const sync::ConflictRecord& r : *stored) held.push_back(r.conflict);
-    std::sort(held.begin(), held.end(),
-              [](const auto& a, const auto& b) { return a.key < b.key; });
-    EXPECT_EQ(held, *recomputed);
+    std::map<std::string, const sync::ConflictRecord*> by_key;
+    for (const sync::ConflictRecord& r : *stored) by_key[r.conflict.key] = &r;
+    std::set<std::string> holding;
+    for (const core::DetectedConflict& c : *recomputed) {
+      holding.insert(c.key);
+      auto it = by_key.find(c.key);
+      ASSERT_NE(it, by_key.end()) << "not stored: " << c.key;
+      if (it->second->status == core::ConflictStatus::kOpen) {
+        EXPECT_EQ(it->second->conflict, c) << c.key;
+      } else {
+        EXPECT_EQ(it->second->status, core::ConflictStatus::kResolved) << c.key;
+      }
+    }
+    for (const sync::ConflictRecord& r : *stored) {
+      if (r.status == core::ConflictStatus::kOpen) {
+        EXPECT_TRUE(holding.count(r.conflict.key)) << "open but no longer holds: " << r.conflict.key;
+      }
+    }
   }
 
   int64_t Count(const std::string& sql) { return RawDb(server_.db_path()).QueryInt(sql); }
@@ -328,6 +344,155 @@ TEST_F(ServerConflictsTest, OnlyTheAdminCredentialReachesConflictsAndAudit) {
   auto shown = logic.GetConflict(server_.admin_token(), get);
   ASSERT_TRUE(shown.ok());
   EXPECT_EQ(shown->conflict().sides_size(), 2);
+}
+
+}  // namespace
+}  // namespace kitsync::synctest
+
+namespace kitsync::synctest {
+namespace {
+
+class ServerCorrectionsTest : public ServerConflictsTest {
+ protected:
+  // Registers at ENT and brings the registration to the server and to a second ENT tablet.
+  void SetUp() override {
+    ServerConflictsTest::SetUp();
+    ent2_ = server_.EnrolTablet("ENT", "ENT tablet 2");
+    ASSERT_NE(ent2_.store, nullptr);
+    auto b = ent_.store->RegisterBeneficiary({"P1234567", "Ana Lestari", "0812-1111", 4});
+    ASSERT_TRUE(b.ok()) << b.status().ToString();
+    beneficiary_ = b->id;
+    Push(ent_);
+    Push(ent2_);
+    PullAll(server_.logic(), ent2_);
+    PullAll(server_.logic(), ent_);
+  }
+
+  core::Result<core::BeneficiaryUpdate> Correct(Tablet& t, std::optional<std::string> phone,
+                                                std::optional<std::string> name = std::nullopt) {
+    core::BeneficiaryUpdateInput in;
+    in.beneficiary_id = beneficiary_;
+    in.phone = std::move(phone);
+    in.full_name = std::move(name);
+    in.officer_code = "ENT-OF-1";
+    return t.store->UpdateBeneficiary(in);
+  }
+
+  core::Result<v1::CorrectBeneficiaryResponse> CorrectCentrally(const std::string& phone) {
+    v1::CorrectBeneficiaryRequest r;
+    r.set_beneficiary_id(beneficiary_);
+    r.set_phone(phone);
+    r.set_officer_code("HQ-OF-1");
+    r.set_actor("Siti (central office)");
+    return server_.logic().CorrectBeneficiary(server_.admin_token(), r);
+  }
+
+  std::string Phone(Tablet& t) {
+    auto b = t.store->GetBeneficiary(beneficiary_);
+    EXPECT_TRUE(b.ok()) << b.status().ToString();
+    return b.ok() ? b->phone : "";
+  }
+  std::string ServerPhone() {
+    return RawDb(server_.db_path())
+        .QueryText("SELECT phone FROM beneficiaries WHERE id = '" + beneficiary_ + "'");
+  }
+
+  Tablet ent2_;
+  std::string beneficiary_;
+};
+
+TEST_F(ServerCorrectionsTest, ACorrectionThatSawThePreviousOneIsNoConflict) {
+  ASSERT_TRUE(Correct(ent_, "0812-2222").ok());
+  Push(ent_);
+  PullAll(server_.logic(), ent2_);
+  ASSERT_TRUE(Correct(ent2_, "0812-3333").ok());
+  Push(ent2_);
+  PullAll(server_.logic(), ent_);
+  EXPECT_TRUE(List("concurrent-update").empty());
+  EXPECT_EQ(ServerPhone(), "0812-3333");
+  EXPECT_EQ(Phone(ent_), "0812-3333");
+  EXPECT_EQ(Phone(ent2_), "0812-3333");
+}
+
+TEST_F(ServerCorrectionsTest, PostAndCentreCorrectingTheSameFieldConvergeAndAreListedWithTheBase) {
+  // The post corrects offline while the centre corrects too; neither has seen the other.
+  server_.clock().Advance(1000);
+  auto at_post = Correct(ent_, "0812-2222", std::string("Ana Lestari S."));
+  ASSERT_TRUE(at_post.ok()) << at_post.status().ToString();
+  auto central = CorrectCentrally("0813-9999");
+  ASSERT_TRUE(central.ok()) << central.status().ToString();
+  Push(ent_);
+
+  // Every replica holds the same details, whichever order it saw the corrections in: the name
+  // only the post changed is the post's; the phone goes to the later (HLC, device) version.
+  PullAll(server_.logic(), ent_);
+  PullAll(server_.logic(), ent2_);
+  const std::string phone = ServerPhone();
+  EXPECT_EQ(Phone(ent_), phone);
+  EXPECT_EQ(Phone(ent2_), phone);
+  auto name = ent2_.store->GetBeneficiary(beneficiary_);
+  ASSERT_TRUE(name.ok());
+  EXPECT_EQ(name->full_name, "Ana Lestari S.");
+  auto d1 = ent_.store->DigestFacts();
+  auto d2 = ent2_.store->DigestFacts();
+  ASSERT_TRUE(d1.ok() && d2.ok());
+  EXPECT_EQ(d1->sha256_hex, d2->sha256_hex);
+
+  auto listed = List("concurrent-update");
+  ASSERT_EQ(listed.size(), 1u);
+  const v1::Conflict& c = listed[0];
+  EXPECT_EQ(c.status(), "open");
+  ASSERT_EQ(c.sides_size(), 3);
+  EXPECT_EQ(c.sides(0).entity(), "base");
+  EXPECT_THAT(c.sides(0).detail(), HasSubstr("phone '0812-1111'"));
+  EXPECT_EQ(c.sides(1).entity(), "correction");
+  EXPECT_EQ(c.sides(2).entity(), "correction");
+  EXPECT_THAT(c.provisional(), HasSubstr("phone '" + phone + "'"));
+  ExpectStoredEqualsRecomputed();
+
+  // The admin keeps the post's number: a central correction that every replica takes.
+  auto picked = [&] {
+    v1::ResolveConflictRequest r;
+    r.set_id(c.id());
+    r.set_action("pick");
+    r.set_correction_id(at_post->id);
+    r.set_actor("Siti (central office)");
+    r.set_officer_code("HQ-OF-1");
+    return server_.logic().ResolveConflict(server_.admin_token(), r);
+  }();
+  ASSERT_TRUE(picked.ok()) << picked.status().ToString();
+  EXPECT_EQ(picked->conflict().status(), "resolved");
+  ASSERT_EQ(picked->record_ids_size(), 1);
+  PullAll(server_.logic(), ent_);
+  PullAll(server_.logic(), ent2_);
+  EXPECT_EQ(ServerPhone(), "0812-2222");
+  EXPECT_EQ(Phone(ent_), "0812-2222");
+  EXPECT_EQ(Phone(ent2_), "0812-2222");
+  ExpectStoredEqualsRecomputed();
+  EXPECT_EQ(List("concurrent-update", "resolved").size(), 1u);
+}
+
+TEST_F(ServerCorrectionsTest, ACorrectionOfAnotherPostsBeneficiaryIsRefusedWithNothingApplied) {
+  // NUN never holds ENT's beneficiary; a hand-made correction claiming it is refused.
+  core::BeneficiaryUpdate u;
+  u.id = "0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b6f";
+  u.beneficiary_id = beneficiary_;
+  u.phone = "0000";
+  u.post_id = nun_.post_id;
+  u.officer_id = "00000000-0000-7000-8000-00000000000a";
+  for (const core::Officer& o : TestMasterData().officers) {
+    if (o.code == "NUN-OF-1") u.officer_id = o.id;
+  }
+  u.device_id = nun_.device_id;
+  u.hlc = {server_.clock().now(), 0};
+  u.base_hlc = u.hlc;
+  u.wall_ms = server_.clock().now();
+  const std::string genesis = core::GenesisHash(nun_.device_id);
+  auto pushed = server_.logic().Push(
+      nun_.token, ChainedBatch(genesis, 1, {{u.hlc, u}}, server_.clock().now()));
+  EXPECT_EQ(pushed.status().code(), core::Code::kPermissionDenied) << pushed.status().ToString();
+  EXPECT_EQ(ServerPhone(), "0812-1111");
+  EXPECT_EQ(Count("SELECT count(*) FROM beneficiary_updates"), 0);
 }
 
 }  // namespace

@@ -11,11 +11,13 @@
 namespace kitsync::core {
 
 std::string EncodeBeneficiary(const Beneficiary& b);
+std::string EncodeBeneficiaryUpdate(const BeneficiaryUpdate& u);
 std::string EncodeHandover(const Handover& h);
 std::string EncodeHandoverVoid(const HandoverVoid& v);
 std::string EncodeMovement(const StockMovement& m);
 
 Result<Beneficiary> DecodeBeneficiary(const std::string& payload);
+Result<BeneficiaryUpdate> DecodeBeneficiaryUpdate(const std::string& payload);
 Result<Handover> DecodeHandover(const std::string& payload);
 Result<HandoverVoid> DecodeHandoverVoid(const std::string& payload);
 Result<StockMovement> DecodeMovement(const std::string& payload);

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "kitsync/core/domain.h"
 #include "kitsync/core/hlc.h"
 
 namespace kitsync::core {
@@ -18,6 +19,7 @@ enum class ConflictKind {
   kEntitlementExceeded,   // one family served beyond its entitlement, across posts or tablets
   kDuplicateBeneficiary,  // one document hash registered under two or more beneficiary IDs
   kStockDeficit,          // a post handed out more than it received
+  kConcurrentUpdate,      // one beneficiary's field corrected at two places that did not see each other
 };
 
 enum class Severity { kLow, kMedium, kHigh };
@@ -107,6 +109,50 @@ struct StockTotals {
 std::optional<DetectedConflict> DetectStockDeficit(const std::string& post_id,
                                                    const std::string& kit_type_id,
                                                    const StockTotals& totals);
+
+// --- concurrent corrections of a beneficiary
+// Which of two versions of a field stands: the later HLC, then the greater device ID, so every
+// replica picks the same one whatever order they arrived in.
+bool IsNewerVersion(Hlc a_hlc, std::string_view a_device, Hlc b_hlc, std::string_view b_device);
+// The same rule in SQL, for a store that keeps the current details in a `beneficiaries` row with
+// <field>_version (packed HLC, 0 for the registration) and <field>_device columns. Parameters:
+// 1 beneficiary ID, 2 name, 3 phone, 4 household size (NULL: not corrected), 5 packed HLC,
+// 6 device ID. Every SET expression sees the row as it was, so each field is judged alone.
+inline constexpr char kApplyCorrectionSql[] =
+    "UPDATE beneficiaries SET "
+    "full_name = CASE WHEN ?2 IS NOT NULL AND (?5, ?6) > (name_version, name_device) "
+    "THEN ?2 ELSE full_name END, "
+    "name_device = CASE WHEN ?2 IS NOT NULL AND (?5, ?6) > (name_version, name_device) "
+    "THEN ?6 ELSE name_device END, "
+    "name_version = CASE WHEN ?2 IS NOT NULL AND (?5, ?6) > (name_version, name_device) "
+    "THEN ?5 ELSE name_version END, "
+    "phone = CASE WHEN ?3 IS NOT NULL AND (?5, ?6) > (phone_version, phone_device) "
+    "THEN ?3 ELSE phone END, "
+    "phone_device = CASE WHEN ?3 IS NOT NULL AND (?5, ?6) > (phone_version, phone_device) "
+    "THEN ?6 ELSE phone_device END, "
+    "phone_version = CASE WHEN ?3 IS NOT NULL AND (?5, ?6) > (phone_version, phone_device) "
+    "THEN ?5 ELSE phone_version END, "
+    "household_size = CASE WHEN ?4 IS NOT NULL AND (?5, ?6) > (household_version, "
+    "household_device) THEN ?4 ELSE household_size END, "
+    "household_device = CASE WHEN ?4 IS NOT NULL AND (?5, ?6) > (household_version, "
+    "household_device) THEN ?6 ELSE household_device END, "
+    "household_version = CASE WHEN ?4 IS NOT NULL AND (?5, ?6) > (household_version, "
+    "household_device) THEN ?5 ELSE household_version END "
+    "WHERE id = ?1";
+// The newest version of any field of the row, or its registration: what an editor has seen.
+inline constexpr char kSeenVersionSql[] =
+    "SELECT max(hlc, name_version, phone_version, household_version) FROM beneficiaries "
+    "WHERE id = ?";
+
+// The beneficiary's details once every correction is applied field by field.
+Beneficiary CurrentDetails(Beneficiary registered, const std::vector<BeneficiaryUpdate>& updates);
+// Corrections are concurrent when neither editor had seen the other's (each one's base is older
+// than the other) and they set the same field to different values. A conflict names every
+// correction in such a pair; the later version stands meanwhile. `clock_ahead` holds the IDs of
+// corrections whose clock was beyond the allowed skew when they arrived.
+std::optional<DetectedConflict> DetectConcurrentUpdate(const Beneficiary& registered,
+                                                       std::vector<BeneficiaryUpdate> updates,
+                                                       const std::vector<std::string>& clock_ahead);
 
 // --- what becomes of a stored conflict when its situation is looked at again
 struct StoredConflictState {

@@ -78,6 +78,24 @@ struct Beneficiary {
   Hlc hlc;                // when registered
 };
 
+// A correction of a beneficiary's details, made at a post or by the centre. Only the fields set
+// change. Every replica keeps, per field, the value of the latest correction by (HLC, device),
+// so replicas agree whatever order corrections arrive in; two corrections that did not see each
+// other are a conflict for an admin (core/conflicts.h).
+struct BeneficiaryUpdate {
+  std::string id;  // of the correction itself
+  std::string beneficiary_id;
+  std::optional<std::string> full_name;
+  std::optional<std::string> phone;
+  std::optional<int64_t> household_size;
+  Hlc base_hlc;            // the newest version of the record the editor saw
+  std::string post_id;     // the beneficiary's post: whose tablets hold it
+  std::string officer_id;  // who corrected it
+  std::string device_id;
+  Hlc hlc;
+  int64_t wall_ms = 0;
+};
+
 enum class ProofKind { kNone, kSignature, kPhoto, kVoucher };
 enum class Collector { kSelf, kProxy };
 
@@ -136,10 +154,10 @@ struct StockMovement {
   int64_t wall_ms = 0;
 };
 
-// Any record that moves between a tablet and the server. The first four are facts made at posts
-// (and by the centre); the rest are master data.
+// Any record that moves between a tablet and the server. The first four and the last are facts
+// made at posts (and by the centre); the others are master data.
 using Record = std::variant<Beneficiary, Handover, HandoverVoid, StockMovement, KitType, Post,
-                            Officer, Round>;
+                            Officer, Round, BeneficiaryUpdate>;
 
 std::string_view ToString(OfficerRole role);
 std::string_view ToString(ProofKind kind);

@@ -49,6 +49,15 @@ struct BeneficiaryInput {
   int64_t household_size = 1;
 };
 
+// A correction of a beneficiary's details; unset fields stay as they are.
+struct BeneficiaryUpdateInput {
+  std::string beneficiary_id;
+  std::optional<std::string> full_name;
+  std::optional<std::string> phone;
+  std::optional<int64_t> household_size;
+  std::string officer_code;
+};
+
 struct ProofInput {
   ProofKind kind = ProofKind::kNone;
   std::string ref;
@@ -177,6 +186,11 @@ class Store {
   // Refuses a document number already registered on this tablet (ALREADY_EXISTS, naming the ID).
   Result<Beneficiary> RegisterBeneficiary(const BeneficiaryInput& input);
   Result<Beneficiary> FindBeneficiaryByDocument(const std::string& doc_number);
+  // The beneficiary's current details (every correction held applied); NOT_FOUND if unknown.
+  Result<Beneficiary> GetBeneficiary(const std::string& id);
+  // Corrects details of a beneficiary of this post. Nothing changes when every field given
+  // already holds that value (FAILED_PRECONDITION says so), so a repeated command adds nothing.
+  Result<BeneficiaryUpdate> UpdateBeneficiary(const BeneficiaryUpdateInput& input);
 
   // Validation only: what would stop this handover, without writing anything.
   Result<std::vector<Warning>> CheckHandover(const HandoverInput& input);

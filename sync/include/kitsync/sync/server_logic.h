@@ -79,6 +79,8 @@ class ServerLogic {
       const std::string& token, const v1::ResolveConflictRequest& request);
   core::Result<v1::ListAuditResponse> ListAudit(const std::string& token,
                                                 const v1::ListAuditRequest& request);
+  core::Result<v1::CorrectBeneficiaryResponse> CorrectBeneficiary(
+      const std::string& token, const v1::CorrectBeneficiaryRequest& request);
 
  private:
   ServerStore* store_;

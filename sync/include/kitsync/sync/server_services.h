@@ -70,6 +70,9 @@ class AdminService final : public v1::Admin::Service {
                                v1::ResolveConflictResponse* response) override;
   grpc::Status ListAudit(grpc::ServerContext* context, const v1::ListAuditRequest* request,
                          v1::ListAuditResponse* response) override;
+  grpc::Status CorrectBeneficiary(grpc::ServerContext* context,
+                                  const v1::CorrectBeneficiaryRequest* request,
+                                  v1::CorrectBeneficiaryResponse* response) override;
 
  private:
   ServerLogic* logic_;

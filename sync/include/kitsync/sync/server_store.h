@@ -111,6 +111,17 @@ struct CentralMovementInput {
   int64_t now_ms = 0;
 };
 
+// A correction of a beneficiary's details by the central office.
+struct CentralCorrectionInput {
+  std::string beneficiary_id;
+  std::optional<std::string> full_name;
+  std::optional<std::string> phone;
+  std::optional<int64_t> household_size;
+  std::string officer_code;
+  std::string actor;  // for the audit log
+  int64_t now_ms = 0;
+};
+
 // A conflict as the server keeps it: what was detected, where it stands, what an admin did.
 struct ConflictRecord {
   std::string id;
@@ -137,6 +148,9 @@ struct ConflictFilter {
 //   duplicate-beneficiary: "keep-both" (different people, or linked knowingly; a note says why)
 //   stock-deficit: "receipt" / "adjustment" (records the missing receipt of `quantity`, or an
 //                  adjustment of signed `quantity` with the note as its reason, at the post)
+//   concurrent-update: "pick" (the centre re-issues correction `correction_id`'s values for the
+//                      disputed fields) or "set" (the centre sets the values given), either way
+//                      as a correction ordered after every version, so every replica takes it
 struct ResolveInput {
   std::string conflict_id;
   std::string action;
@@ -146,6 +160,10 @@ struct ResolveInput {
   int64_t quantity = 0;
   std::string reference;
   std::string officer_code;
+  std::string correction_id;
+  std::optional<std::string> full_name;
+  std::optional<std::string> phone;
+  std::optional<int64_t> household_size;
   int64_t now_ms = 0;
 };
 
@@ -221,6 +239,9 @@ class ServerStore {
   // must equal it. For checks and tests, not for the sync path.
   virtual core::Result<std::vector<core::DetectedConflict>> RecomputeConflicts() = 0;
   virtual core::Result<std::vector<AuditEntry>> ListAudit(int64_t after_seq, int64_t limit) = 0;
+  // The centre corrects a beneficiary; the correction reaches the post's tablets through the
+  // feed. Returns the correction's ID. NOT_FOUND for an unknown beneficiary.
+  virtual core::Result<std::string> CorrectBeneficiary(const CentralCorrectionInput& input) = 0;
 };
 
 struct SqliteServerStoreOptions {
