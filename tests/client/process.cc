@@ -100,19 +100,33 @@ std::unique_ptr<BackgroundProcess> BackgroundProcess::Start(const std::string& p
   return std::unique_ptr<BackgroundProcess>(new BackgroundProcess(pid));
 }
 
+void BackgroundProcess::Reap(int status) {
+  reaped_ = true;
+  exit_code_ = status == -1 ? -1 : ExitCode(status);
+}
+
 bool BackgroundProcess::Exited() {
-  if (!reaped_) reaped_ = WaitFor(pid_, 0ms) != -1;
+  if (reaped_) return true;
+  const int status = WaitFor(pid_, 0ms);
+  if (status != -1) Reap(status);
   return reaped_;
 }
 
 void BackgroundProcess::Stop() {
   if (Exited()) return;
   kill(pid_, SIGTERM);
-  if (WaitFor(pid_, 10s) == -1) {
+  int status = WaitFor(pid_, 10s);
+  if (status == -1) {
     kill(pid_, SIGKILL);
-    WaitFor(pid_, 10s);
+    status = WaitFor(pid_, 10s);
   }
-  reaped_ = true;
+  Reap(status);
+}
+
+void BackgroundProcess::Kill() {
+  if (Exited()) return;
+  kill(pid_, SIGKILL);
+  Reap(WaitFor(pid_, 10s));
 }
 
 BackgroundProcess::~BackgroundProcess() { Stop(); }

@@ -38,11 +38,17 @@ class BackgroundProcess {
   // True once the child has exited (reaped).
   bool Exited();
   void Stop();
+  // SIGKILL at once, as a crash or a pulled battery would end it, and reaps it.
+  void Kill();
+  // How the child ended, as ProcessResult::exit_code; -1 while it has not been reaped.
+  int exit_code() const { return exit_code_; }
 
  private:
   explicit BackgroundProcess(pid_t pid) : pid_(pid) {}
+  void Reap(int status);
   pid_t pid_;
   bool reaped_ = false;
+  int exit_code_ = -1;
 };
 
 }  // namespace kitsync::testing
