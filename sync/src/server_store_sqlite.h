@@ -45,6 +45,11 @@ class SqliteServerStore final : public ServerStore {
   core::Result<std::vector<std::string>> RecordCentralMovement(
       const CentralMovementInput& input) override;
 
+  // server_store_reports.cc
+  core::Result<std::vector<HandoutLine>> ReportHandouts(const ReportScope& scope) override;
+  core::Result<std::vector<ServedLine>> ReportServed(const ReportScope& scope) override;
+  core::Result<StockFacts> ReportStockFacts(const ReportScope& scope) override;
+
  private:
   explicit SqliteServerStore(std::unique_ptr<core::sqlite::Db> db) : db_(std::move(db)) {}
 
