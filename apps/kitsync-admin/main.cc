@@ -9,6 +9,7 @@
 
 #include "admin_client.h"
 #include "admin_commands.h"
+#include "report_commands.h"
 
 int main(int argc, char** argv) {
   using namespace kitsync::admin;
@@ -87,6 +88,9 @@ int main(int argc, char** argv) {
   adjust->add_option("--reason", stock_args.reason, "Why")->required();
   common(adjust);
   adjust->callback([&] { action = [&](AdminClient& c) { return StockAdjust(c, stock_args); }; });
+
+  ReportArgs report_args;
+  AddReportCommands(app, report_args, &action);
 
   try {
     app.parse(argc, argv);
