@@ -9,10 +9,13 @@ add_library(kitsync_server
   src/server_store_conflicts.cc
   src/server_store_feed.cc
   src/server_store_central.cc
+  src/server_store_reports.cc
   src/server_logic.cc
   src/server_logic_conflicts.cc
   src/server_services.cc
   src/server_grpc.cc
+  src/server_reports.cc
+  src/server_reports_service.cc
 )
 add_library(kitsync::server ALIAS kitsync_server)
 target_include_directories(kitsync_server PUBLIC include PRIVATE src)

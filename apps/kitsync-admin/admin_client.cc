@@ -47,7 +47,8 @@ Result<std::unique_ptr<AdminClient>> AdminClient::Connect(const ConnectionOption
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(8 << 20);
   args.SetMaxSendMessageSize(8 << 20);
-  client->stub_ = v1::Admin::NewStub(grpc::CreateCustomChannel(options.server, credentials, args));
+  client->channel_ = grpc::CreateCustomChannel(options.server, credentials, args);
+  client->stub_ = v1::Admin::NewStub(client->channel_);
   return client;
 }
 

@@ -27,12 +27,15 @@ class AdminClient {
   static core::Result<std::unique_ptr<AdminClient>> Connect(const ConnectionOptions& options);
 
   v1::Admin::Stub& stub() { return *stub_; }
+  // The connection, for the stubs of other services (the reports).
+  const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
   // A context carrying the credential and the deadline; one per call.
   std::unique_ptr<grpc::ClientContext> NewContext() const;
 
  private:
   AdminClient() = default;
   std::unique_ptr<v1::Admin::Stub> stub_;
+  std::shared_ptr<grpc::Channel> channel_;
   std::string token_;
   std::chrono::seconds timeout_{30};
 };

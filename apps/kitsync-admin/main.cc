@@ -10,6 +10,7 @@
 #include "admin_client.h"
 #include "admin_commands.h"
 #include "conflict_commands.h"
+#include "report_commands.h"
 
 int main(int argc, char** argv) {
   using namespace kitsync::admin;
@@ -153,6 +154,8 @@ int main(int argc, char** argv) {
   audit->add_option("--after", audit_after, "Only entries after this sequence number");
   audit->add_flag("--json", json, "Print JSON");
   audit->callback([&] { action = [&](AdminClient& c) { return ListAudit(c, audit_after, json); }; });
+  ReportArgs report_args;
+  AddReportCommands(app, report_args, &action);
 
   try {
     app.parse(argc, argv);

@@ -51,7 +51,8 @@ Result<std::shared_ptr<grpc::ServerCredentials>> Credentials(const ServerConfig&
 
 }  // namespace
 
-GrpcServer::GrpcServer(ServerLogic* logic) : sync_(logic), enrollment_(logic), admin_(logic) {}
+GrpcServer::GrpcServer(ServerLogic* logic)
+    : sync_(logic), enrollment_(logic), admin_(logic), reports_(logic) {}
 
 GrpcServer::~GrpcServer() { Shutdown(std::chrono::milliseconds(0)); }
 
@@ -69,6 +70,7 @@ Result<std::unique_ptr<GrpcServer>> GrpcServer::Start(ServerLogic* logic,
   builder.RegisterService(&server->sync_);
   builder.RegisterService(&server->enrollment_);
   builder.RegisterService(&server->admin_);
+  builder.RegisterService(&server->reports_);
   builder.SetMaxReceiveMessageSize(config.max_message_bytes);
   builder.SetMaxSendMessageSize(config.max_message_bytes);
   // Pulled batches are text-heavy (names, codes, canonical IDs) and compress well on 2G links.

@@ -77,6 +77,10 @@ class SqliteServerStore final : public ServerStore {
   core::Result<std::vector<core::DetectedConflict>> RecomputeConflicts() override;
   core::Result<std::vector<AuditEntry>> ListAudit(int64_t after_seq, int64_t limit) override;
   core::Result<std::string> CorrectBeneficiary(const CentralCorrectionInput& input) override;
+  // server_store_reports.cc
+  core::Result<std::vector<HandoutLine>> ReportHandouts(const ReportScope& scope) override;
+  core::Result<std::vector<ServedLine>> ReportServed(const ReportScope& scope) override;
+  core::Result<StockFacts> ReportStockFacts(const ReportScope& scope) override;
 
  private:
   explicit SqliteServerStore(std::unique_ptr<core::sqlite::Db> db) : db_(std::move(db)) {}

@@ -306,6 +306,84 @@ TEST_F(ServerProcessTest, AdminCliEnrolsListsRevokesLoadsMasterDataAndMovesStock
       1));
 }
 
+// The reports through the real binaries: a receipt and a dispatch by the admin CLI, a tablet's
+// receipt and handovers pushed over gRPC, then `report reconcile` as JSON and CSV. A handover
+// written into the database by hand, of kits the post never had, makes it exit 3.
+TEST_F(ServerProcessTest, AdminCliReportsReconcileAsJsonAndCsvAndExitsThreeWhenUnbalanced) {
+  StartServer();
+  const std::string token_file = data_ + "/admin.token";
+  Tablet t = EnrolTablet();
+  ASSERT_NE(t.store, nullptr);
+  ASSERT_TRUE(ExitedWith(Admin(address_, token_file,
+                               {"stock", "receive", "--post", "HQ", "--kit", "HYG-KIT",
+                                "--quantity", "100", "--officer", "HQ-OF-1"})
+                             .status,
+                         0));
+  ASSERT_TRUE(ExitedWith(Admin(address_, token_file,
+                               {"stock", "dispatch", "--from", "HQ", "--to", "ENT", "--kit",
+                                "HYG-KIT", "--quantity", "40", "--officer", "HQ-OF-1"})
+                             .status,
+                         0));
+  core::MovementInput receipt;
+  receipt.kind = core::MovementKind::kReceipt;
+  receipt.kit_type_code = "HYG-KIT";
+  receipt.quantity = 10;
+  receipt.officer_code = "ENT-OF-1";
+  ASSERT_TRUE(t.store->RecordMovement(receipt).ok());
+  RecordHandover(t, "A 0000001");
+  RecordHandover(t, "A 0000002");
+  v1::PushAck ack;
+  bool acked = false;
+  ASSERT_TRUE(PushOne(t.token, NextPushBatch(*t.store, 100, NowMs()), &ack, &acked).ok());
+  ASSERT_TRUE(acked);
+
+  RunResult json = Admin(address_, token_file, {"report", "reconcile", "--format", "json"});
+  ASSERT_TRUE(ExitedWith(json.status, 0)) << json.output;
+  nlohmann::json doc = nlohmann::json::parse(json.output);
+  EXPECT_EQ(doc["balanced"], true);
+  ASSERT_EQ(doc["lines"].size(), 3u);  // HYG-KIT centrally, at ENT and at HQ
+  EXPECT_EQ(doc["lines"][0]["scope"], "central");
+  EXPECT_EQ(doc["lines"][0]["received"], 110);
+  EXPECT_EQ(doc["lines"][0]["handed_out"], 2);
+  EXPECT_EQ(doc["lines"][0]["in_stock"], 108);
+  EXPECT_EQ(doc["lines"][0]["difference"], 0);
+  EXPECT_EQ(doc["lines"][1]["post"], "ENT");
+  EXPECT_EQ(doc["lines"][1]["received"], 50);
+
+  RunResult csv = Admin(address_, token_file, {"report", "reconcile", "--format", "csv"});
+  ASSERT_TRUE(ExitedWith(csv.status, 0)) << csv.output;
+  std::vector<std::string> rows = Lines(csv.output);
+  ASSERT_EQ(rows.size(), 4u) << csv.output;
+  EXPECT_EQ(rows[0],
+            "kit_type,scope,post,received,handed_out,in_stock,transferred,adjusted,difference,"
+            "notes\r");
+  RunResult handouts = Admin(address_, token_file, {"report", "handouts", "--format", "csv"});
+  ASSERT_TRUE(ExitedWith(handouts.status, 0)) << handouts.output;
+  rows = Lines(handouts.output);
+  ASSERT_EQ(rows.size(), 2u) << handouts.output;
+  EXPECT_EQ(rows[0], "round,post,kit_type,day,handovers,quantity\r");
+  EXPECT_THAT(rows[1], HasSubstr("HYG-R1,ENT,HYG-KIT,"));
+  for (const char* report : {"stock", "beneficiaries"}) {
+    RunResult r = Admin(address_, token_file, {"report", report, "--format", "json"});
+    ASSERT_TRUE(ExitedWith(r.status, 0)) << report << ": " << r.output;
+    EXPECT_EQ(nlohmann::json::parse(r.output)["report"], report);
+    EXPECT_THAT(r.output, ::testing::Not(HasSubstr("Beneficiary "))) << "no names in exports";
+  }
+
+  {
+    RawDb db(sync::ServerDatabasePath(data_));
+    db.Exec(
+        "INSERT INTO handovers SELECT '01900000-0000-7000-8000-0000000000cc', round_id, "
+        "beneficiary_id, '00000000-0000-7000-8000-000000000002', 3, post_id, officer_id, "
+        "device_id, hlc, wall_ms, proof_kind, proof_ref, collected_by, proxy_relation, consent, "
+        "override_reason, overridden_warnings, clock_ahead, server_seq FROM handovers LIMIT 1");
+  }
+  RunResult unbalanced = Admin(address_, token_file, {"report", "reconcile"});
+  EXPECT_TRUE(ExitedWith(unbalanced.status, 3)) << unbalanced.output;
+  EXPECT_THAT(unbalanced.output, HasSubstr("NOT BALANCED"));
+  EXPECT_THAT(unbalanced.output, HasSubstr("deficit: 3 more left the post"));
+}
+
 TEST_F(ServerProcessTest, SigkillDuringAPushLeavesTheBatchWhollyThereOrNotAtAll) {
   constexpr int kBatch = 2000;
   // When to kill: a time after sending, from before the server has read the batch to well after

@@ -11,6 +11,7 @@
 
 #include "kitsync/core/status.h"
 #include "kitsync/sync/server_logic.h"
+#include "kitsync/sync/server_reports_service.h"
 #include "kitsync/sync/server_services.h"
 
 namespace kitsync::sync {
@@ -58,6 +59,7 @@ class GrpcServer {
   SyncService sync_;
   EnrollmentService enrollment_;
   AdminService admin_;
+  ReportsService reports_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   bool tls_ = false;

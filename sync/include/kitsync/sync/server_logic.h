@@ -38,6 +38,8 @@ class ServerLogic {
   ServerLogic(ServerStore* store, core::WallClock clock, ServerLogicOptions options = {});
 
   const ServerLogicOptions& options() const { return options_; }
+  // The store the calls go to, for services built beside this one (the reports).
+  ServerStore* store() const { return store_; }
 
   // UNAUTHENTICATED unless `token` is the admin's or an enrolled, unrevoked device's.
   core::Result<Principal> Authenticate(const std::string& token);

@@ -18,6 +18,7 @@
 #include "kitsync/core/hlc.h"
 #include "kitsync/core/status.h"
 #include "kitsync/core/store.h"
+#include "kitsync/sync/report_facts.h"
 
 namespace kitsync::sync {
 
@@ -242,6 +243,12 @@ class ServerStore {
   // The centre corrects a beneficiary; the correction reaches the post's tablets through the
   // feed. Returns the correction's ID. NOT_FOUND for an unknown beneficiary.
   virtual core::Result<std::string> CorrectBeneficiary(const CentralCorrectionInput& input) = 0;
+  // --- reports (read-only; each one read transaction, so its figures agree with each other)
+  virtual core::Result<std::vector<HandoutLine>> ReportHandouts(const ReportScope& scope) = 0;
+  // Per round and kit type: one line per post, then the all-posts line.
+  virtual core::Result<std::vector<ServedLine>> ReportServed(const ReportScope& scope) = 0;
+  // Post and kit type of `scope` only; every post and kit type with any fact otherwise.
+  virtual core::Result<StockFacts> ReportStockFacts(const ReportScope& scope) = 0;
 };
 
 struct SqliteServerStoreOptions {
