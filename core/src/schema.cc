@@ -170,6 +170,18 @@ CREATE TRIGGER beneficiary_updates_are_append_only_u BEFORE UPDATE ON beneficiar
 CREATE TRIGGER beneficiary_updates_are_append_only_d BEFORE DELETE ON beneficiary_updates
   BEGIN SELECT RAISE(ABORT, 'corrections are append-only'); END;
 )sql",
+    // 3: what other posts handed out to each family, as of the last pull, for the entitlement
+    // warning. Replaced by each newer summary; not a fact of this tablet's.
+    R"sql(
+CREATE TABLE served_elsewhere (
+  doc_hash    TEXT NOT NULL,
+  round_id    TEXT NOT NULL,
+  kit_type_id TEXT NOT NULL,
+  post_id     TEXT NOT NULL,
+  quantity    INTEGER NOT NULL,
+  PRIMARY KEY (doc_hash, round_id, kit_type_id, post_id)
+) WITHOUT ROWID;
+)sql",
 };
 
 static_assert(std::size(kSteps) == kSchemaVersion);

@@ -21,23 +21,34 @@ Status ValidateAgainstRound(const HandoverInput& in, const RoundInfo& round) {
 
 struct BeneficiaryHistory {
   bool known = false;
-  int64_t received = 0;  // of this kit type in this round, not voided
+  int64_t received = 0;   // of this kit type in this round, not voided, at this post
+  int64_t elsewhere = 0;  // the same, at other posts, as of the last pull
 };
 
 // One statement for both questions asked of every handover: it runs once per recorded kit.
 Result<BeneficiaryHistory> ReadHistory(sqlite::Db& db, const std::string& beneficiary_id,
                                        const std::string& round_id,
-                                       const std::string& kit_type_id) {
+                                       const std::string& kit_type_id,
+                                       const std::string& post_id) {
+  // A family is its document hash: handovers here to any beneficiary registered with it (a
+  // duplicate registration included), and what other posts reported as of the last pull.
   ASSIGN_OR_RETURN(auto* stmt,
                    db.Cached("SELECT EXISTS (SELECT 1 FROM beneficiaries WHERE id = ?1), "
-                             "(SELECT coalesce(sum(h.quantity), 0) FROM handovers h "
-                             "WHERE h.beneficiary_id = ?1 AND h.round_id = ?2 "
-                             "AND h.kit_type_id = ?3 AND NOT EXISTS (SELECT 1 FROM "
-                             "handover_voids v WHERE v.handover_id = h.id))"));
-  ASSIGN_OR_RETURN(bool row, stmt->Bind(1, beneficiary_id).Bind(2, round_id).Bind(3, kit_type_id)
+                             "(SELECT coalesce(sum(h.quantity), 0) FROM beneficiaries b "
+                             "JOIN handovers h ON h.beneficiary_id = b.id "
+                             "WHERE b.doc_hash = (SELECT doc_hash FROM beneficiaries WHERE id = ?1) "
+                             "AND h.round_id = ?2 AND h.kit_type_id = ?3 AND NOT EXISTS "
+                             "(SELECT 1 FROM handover_voids v WHERE v.handover_id = h.id)), "
+                             "(SELECT coalesce(sum(s.quantity), 0) FROM served_elsewhere s "
+                             "WHERE s.doc_hash = (SELECT doc_hash FROM beneficiaries WHERE id = ?1) "
+                             "AND s.round_id = ?2 AND s.kit_type_id = ?3 AND s.post_id != ?4)"));
+  ASSIGN_OR_RETURN(bool row, stmt->Bind(1, beneficiary_id)
+                                 .Bind(2, round_id)
+                                 .Bind(3, kit_type_id)
+                                 .Bind(4, post_id)
                                  .Step());
   BeneficiaryHistory history;
-  if (row) history = {stmt->Int(0) != 0, stmt->Int(1)};
+  if (row) history = {stmt->Int(0) != 0, stmt->Int(1), stmt->Int(2)};
   stmt->Reset();
   return history;
 }
@@ -158,7 +169,7 @@ Result<Store::Impl::PreparedHandover> Store::Impl::PrepareHandover(const Handove
 
   // Rows written earlier in this transaction are visible to this query.
   ASSIGN_OR_RETURN(BeneficiaryHistory history,
-                   ReadHistory(*db_, in.beneficiary_id, round.id, kit_type_id));
+                   ReadHistory(*db_, in.beneficiary_id, round.id, kit_type_id, post_id));
   if (!history.known) {
     return Status::NotFound("no beneficiary " + in.beneficiary_id +
                             " on this tablet; register the beneficiary first");
@@ -176,13 +187,16 @@ Result<Store::Impl::PreparedHandover> Store::Impl::PrepareHandover(const Handove
                                std::to_string(balance) + ", fewer than the " +
                                std::to_string(in.quantity) + " being handed out"});
   }
-  const int64_t received = history.received;
+  const int64_t received = history.received + history.elsewhere;
   if (received + in.quantity > entitled->second) {
     out.warnings.push_back(
         {"entitlement-exceeded",
          "this beneficiary already received " + std::to_string(received) + " " +
              in.kit_type_code + " in round " + round.code + " (entitled to " +
-             std::to_string(entitled->second) + ")"});
+             std::to_string(entitled->second) + ")" +
+             (history.elsewhere > 0 ? "; " + std::to_string(history.elsewhere) +
+                                          " of them at other posts, as of the last sync"
+                                    : "")});
   }
 
   if (!out.warnings.empty()) {

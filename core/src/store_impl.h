@@ -126,6 +126,9 @@ class Store::Impl {
   Status InsertBeneficiary(const Beneficiary& b);
   // Keeps the correction and applies it to the beneficiary's row, field by field.
   Status InsertBeneficiaryUpdate(const BeneficiaryUpdate& u);
+  // Pulled in server order, so the latest summary for a family, round, kit and post replaces
+  // the one before.
+  Status UpsertServedSummary(const ServedSummary& s);
   Status InsertHandover(const Handover& h);
   Status InsertVoid(const HandoverVoid& v);
   Status InsertMovement(const StockMovement& m);

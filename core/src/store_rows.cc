@@ -45,6 +45,19 @@ Status Store::Impl::InsertBeneficiaryUpdate(const BeneficiaryUpdate& u) {
   return Status::Ok();
 }
 
+Status Store::Impl::UpsertServedSummary(const ServedSummary& s) {
+  ASSIGN_OR_RETURN(auto* stmt,
+                   db_->Cached("INSERT INTO served_elsewhere (doc_hash, round_id, kit_type_id, "
+                               "post_id, quantity) VALUES (?, ?, ?, ?, ?) "
+                               "ON CONFLICT DO UPDATE SET quantity = excluded.quantity"));
+  return stmt->Bind(1, s.doc_hash)
+      .Bind(2, s.round_id)
+      .Bind(3, s.kit_type_id)
+      .Bind(4, s.post_id)
+      .Bind(5, s.quantity)
+      .Run();
+}
+
 Status Store::Impl::InsertHandover(const Handover& h) {
   ASSIGN_OR_RETURN(auto* stmt,
                    db_->Cached("INSERT INTO handovers (id, round_id, beneficiary_id, kit_type_id, "

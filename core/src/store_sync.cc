@@ -27,6 +27,7 @@ Status ValidatePulled(const std::vector<RemoteChange>& changes, MasterData& mast
             [](const HandoverVoid& v) { return ValidateVoidRecord(v); },
             [](const StockMovement& m) { return ValidateMovementRecord(m); },
             [](const BeneficiaryUpdate& u) { return ValidateBeneficiaryUpdateRecord(u); },
+            [](const ServedSummary& s) { return ValidateServedSummary(s); },
             [&](const KitType& k) {
               master.kit_types.push_back(k);
               return Status::Ok();
@@ -72,6 +73,7 @@ Status Store::ApplyPulled(const std::vector<RemoteChange>& changes, int64_t curs
             [&](const HandoverVoid& v) { return impl_->InsertVoid(v); },
             [&](const StockMovement& m) { return impl_->InsertMovement(m); },
             [&](const BeneficiaryUpdate& u) { return impl_->InsertBeneficiaryUpdate(u); },
+            [&](const ServedSummary& s) { return impl_->UpsertServedSummary(s); },
             [](const auto&) { return Status::Ok(); },  // master data, done above
         },
         c.record));

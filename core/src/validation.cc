@@ -197,6 +197,21 @@ Status ValidateBeneficiaryUpdateRecord(const BeneficiaryUpdate& u) {
   return ValidateHlcSet("correction", u.hlc);
 }
 
+Status ValidateServedSummary(const ServedSummary& s) {
+  if (s.doc_hash.size() != 64 ||
+      s.doc_hash.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return Status::InvalidArgument("a served summary has a malformed document hash");
+  }
+  RETURN_IF_ERROR(ValidateId("served summary's round ID", s.round_id));
+  RETURN_IF_ERROR(ValidateId("served summary's kit type ID", s.kit_type_id));
+  RETURN_IF_ERROR(ValidateId("served summary's post ID", s.post_id));
+  if (s.quantity < 0 || s.quantity > kMaxCount) {
+    return Status::InvalidArgument("a served summary's quantity must be within 0.." +
+                                   std::to_string(kMaxCount));
+  }
+  return Status::Ok();
+}
+
 Status ValidateHandoverRecord(const Handover& h) {
   RETURN_IF_ERROR(ValidateId("handover ID", h.id));
   RETURN_IF_ERROR(ValidateHandoverContent(h));

@@ -78,6 +78,12 @@ Result<core::LoggedForm> FeedForm(const core::Record& record) {
   if (auto* r = std::get_if<core::Round>(&record)) {
     return core::LoggedForm{"round", r->id, EncodeRound(*r)};
   }
+  if (auto* sv = std::get_if<core::ServedSummary>(&record)) {
+    const nlohmann::json j = {{"doc_hash", sv->doc_hash},   {"kit_type", sv->kit_type_id},
+                              {"post", sv->post_id},        {"qty", sv->quantity},
+                              {"round", sv->round_id}};
+    return core::LoggedForm{"served_summary", sv->doc_hash, j.dump()};
+  }
   return core::ToLoggedForm(record);
 }
 
@@ -88,6 +94,16 @@ Result<core::Record> DecodeFeed(const std::string& entity, const std::string& pa
       k.code = Str(j, "code");
       k.name = Str(j, "name");
       k.unit = Str(j, "unit");
+    });
+  }
+  if (entity == "served_summary") {
+    return Decode<core::ServedSummary>(payload, "served summary",
+                                       [](const json& j, core::ServedSummary& sv) {
+      sv.doc_hash = Str(j, "doc_hash");
+      sv.round_id = Str(j, "round");
+      sv.kit_type_id = Str(j, "kit_type");
+      sv.post_id = Str(j, "post");
+      sv.quantity = j.at("qty").get<int64_t>();
     });
   }
   if (entity == "post") {

@@ -255,6 +255,18 @@ CREATE TRIGGER beneficiary_updates_are_append_only_u BEFORE UPDATE ON beneficiar
 CREATE TRIGGER beneficiary_updates_are_append_only_d BEFORE DELETE ON beneficiary_updates
   BEGIN SELECT RAISE(ABORT, 'corrections are append-only'); END;
 )sql",
+    // 4: the served summaries last sent to tablets, one per family, round, kit type and post.
+    R"sql(
+CREATE TABLE served_summaries (
+  doc_hash    TEXT NOT NULL,
+  round_id    TEXT NOT NULL,
+  kit_type_id TEXT NOT NULL,
+  post_id     TEXT NOT NULL,
+  quantity    INTEGER NOT NULL,
+  server_seq  INTEGER NOT NULL REFERENCES feed (server_seq),
+  PRIMARY KEY (doc_hash, round_id, kit_type_id, post_id)
+) WITHOUT ROWID;
+)sql",
 };
 
 static_assert(std::size(kSteps) == kServerSchemaVersion);

@@ -3,11 +3,13 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "kitsync/core/canonical.h"
 #include "kitsync/core/ids.h"
 #include "kitsync/core/validation.h"
+#include "server_master_codec.h"
 #include "server_store_sqlite.h"
 
 namespace kitsync::sync {
@@ -148,6 +150,13 @@ Result<std::optional<DetectedConflict>> SqliteServerStore::DetectEntitlement(
   allowed->Reset();
   // A kit type the round does not entitle anyone to is refused at the tablet; nothing to count.
   if (!has_rule) return std::optional<DetectedConflict>();
+  ASSIGN_OR_RETURN(std::vector<core::ServedHandover> served, GatherServed(s));
+  return core::DetectEntitlementExceeded(s.doc_hash, s.round_id, s.kit_type_id, max,
+                                         std::move(served));
+}
+
+Result<std::vector<core::ServedHandover>> SqliteServerStore::GatherServed(
+    const EntitlementSituation& s) {
   ASSIGN_OR_RETURN(
       Statement * stmt,
       db_->Cached("SELECT h.id, h.beneficiary_id, h.post_id, h.device_id, h.hlc, h.wall_ms, "
@@ -174,8 +183,45 @@ Result<std::optional<DetectedConflict>> SqliteServerStore::DetectEntitlement(
     served.push_back(std::move(h));
   }
   stmt->Reset();
-  return core::DetectEntitlementExceeded(s.doc_hash, s.round_id, s.kit_type_id, max,
-                                         std::move(served));
+  return served;
+}
+
+Status SqliteServerStore::RefreshServedSummaries(const EntitlementSituation& s,
+                                                 const std::vector<core::ServedHandover>& served,
+                                                 int64_t now_ms) {
+  std::map<std::string, int64_t> per_post;
+  for (const core::ServedHandover& h : served) per_post[h.post_id] += h.voided ? 0 : h.quantity;
+  for (const auto& [post_id, quantity] : per_post) {
+    ASSIGN_OR_RETURN(Statement * sent,
+                     db_->Cached("SELECT quantity FROM served_summaries WHERE doc_hash = ? "
+                                 "AND round_id = ? AND kit_type_id = ? AND post_id = ?"));
+    ASSIGN_OR_RETURN(bool row, sent->Bind(1, s.doc_hash)
+                                   .Bind(2, s.round_id)
+                                   .Bind(3, s.kit_type_id)
+                                   .Bind(4, post_id)
+                                   .Step());
+    const bool unchanged = row && sent->Int(0) == quantity;
+    sent->Reset();
+    if (unchanged) continue;
+    const core::ServedSummary summary{s.doc_hash, s.round_id, s.kit_type_id, post_id, quantity};
+    RETURN_IF_ERROR(core::ValidateServedSummary(summary));
+    ASSIGN_OR_RETURN(core::LoggedForm form, FeedForm(summary));
+    ASSIGN_OR_RETURN(int64_t seq,
+                     AppendFeed(kServedChannel, form, NextHlc(now_ms), server_device_id_));
+    ASSIGN_OR_RETURN(Statement * keep,
+                     db_->Cached("INSERT INTO served_summaries (doc_hash, round_id, kit_type_id, "
+                                 "post_id, quantity, server_seq) VALUES (?, ?, ?, ?, ?, ?) "
+                                 "ON CONFLICT DO UPDATE SET quantity = excluded.quantity, "
+                                 "server_seq = excluded.server_seq"));
+    RETURN_IF_ERROR(keep->Bind(1, s.doc_hash)
+                        .Bind(2, s.round_id)
+                        .Bind(3, s.kit_type_id)
+                        .Bind(4, post_id)
+                        .Bind(5, quantity)
+                        .Bind(6, seq)
+                        .Run());
+  }
+  return Status::Ok();
 }
 
 Result<core::StockTotals> SqliteServerStore::Totals(const std::string& post_id,
@@ -355,6 +401,12 @@ std::string SqliteServerStore::SituationKey(const Situation& situation) {
 
 Status SqliteServerStore::RefreshConflicts(const Situations& touched, int64_t now_ms) {
   for (const Situation& situation : touched) {
+    // A family's totals per post changed where its entitlement situation was touched: tablets
+    // everywhere hear of it, conflict or not.
+    if (auto* e = std::get_if<EntitlementSituation>(&situation)) {
+      ASSIGN_OR_RETURN(std::vector<core::ServedHandover> served, GatherServed(*e));
+      RETURN_IF_ERROR(RefreshServedSummaries(*e, served, now_ms));
+    }
     ASSIGN_OR_RETURN(std::optional<DetectedConflict> detected, DetectSituation(situation));
     const std::string key = SituationKey(situation);
     if (detected && detected->key != key) {

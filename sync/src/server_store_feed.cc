@@ -1,5 +1,5 @@
-// Reading the feed for one device: its post's channel and the master channel, merged in server
-// order. Each channel is read on its own through the (channel, server_seq) index, so a page
+// Reading the feed for one device: its post's channel, the master channel and the served
+// summaries, merged in server order. Each channel is read on its own through the (channel, server_seq) index, so a page
 // costs O(limit) however long the feed grows.
 #include <algorithm>
 
@@ -40,7 +40,8 @@ Result<FeedPage> SqliteServerStore::ReadFeed(const Principal& device, int64_t af
                                "WHERE channel = ? AND server_seq > ? AND origin_device != ? "
                                "ORDER BY server_seq LIMIT ?"));
   std::vector<FeedRow> rows;
-  for (const std::string& channel : {device.post_id, std::string(kMasterChannel)}) {
+  for (const std::string& channel :
+       {device.post_id, std::string(kMasterChannel), std::string(kServedChannel)}) {
     page->Reset();
     page->Bind(1, channel).Bind(2, after).Bind(3, device.device_id).Bind(4, limit);
     while (true) {
@@ -76,7 +77,8 @@ Result<FeedPage> SqliteServerStore::ReadFeed(const Principal& device, int64_t af
   ASSIGN_OR_RETURN(Statement * count,
                    db_->Cached("SELECT count(*) FROM feed WHERE channel = ? AND server_seq > ? "
                                "AND origin_device != ?"));
-  for (const std::string& channel : {device.post_id, std::string(kMasterChannel)}) {
+  for (const std::string& channel :
+       {device.post_id, std::string(kMasterChannel), std::string(kServedChannel)}) {
     count->Reset();
     ASSIGN_OR_RETURN(bool row,
                      count->Bind(1, channel).Bind(2, out.cursor).Bind(3, device.device_id).Step());

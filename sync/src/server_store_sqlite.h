@@ -21,6 +21,8 @@
 namespace kitsync::sync {
 
 inline constexpr char kMasterChannel[] = "master";
+// Served summaries (core::ServedSummary): every device pulls them.
+inline constexpr char kServedChannel[] = "served";
 
 // A situation conflicts are looked for in; a change touches a few of them (core/conflicts.h).
 struct DuplicateSituation {
@@ -127,6 +129,12 @@ class SqliteServerStore final : public ServerStore {
   core::Result<std::string> CorrectCentrally(const CentralCorrectionInput& in, Situations& touched);
   core::Result<std::optional<core::DetectedConflict>> DetectEntitlement(
       const EntitlementSituation& situation);
+  // Every handover of the situation's kit type and round to the family, voided or not.
+  core::Result<std::vector<core::ServedHandover>> GatherServed(const EntitlementSituation& s);
+  // Sends a new summary to every tablet for each post whose total for the family changed.
+  core::Status RefreshServedSummaries(const EntitlementSituation& s,
+                                      const std::vector<core::ServedHandover>& served,
+                                      int64_t now_ms);
   core::Result<core::StockTotals> Totals(const std::string& post_id,
                                          const std::string& kit_type_id);
   static std::string SituationKey(const Situation& situation);

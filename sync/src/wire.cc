@@ -198,6 +198,20 @@ Result<core::Record> ReadRecord(const v1::Change& c, const core::Hlc& hlc, const
       RETURN_IF_ERROR(core::ValidateBeneficiaryUpdateRecord(u));
       return core::Record(std::move(u));
     }
+    case v1::Change::kServedSummary: {
+      const v1::ServedSummary& w = c.served_summary();
+      core::ServedSummary summary;
+      if (w.doc_hash().size() != 32) {
+        return Status::InvalidArgument("a served summary's document hash must be 32 bytes");
+      }
+      summary.doc_hash = core::ToHex(w.doc_hash());
+      ASSIGN_OR_RETURN(summary.round_id, d.Ref(w.round_ref(), "served summary's round"));
+      ASSIGN_OR_RETURN(summary.kit_type_id, d.Ref(w.kit_type_ref(), "served summary's kit type"));
+      ASSIGN_OR_RETURN(summary.post_id, d.Ref(w.post_ref(), "served summary's post"));
+      summary.quantity = w.quantity();
+      RETURN_IF_ERROR(core::ValidateServedSummary(summary));
+      return core::Record(std::move(summary));
+    }
     case v1::Change::kHandoverVoid: {
       const v1::HandoverVoid& w = c.handover_void();
       core::HandoverVoid v;
@@ -343,6 +357,13 @@ void RecordBatchWriter::Add(const core::Hlc& hlc, const core::Record& record) {
     w->set_officer_ref(Ref(u->officer_id));
     w->set_device_ref(Ref(u->device_id));
     w->set_wall_offset_ms(u->wall_ms - hlc.physical_ms);
+  } else if (auto* sv = std::get_if<core::ServedSummary>(&record)) {
+    v1::ServedSummary* w = c->mutable_served_summary();
+    w->set_doc_hash(HexToBytes(sv->doc_hash));
+    w->set_round_ref(Ref(sv->round_id));
+    w->set_kit_type_ref(Ref(sv->kit_type_id));
+    w->set_post_ref(Ref(sv->post_id));
+    w->set_quantity(static_cast<uint32_t>(sv->quantity));
   } else if (auto* h = std::get_if<core::Handover>(&record)) {
     v1::Handover* w = c->mutable_handover();
     w->set_id(UuidToBytes(h->id));

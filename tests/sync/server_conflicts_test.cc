@@ -170,7 +170,11 @@ TEST_F(ServerConflictsTest, VoidingOneHandoverResolvesItAndTheTabletLearnsTheVoi
   ASSERT_TRUE(voided.ok()) << voided.status().ToString();
   EXPECT_EQ(voided->conflict().status(), "resolved");
   EXPECT_EQ(voided->conflict().resolved_by(), "Siti (central office)");
-  EXPECT_EQ(Count("SELECT count(*) FROM feed"), feed_before + 1);
+  // The void on NUN's channel, and the family's new total at NUN for every tablet.
+  EXPECT_EQ(Count("SELECT count(*) FROM feed"), feed_before + 2);
+  EXPECT_EQ(Count("SELECT count(*) FROM feed WHERE channel = 'served' AND server_seq > " +
+                  std::to_string(feed_before)),
+            1);
   EXPECT_EQ(Count("SELECT count(*) FROM handover_voids WHERE handover_id = '" + at_nun + "'"), 1);
 
   // NUN's tablet learns the void on its next pull; ENT's holds nothing of NUN's.
@@ -493,6 +497,59 @@ TEST_F(ServerCorrectionsTest, ACorrectionOfAnotherPostsBeneficiaryIsRefusedWithN
   EXPECT_EQ(pushed.status().code(), core::Code::kPermissionDenied) << pushed.status().ToString();
   EXPECT_EQ(ServerPhone(), "0812-1111");
   EXPECT_EQ(Count("SELECT count(*) FROM beneficiary_updates"), 0);
+}
+
+}  // namespace
+}  // namespace kitsync::synctest
+
+namespace kitsync::synctest {
+namespace {
+
+core::HandoverInput HygieneKitFor(const std::string& beneficiary_id, const std::string& post) {
+  core::HandoverInput h;
+  h.round_code = "HYG-R1";
+  h.beneficiary_id = beneficiary_id;
+  h.kit_type_code = "HYG-KIT";
+  h.quantity = 1;
+  h.officer_code = post + "-OF-1";
+  h.proof = {core::ProofKind::kSignature, "sha256:5f1d0c"};
+  h.consent = true;
+  return h;
+}
+
+TEST_F(ServerConflictsTest, AfterAPullATabletWarnsBeforeServingAFamilyServedAtAnotherPost) {
+  const std::string at_ent = RecordHandover(ent_, "P1234567");
+  Push(ent_);
+  // NUN registers the same family (its own registration: it never sees ENT's beneficiary).
+  auto at_nun = nun_.store->RegisterBeneficiary({"P1234567", "Same family", "", 3});
+  ASSERT_TRUE(at_nun.ok());
+  auto before = nun_.store->CheckHandover(HygieneKitFor(at_nun->id, "NUN"));
+  ASSERT_TRUE(before.ok()) << before.status().ToString();
+  EXPECT_TRUE(before->empty()) << "nothing known yet, so nothing to warn of";
+
+  ASSERT_GT(PullAll(server_.logic(), nun_), 0);
+  auto warned = nun_.store->CheckHandover(HygieneKitFor(at_nun->id, "NUN"));
+  ASSERT_TRUE(warned.ok());
+  ASSERT_EQ(warned->size(), 1u);
+  EXPECT_EQ((*warned)[0].code, "entitlement-exceeded");
+  EXPECT_THAT((*warned)[0].message, HasSubstr("1 of them at other posts"));
+  // NUN holds no personal data of ENT's: only the summary by document hash.
+  EXPECT_EQ(RawDb(nun_.db_path).QueryInt("SELECT count(*) FROM beneficiaries"), 1);
+  EXPECT_EQ(RawDb(nun_.db_path).QueryInt("SELECT count(*) FROM served_elsewhere"), 1);
+
+  // ENT voids its handover; after the next pull NUN no longer warns.
+  ASSERT_TRUE(ent_.store->VoidHandover({at_ent, "recorded for the wrong family", "ENT-OF-1"}).ok());
+  Push(ent_);
+  ASSERT_GT(PullAll(server_.logic(), nun_), 0);
+  auto after_void = nun_.store->CheckHandover(HygieneKitFor(at_nun->id, "NUN"));
+  ASSERT_TRUE(after_void.ok());
+  EXPECT_TRUE(after_void->empty());
+  // A repeated push of the same facts sends no new summary.
+  const int64_t summaries = Count("SELECT count(*) FROM feed WHERE channel = 'served'");
+  ASSERT_TRUE(ent_.store->ResetUploadCursor(0).ok());
+  Push(ent_);
+  EXPECT_EQ(Count("SELECT count(*) FROM feed WHERE channel = 'served'"), summaries);
+  EXPECT_EQ(summaries, 2);  // served 1, then 0 after the void
 }
 
 }  // namespace

@@ -293,8 +293,9 @@ TEST_F(ServerGrpcTest, PullStreamsEveryBatchUntilNothingRemains) {
   }
   grpc::Status status = reader->Finish();
   ASSERT_TRUE(status.ok()) << status.error_message();
-  EXPECT_EQ(changes, 10 + 7);  // master data, and a's receipt, 3 beneficiaries, 3 handovers
-  EXPECT_EQ(batches, 6);
+  // Master data, a's receipt, 3 beneficiaries, 3 handovers, and a served summary per family.
+  EXPECT_EQ(changes, 10 + 7 + 3);
+  EXPECT_EQ(batches, 7);
   EXPECT_EQ(last_remaining, 0u);
   auto seen = b.store->ListHandovers({});
   ASSERT_TRUE(seen.ok());
@@ -313,7 +314,7 @@ TEST_F(ServerGrpcTest, StatusReportsTheDevicesCursorAndTheServersClock) {
   EXPECT_EQ(status.acked_seq(), 3u);
   EXPECT_EQ(status.tip_hash(), entries->back().hash);
   EXPECT_EQ(status.post_code(), "ENT");
-  EXPECT_EQ(status.feed_head(), 13u);
+  EXPECT_EQ(status.feed_head(), 14u);  // master data, 3 changes, a served summary
   EXPECT_EQ(status.server_wall_ms(), server_.clock().now());
   EXPECT_EQ(status.max_clock_skew_ms(), server_.logic().options().max_clock_skew_ms);
 }

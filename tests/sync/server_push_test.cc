@@ -60,6 +60,8 @@ class ServerPushTest : public ::testing::Test {
 constexpr int64_t kLogOfTwoHandovers = 5;
 // TestMasterData(): 2 kit types, 3 posts, 3 officers, 2 rounds.
 constexpr int64_t kMasterRecords = 10;
+// Each handover to a new family makes the server send every tablet one served summary.
+constexpr int64_t kSummariesOfTwoHandovers = 2;
 
 TEST_F(ServerPushTest, PushThenPullRoundTripBetweenTwoTabletsOfOnePost) {
   const std::string h1 = RecordHandover(a_, "A1000001");
@@ -72,7 +74,7 @@ TEST_F(ServerPushTest, PushThenPullRoundTripBetweenTwoTabletsOfOnePost) {
   EXPECT_EQ(ack->flagged(), 0u);
   ASSERT_TRUE(a_.store->AcknowledgeUpload(static_cast<int64_t>(ack->acked_seq())).ok());
 
-  EXPECT_EQ(PullAll(logic(), b_), kMasterRecords + kLogOfTwoHandovers);
+  EXPECT_EQ(PullAll(logic(), b_), kMasterRecords + kLogOfTwoHandovers + kSummariesOfTwoHandovers);
   auto seen = b_.store->ListHandovers({});
   ASSERT_TRUE(seen.ok()) << seen.status().ToString();
   ASSERT_EQ(seen->size(), 2u);
@@ -94,7 +96,7 @@ TEST_F(ServerPushTest, PushThenPullRoundTripBetweenTwoTabletsOfOnePost) {
   }
 
   // The pushing tablet is not sent its own changes back: it holds them already.
-  EXPECT_EQ(PullAll(logic(), a_), kMasterRecords);
+  EXPECT_EQ(PullAll(logic(), a_), kMasterRecords + kSummariesOfTwoHandovers);
 }
 
 TEST_F(ServerPushTest, ResentBatchIsAckedAndNotAppliedTwice) {
@@ -447,7 +449,8 @@ TEST_F(ServerPushTest, PullSeesOnlyItsOwnPostAndMasterData) {
   RecordHandover(nun, "N2000001");
   ASSERT_TRUE(logic().Push(nun.token, NextPushBatch(*nun.store, 100, now())).ok());
 
-  // One big batch, inspected record by record: nothing of ENT reaches a NUN tablet.
+  // One big batch, inspected record by record: nothing of ENT reaches a NUN tablet but master
+  // data and the served summaries, which name families only by document hash.
   v1::PullRequest request;
   request.set_batch_size(1000);
   auto batch = logic().Pull(nun.token, request);
@@ -455,12 +458,13 @@ TEST_F(ServerPushTest, PullSeesOnlyItsOwnPostAndMasterData) {
   EXPECT_EQ(batch->remaining(), 0u);
   auto changes = sync::ReadRecordBatch(batch->records());
   ASSERT_TRUE(changes.ok()) << changes.status().ToString();
-  EXPECT_EQ(changes->size(), static_cast<size_t>(kMasterRecords));
+  EXPECT_EQ(changes->size(), static_cast<size_t>(kMasterRecords + 2));
   for (const sync::WireChange& c : *changes) {
     EXPECT_TRUE(std::holds_alternative<core::KitType>(c.record) ||
                 std::holds_alternative<core::Post>(c.record) ||
                 std::holds_alternative<core::Officer>(c.record) ||
-                std::holds_alternative<core::Round>(c.record))
+                std::holds_alternative<core::Round>(c.record) ||
+                std::holds_alternative<core::ServedSummary>(c.record))
         << "a NUN tablet received a record of kind " << c.record.index();
   }
 
@@ -479,7 +483,7 @@ TEST_F(ServerPushTest, PullPagesFollowTheCursorAndCountWhatRemains) {
 
   v1::PullRequest request;
   request.set_batch_size(4);
-  const uint64_t total = kMasterRecords + kLogOfTwoHandovers;
+  const uint64_t total = kMasterRecords + kLogOfTwoHandovers + kSummariesOfTwoHandovers;
   uint64_t received = 0;
   for (int i = 0; i < 10; ++i) {
     auto batch = logic().Pull(b_.token, request);

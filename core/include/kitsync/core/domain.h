@@ -96,6 +96,18 @@ struct BeneficiaryUpdate {
   int64_t wall_ms = 0;
 };
 
+// How much of one kit type one post handed out to one family in one round, as the server last
+// counted it (handovers not voided). The server sends these to every tablet so that an officer
+// is warned before a second kit goes to a family already served at another post. Only the
+// keyed document hash identifies the family: no name, no beneficiary ID.
+struct ServedSummary {
+  std::string doc_hash;
+  std::string round_id;
+  std::string kit_type_id;
+  std::string post_id;
+  int64_t quantity = 0;  // 0 once every such handover was voided
+};
+
 enum class ProofKind { kNone, kSignature, kPhoto, kVoucher };
 enum class Collector { kSelf, kProxy };
 
@@ -154,10 +166,11 @@ struct StockMovement {
   int64_t wall_ms = 0;
 };
 
-// Any record that moves between a tablet and the server. The first four and the last are facts
-// made at posts (and by the centre); the others are master data.
+// Any record that moves between a tablet and the server: facts made at posts and by the centre
+// (beneficiaries, handovers, voids, movements, corrections), master data (kit types, posts,
+// officers, rounds), and the server's served summaries.
 using Record = std::variant<Beneficiary, Handover, HandoverVoid, StockMovement, KitType, Post,
-                            Officer, Round, BeneficiaryUpdate>;
+                            Officer, Round, BeneficiaryUpdate, ServedSummary>;
 
 std::string_view ToString(OfficerRole role);
 std::string_view ToString(ProofKind kind);

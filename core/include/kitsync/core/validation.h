@@ -21,6 +21,7 @@ Status ValidateQuantity(std::string_view field, int64_t quantity);
 Status ValidateMasterData(const MasterData& data);
 Status ValidateBeneficiaryRecord(const Beneficiary& b);
 Status ValidateBeneficiaryUpdateRecord(const BeneficiaryUpdate& u);
+Status ValidateServedSummary(const ServedSummary& s);
 Status ValidateHandoverRecord(const Handover& h);
 // All of a handover but its own ID and timestamp, which are set last when recording.
 Status ValidateHandoverContent(const Handover& h);
