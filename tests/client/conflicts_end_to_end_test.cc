@@ -453,5 +453,19 @@ TEST_F(ConflictsEndToEndTest, ConflictListWithAWrongAdminTokenIsUnauthenticated)
   EXPECT_EQ(allowed.exit_code, 0) << allowed.Describe({"conflicts", "list"});
 }
 
+// An unknown kind is refused with the list of kinds to choose from, every one of them.
+TEST_F(ConflictsEndToEndTest, ConflictListWithAnUnknownKindNamesEveryKind) {
+  const ProcessResult refused = Admin({"conflicts", "list", "--kind", "double-served"});
+  EXPECT_NE(refused.exit_code, 0) << refused.Describe({"conflicts list --kind double-served"});
+  EXPECT_NE(refused.err.find("INVALID_ARGUMENT"), std::string::npos) << refused.err;
+  for (const char* kind :
+       {"entitlement-exceeded", "duplicate-beneficiary", "stock-deficit", "concurrent-update"}) {
+    EXPECT_NE(refused.err.find(kind), std::string::npos)
+        << kind << " missing from: " << refused.err;
+    const ProcessResult listed = Admin({"conflicts", "list", "--kind", kind});
+    EXPECT_EQ(listed.exit_code, 0) << listed.Describe({"conflicts list --kind", kind});
+  }
+}
+
 }  // namespace
 }  // namespace kitsync::testing
