@@ -97,7 +97,8 @@ int main(int argc, char** argv) {
   conflicts->require_subcommand(1);
   CLI::App* list = conflicts->add_subcommand("list", "List conflicts, most recently changed first");
   list->add_option("--kind", list_args.kind,
-                   "entitlement-exceeded, duplicate-beneficiary or stock-deficit");
+                   "entitlement-exceeded, duplicate-beneficiary, stock-deficit or "
+                   "concurrent-update");
   list->add_option("--status", list_args.status, "open, resolved or cleared");
   list->add_option("--post", list_args.post, "Post code");
   list->add_flag("--json", list_args.json, "Print JSON");

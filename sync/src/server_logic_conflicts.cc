@@ -122,7 +122,8 @@ Result<v1::ListConflictsResponse> ServerLogic::ListConflicts(
     if (!filter.kind) {
       return Status::InvalidArgument(
           "unknown conflict kind '" + request.kind().substr(0, kMaxFilterLength) +
-          "'; kinds are entitlement-exceeded, duplicate-beneficiary, stock-deficit");
+          "'; kinds are entitlement-exceeded, duplicate-beneficiary, stock-deficit, "
+          "concurrent-update");
     }
   }
   if (!request.status().empty()) {
