@@ -3,6 +3,9 @@
 #include <ctime>
 #include <iomanip>
 #include <iostream>
+#include <map>
+#include <set>
+#include <tuple>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -211,6 +214,35 @@ int ReportBeneficiaries(AdminClient& client, const ReportArgs& args) {
   return kExitOk;
 }
 
+int ReportConflicts(AdminClient& client, const ReportArgs& args) {
+  v1::ListConflictsRequest request;
+  request.set_status("open");
+  request.set_post_code(args.post);
+  v1::ListConflictsResponse response;
+  auto context = client.NewContext();
+  grpc::Status status = client.stub().ListConflicts(context.get(), request, &response);
+  if (!status.ok()) return FailCall(status);
+  // Kind, then severity from high to low, so the table reads in order of urgency.
+  auto rank = [](const std::string& severity) {
+    return severity == "high" ? 0 : severity == "medium" ? 1 : 2;
+  };
+  std::map<std::tuple<std::string, int, std::string>, std::pair<int64_t, std::set<std::string>>>
+      counts;
+  for (const v1::Conflict& c : response.conflicts()) {
+    auto& entry = counts[{c.kind(), rank(c.severity()), c.severity()}];
+    ++entry.first;
+    entry.second.insert(c.post_codes().begin(), c.post_codes().end());
+  }
+  Report r{{"kind", "severity", "open", "posts"}, {}};
+  for (const auto& [key, value] : counts) {
+    Json posts = Json::array();
+    for (const std::string& p : value.second) posts.push_back(p);
+    r.rows.push_back({std::get<0>(key), std::get<2>(key), value.first, posts});
+  }
+  Print("conflicts", r, args.format);
+  return kExitOk;
+}
+
 int ReportReconcile(AdminClient& client, const ReportArgs& args) {
   v1::ReconcileRequest request;
   request.set_kit_type_code(args.kit);
@@ -313,6 +345,14 @@ void AddReportCommands(CLI::App& app, ReportArgs& args, std::function<int(AdminC
   format(served);
   served->callback([&args, action] {
     *action = [&args](AdminClient& c) { return ReportBeneficiaries(c, args); };
+  });
+
+  CLI::App* open_conflicts = report->add_subcommand(
+      "conflicts", "Open conflicts by kind and severity, with the posts they involve");
+  open_conflicts->add_option("--post", args.post, "Only conflicts involving this post (code)");
+  format(open_conflicts);
+  open_conflicts->callback([&args, action] {
+    *action = [&args](AdminClient& c) { return ReportConflicts(c, args); };
   });
 
   CLI::App* reconcile = report->add_subcommand(

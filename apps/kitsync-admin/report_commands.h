@@ -26,6 +26,8 @@ struct ReportArgs {
 int ReportHandouts(AdminClient& client, const ReportArgs& args);
 int ReportStock(AdminClient& client, const ReportArgs& args);
 int ReportBeneficiaries(AdminClient& client, const ReportArgs& args);
+// Open conflicts counted by kind and severity (only --post filters).
+int ReportConflicts(AdminClient& client, const ReportArgs& args);
 // kExitOk when every line balances, kExitUnbalanced when one does not.
 int ReportReconcile(AdminClient& client, const ReportArgs& args);
 

@@ -231,6 +231,18 @@ TEST_F(ConflictsEndToEndTest, EntitlementExceededAtTwoPostsIsResolvedByVoidingOn
   // Both questions concern both posts; none concerns the central office.
   EXPECT_EQ(Ids(ListConflicts({"--post", "NUN"})), Ids(open));
   EXPECT_TRUE(ListConflicts({"--post", "HQ"}).empty());
+  // The report of open conflicts counts them by kind and severity.
+  const ProcessResult report = Admin({"report", "conflicts", "--format", "json"});
+  ASSERT_EQ(report.exit_code, 0) << report.Describe({"report", "conflicts"});
+  const json rows = json::parse(report.out, nullptr, false).value("rows", json::array());
+  ASSERT_EQ(rows.size(), 2u) << report.out;
+  EXPECT_EQ(rows[0].value("kind", ""), "duplicate-beneficiary");
+  EXPECT_EQ(rows[0].value("severity", ""), "low");
+  EXPECT_EQ(rows[0].value("open", 0), 1);
+  EXPECT_EQ(rows[1].value("kind", ""), "entitlement-exceeded");
+  EXPECT_EQ(rows[1].value("severity", ""), "high");
+  EXPECT_EQ(rows[1].value("open", 0), 1);
+  EXPECT_EQ(rows[1]["posts"], json::array({"ENT", "NUN"}));
   const json shown = AdminJson({"conflicts", "show", id});
   EXPECT_EQ(shown.value("id", ""), id);
   EXPECT_EQ(SideIds(shown, "handover"), (std::set<std::string>{ent_handover, nun_handover}));
