@@ -141,7 +141,7 @@ Result<std::optional<DetectedConflict>> SqliteServerStore::DetectDuplicate(
 }
 
 Result<std::optional<DetectedConflict>> SqliteServerStore::DetectEntitlement(
-    const EntitlementSituation& s) {
+    const EntitlementSituation& s, std::optional<std::vector<core::ServedHandover>> served) {
   ASSIGN_OR_RETURN(Statement * allowed,
                    db_->Cached("SELECT max_per_beneficiary FROM round_entitlements "
                                "WHERE round_id = ? AND kit_type_id = ?"));
@@ -150,9 +150,11 @@ Result<std::optional<DetectedConflict>> SqliteServerStore::DetectEntitlement(
   allowed->Reset();
   // A kit type the round does not entitle anyone to is refused at the tablet; nothing to count.
   if (!has_rule) return std::optional<DetectedConflict>();
-  ASSIGN_OR_RETURN(std::vector<core::ServedHandover> served, GatherServed(s));
+  if (!served) {
+    ASSIGN_OR_RETURN(served, GatherServed(s));
+  }
   return core::DetectEntitlementExceeded(s.doc_hash, s.round_id, s.kit_type_id, max,
-                                         std::move(served));
+                                         std::move(*served));
 }
 
 Result<std::vector<core::ServedHandover>> SqliteServerStore::GatherServed(
@@ -403,11 +405,14 @@ Status SqliteServerStore::RefreshConflicts(const Situations& touched, int64_t no
   for (const Situation& situation : touched) {
     // A family's totals per post changed where its entitlement situation was touched: tablets
     // everywhere hear of it, conflict or not.
+    std::optional<DetectedConflict> detected;
     if (auto* e = std::get_if<EntitlementSituation>(&situation)) {
       ASSIGN_OR_RETURN(std::vector<core::ServedHandover> served, GatherServed(*e));
       RETURN_IF_ERROR(RefreshServedSummaries(*e, served, now_ms));
+      ASSIGN_OR_RETURN(detected, DetectEntitlement(*e, std::move(served)));
+    } else {
+      ASSIGN_OR_RETURN(detected, DetectSituation(situation));
     }
-    ASSIGN_OR_RETURN(std::optional<DetectedConflict> detected, DetectSituation(situation));
     const std::string key = SituationKey(situation);
     if (detected && detected->key != key) {
       return Status::Internal("conflict key mismatch: " + detected->key + " vs " + key);

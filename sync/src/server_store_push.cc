@@ -30,7 +30,7 @@ Result<Owner> OwnerOf(const core::Record& record) {
   if (auto* u = std::get_if<core::BeneficiaryUpdate>(&record)) {
     return Owner{&u->post_id, &u->device_id};
   }
-  return Status::PermissionDenied("a device may not push master data");
+  return Status::PermissionDenied("a device may not push master data or served summaries");
 }
 
 Status CheckOwnership(const core::RemoteChange& change, int64_t seq, const Principal& device) {

@@ -127,8 +127,10 @@ class SqliteServerStore final : public ServerStore {
                                 bool clock_ahead, const std::string& origin_device);
   // A correction made by the centre, ordered after every version of the beneficiary it holds.
   core::Result<std::string> CorrectCentrally(const CentralCorrectionInput& in, Situations& touched);
+  // With `served` already gathered, no second read of the family's handovers.
   core::Result<std::optional<core::DetectedConflict>> DetectEntitlement(
-      const EntitlementSituation& situation);
+      const EntitlementSituation& situation,
+      std::optional<std::vector<core::ServedHandover>> served = std::nullopt);
   // Every handover of the situation's kit type and round to the family, voided or not.
   core::Result<std::vector<core::ServedHandover>> GatherServed(const EntitlementSituation& s);
   // Sends a new summary to every tablet for each post whose total for the family changed.
