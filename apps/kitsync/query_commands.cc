@@ -95,6 +95,41 @@ int RunStatus(const GlobalOptions& global) {
   return kExitOk;
 }
 
+int RunResolutions(const GlobalOptions& global) {
+  constexpr char kWhat[] = "cannot read the office's decisions";
+  auto store = OpenStore(global);
+  if (!store.ok()) return ReportError(global, kWhat, store.status());
+  auto decisions = (*store)->ListResolutions();
+  if (!decisions.ok()) return ReportError(global, kWhat, decisions.status());
+  if (global.json) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const core::ConflictResolution& r : *decisions) {
+      list.push_back({{"conflict_id", r.conflict_id},
+                      {"kind", r.kind},
+                      {"action", r.action},
+                      {"subjects", r.subject_ids},
+                      {"note", r.note},
+                      {"decided_by", r.decided_by},
+                      {"wall_ms", r.wall_ms}});
+    }
+    PrintJson({{"ok", true}, {"resolutions", list}});
+    return kExitOk;
+  }
+  if (decisions->empty()) {
+    std::cout << "No decisions from the office yet (they arrive with 'kitsync sync').\n";
+    return kExitOk;
+  }
+  for (const core::ConflictResolution& r : *decisions) {
+    std::string subjects;
+    for (const std::string& id : r.subject_ids) subjects += (subjects.empty() ? "" : ", ") + id;
+    std::cout << r.kind << ": " << r.action << " by " << r.decided_by << "\n";
+    PrintFields(std::cout, {{"Records", subjects.empty() ? "-" : subjects},
+                            {"Note", r.note.empty() ? "-" : r.note}});
+    std::cout << "\n";
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 void AddQueryCommands(CLI::App& app, Cli& cli) {
@@ -117,6 +152,10 @@ void AddQueryCommands(CLI::App& app, Cli& cli) {
   CLI::App* status = app.add_subcommand(
       "status", "Device, post, changes waiting for upload and change-log integrity");
   status->callback([&cli] { cli.action = [&cli] { return RunStatus(cli.global); }; });
+
+  CLI::App* resolutions = app.add_subcommand(
+      "resolutions", "The central office's decisions on conflicts concerning this post");
+  resolutions->callback([&cli] { cli.action = [&cli] { return RunResolutions(cli.global); }; });
 }
 
 }  // namespace kitsync::cli

@@ -182,6 +182,20 @@ CREATE TABLE served_elsewhere (
   PRIMARY KEY (doc_hash, round_id, kit_type_id, post_id)
 ) WITHOUT ROWID;
 )sql",
+    // 4: the office's decisions on conflicts concerning this post.
+    R"sql(
+CREATE TABLE resolutions (
+  conflict_id TEXT NOT NULL,
+  hlc         INTEGER NOT NULL,
+  kind        TEXT NOT NULL,
+  action      TEXT NOT NULL,
+  subject_ids TEXT NOT NULL,  -- space-separated IDs
+  note        TEXT NOT NULL,
+  decided_by  TEXT NOT NULL,
+  wall_ms     INTEGER NOT NULL,
+  PRIMARY KEY (conflict_id, hlc)
+) WITHOUT ROWID;
+)sql",
 };
 
 static_assert(std::size(kSteps) == kSchemaVersion);

@@ -129,6 +129,7 @@ class Store::Impl {
   // Pulled in server order, so the latest summary for a family, round, kit and post replaces
   // the one before.
   Status UpsertServedSummary(const ServedSummary& s);
+  Status InsertResolution(const ConflictResolution& r);
   Status InsertHandover(const Handover& h);
   Status InsertVoid(const HandoverVoid& v);
   Status InsertMovement(const StockMovement& m);

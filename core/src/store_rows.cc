@@ -58,6 +58,24 @@ Status Store::Impl::UpsertServedSummary(const ServedSummary& s) {
       .Run();
 }
 
+Status Store::Impl::InsertResolution(const ConflictResolution& r) {
+  std::string subjects;
+  for (const std::string& id : r.subject_ids) subjects += (subjects.empty() ? "" : " ") + id;
+  ASSIGN_OR_RETURN(auto* stmt,
+                   db_->Cached("INSERT INTO resolutions (conflict_id, hlc, kind, action, "
+                               "subject_ids, note, decided_by, wall_ms) "
+                               "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"));
+  return stmt->Bind(1, r.conflict_id)
+      .Bind(2, static_cast<int64_t>(r.hlc.Pack()))
+      .Bind(3, r.kind)
+      .Bind(4, r.action)
+      .Bind(5, subjects)
+      .Bind(6, r.note)
+      .Bind(7, r.decided_by)
+      .Bind(8, r.wall_ms)
+      .Run();
+}
+
 Status Store::Impl::InsertHandover(const Handover& h) {
   ASSIGN_OR_RETURN(auto* stmt,
                    db_->Cached("INSERT INTO handovers (id, round_id, beneficiary_id, kit_type_id, "

@@ -28,6 +28,7 @@ Status ValidatePulled(const std::vector<RemoteChange>& changes, MasterData& mast
             [](const StockMovement& m) { return ValidateMovementRecord(m); },
             [](const BeneficiaryUpdate& u) { return ValidateBeneficiaryUpdateRecord(u); },
             [](const ServedSummary& s) { return ValidateServedSummary(s); },
+            [](const ConflictResolution& r) { return ValidateResolution(r); },
             [&](const KitType& k) {
               master.kit_types.push_back(k);
               return Status::Ok();
@@ -74,6 +75,7 @@ Status Store::ApplyPulled(const std::vector<RemoteChange>& changes, int64_t curs
             [&](const StockMovement& m) { return impl_->InsertMovement(m); },
             [&](const BeneficiaryUpdate& u) { return impl_->InsertBeneficiaryUpdate(u); },
             [&](const ServedSummary& s) { return impl_->UpsertServedSummary(s); },
+            [&](const ConflictResolution& r) { return impl_->InsertResolution(r); },
             [](const auto&) { return Status::Ok(); },  // master data, done above
         },
         c.record));
@@ -89,6 +91,34 @@ Status Store::ApplyPulled(const std::vector<RemoteChange>& changes, int64_t curs
   RETURN_IF_ERROR(tx->Commit());
   impl_->ForgetHandedOut();
   return Status::Ok();
+}
+
+Result<std::vector<ConflictResolution>> Store::ListResolutions() {
+  ASSIGN_OR_RETURN(auto* stmt, impl_->db().Cached(
+                                   "SELECT conflict_id, hlc, kind, action, subject_ids, note, "
+                                   "decided_by, wall_ms FROM resolutions ORDER BY hlc"));
+  std::vector<ConflictResolution> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt->Step());
+    if (!row) break;
+    ConflictResolution r;
+    r.conflict_id = stmt->Text(0);
+    r.hlc = Hlc::Unpack(static_cast<uint64_t>(stmt->Int(1)));
+    r.kind = stmt->Text(2);
+    r.action = stmt->Text(3);
+    const std::string subjects = stmt->Text(4);
+    for (size_t at = 0; at < subjects.size();) {
+      const size_t end = std::min(subjects.find(' ', at), subjects.size());
+      if (end > at) r.subject_ids.push_back(subjects.substr(at, end - at));
+      at = end + 1;
+    }
+    r.note = stmt->Text(5);
+    r.decided_by = stmt->Text(6);
+    r.wall_ms = stmt->Int(7);
+    out.push_back(std::move(r));
+  }
+  stmt->Reset();
+  return out;
 }
 
 Result<int64_t> Store::PullCursor() { return ReadMetaInt(impl_->db(), "pull_cursor", 0); }

@@ -212,6 +212,22 @@ Status ValidateServedSummary(const ServedSummary& s) {
   return Status::Ok();
 }
 
+Status ValidateResolution(const ConflictResolution& r) {
+  RETURN_IF_ERROR(ValidateId("resolved conflict's ID", r.conflict_id));
+  RETURN_IF_ERROR(ValidateText("conflict kind", r.kind, kMaxCodeLength, true));
+  RETURN_IF_ERROR(ValidateText("decision", r.action, kMaxCodeLength, true));
+  if (r.subject_ids.size() > 1000) {
+    return Status::InvalidArgument("a resolution covers at most 1000 records");
+  }
+  for (const std::string& id : r.subject_ids) {
+    RETURN_IF_ERROR(ValidateId("resolution's subject", id));
+  }
+  RETURN_IF_ERROR(ValidateText("resolution's note", r.note, kMaxReasonLength, false));
+  RETURN_IF_ERROR(ValidateText("who decided", r.decided_by, kMaxNameLength, true));
+  RETURN_IF_ERROR(ValidateId("resolution's post ID", r.post_id));
+  return ValidateHlcSet("resolution", r.hlc);
+}
+
 Status ValidateHandoverRecord(const Handover& h) {
   RETURN_IF_ERROR(ValidateId("handover ID", h.id));
   RETURN_IF_ERROR(ValidateHandoverContent(h));

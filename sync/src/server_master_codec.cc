@@ -84,6 +84,14 @@ Result<core::LoggedForm> FeedForm(const core::Record& record) {
                               {"round", sv->round_id}};
     return core::LoggedForm{"served_summary", sv->doc_hash, j.dump()};
   }
+  if (auto* r = std::get_if<core::ConflictResolution>(&record)) {
+    const nlohmann::json j = {{"action", r->action},     {"by", r->decided_by},
+                              {"conflict", r->conflict_id}, {"hlc", r->hlc.Pack()},
+                              {"kind", r->kind},         {"note", r->note},
+                              {"post", r->post_id},      {"subjects", r->subject_ids},
+                              {"wall_ms", r->wall_ms}};
+    return core::LoggedForm{"conflict_resolution", r->conflict_id, j.dump()};
+  }
   return core::ToLoggedForm(record);
 }
 
@@ -94,6 +102,20 @@ Result<core::Record> DecodeFeed(const std::string& entity, const std::string& pa
       k.code = Str(j, "code");
       k.name = Str(j, "name");
       k.unit = Str(j, "unit");
+    });
+  }
+  if (entity == "conflict_resolution") {
+    return Decode<core::ConflictResolution>(payload, "conflict resolution",
+                                            [](const json& j, core::ConflictResolution& r) {
+      r.conflict_id = Str(j, "conflict");
+      r.kind = Str(j, "kind");
+      r.action = Str(j, "action");
+      r.subject_ids = j.at("subjects").get<std::vector<std::string>>();
+      r.note = Str(j, "note");
+      r.decided_by = Str(j, "by");
+      r.post_id = Str(j, "post");
+      r.hlc = core::Hlc::Unpack(j.at("hlc").get<uint64_t>());
+      r.wall_ms = j.at("wall_ms").get<int64_t>();
     });
   }
   if (entity == "served_summary") {

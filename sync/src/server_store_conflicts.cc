@@ -759,6 +759,24 @@ Result<ResolveOutcome> SqliteServerStore::ResolveConflict(const ResolveInput& in
                       .Run());
   // What the decision wrote may settle the situation or, short of it, reopen it with new figures.
   RETURN_IF_ERROR(RefreshConflicts(touched, in.now_ms));
+  // The decision itself, to the tablets of every post it concerns.
+  core::ConflictResolution decision;
+  decision.conflict_id = in.conflict_id;
+  decision.kind = std::string(core::ToString(kind));
+  decision.action = in.action;
+  for (const core::ConflictSide& side : current.conflict.sides) {
+    if (side.entity != "stock") decision.subject_ids.push_back(side.entity_id);
+  }
+  decision.note = in.note;
+  decision.decided_by = in.actor;
+  decision.hlc = NextHlc(in.now_ms);
+  decision.wall_ms = in.now_ms;
+  for (const std::string& post_id : current.post_ids) {
+    decision.post_id = post_id;
+    RETURN_IF_ERROR(core::ValidateResolution(decision));
+    ASSIGN_OR_RETURN(core::LoggedForm form, FeedForm(decision));
+    RETURN_IF_ERROR(AppendFeed(post_id, form, decision.hlc, server_device_id_).status());
+  }
   if (!in.note.empty()) detail += " note=" + in.note;
   RETURN_IF_ERROR(AppendAudit(in.now_ms, in.actor, "resolve-conflict", in.conflict_id, detail));
   RETURN_IF_ERROR(SaveHlc());

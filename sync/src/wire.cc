@@ -212,6 +212,27 @@ Result<core::Record> ReadRecord(const v1::Change& c, const core::Hlc& hlc, const
       RETURN_IF_ERROR(core::ValidateServedSummary(summary));
       return core::Record(std::move(summary));
     }
+    case v1::Change::kConflictResolution: {
+      const v1::ConflictResolution& w = c.conflict_resolution();
+      core::ConflictResolution r;
+      ASSIGN_OR_RETURN(r.conflict_id, Id(w.conflict_id(), "resolved conflict's ID"));
+      r.kind = w.kind();
+      r.action = w.action();
+      if (w.subject_ids_size() > 1000) {
+        return Status::InvalidArgument("a resolution covers at most 1000 records");
+      }
+      for (const std::string& id : w.subject_ids()) {
+        ASSIGN_OR_RETURN(std::string subject, Id(id, "resolution's subject"));
+        r.subject_ids.push_back(std::move(subject));
+      }
+      r.note = w.note();
+      r.decided_by = w.decided_by();
+      ASSIGN_OR_RETURN(r.post_id, d.Ref(w.post_ref(), "resolution's post"));
+      r.hlc = hlc;
+      ASSIGN_OR_RETURN(r.wall_ms, WallMs(hlc, w.wall_offset_ms()));
+      RETURN_IF_ERROR(core::ValidateResolution(r));
+      return core::Record(std::move(r));
+    }
     case v1::Change::kHandoverVoid: {
       const v1::HandoverVoid& w = c.handover_void();
       core::HandoverVoid v;
@@ -357,6 +378,16 @@ void RecordBatchWriter::Add(const core::Hlc& hlc, const core::Record& record) {
     w->set_officer_ref(Ref(u->officer_id));
     w->set_device_ref(Ref(u->device_id));
     w->set_wall_offset_ms(u->wall_ms - hlc.physical_ms);
+  } else if (auto* r = std::get_if<core::ConflictResolution>(&record)) {
+    v1::ConflictResolution* w = c->mutable_conflict_resolution();
+    w->set_conflict_id(UuidToBytes(r->conflict_id));
+    w->set_kind(r->kind);
+    w->set_action(r->action);
+    for (const std::string& id : r->subject_ids) w->add_subject_ids(UuidToBytes(id));
+    w->set_note(r->note);
+    w->set_decided_by(r->decided_by);
+    w->set_post_ref(Ref(r->post_id));
+    w->set_wall_offset_ms(r->wall_ms - hlc.physical_ms);
   } else if (auto* sv = std::get_if<core::ServedSummary>(&record)) {
     v1::ServedSummary* w = c->mutable_served_summary();
     w->set_doc_hash(HexToBytes(sv->doc_hash));

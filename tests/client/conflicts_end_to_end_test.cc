@@ -331,6 +331,12 @@ TEST_F(ConflictsEndToEndTest, DuplicateBeneficiaryIsResolvedByKeepingBoth) {
               2)
         << db;
     EXPECT_EQ(file.QueryInt("SELECT count(DISTINCT doc_hash) FROM beneficiaries"), 1) << db;
+    // The decision itself reached both tablets, with the note an officer reads.
+    const json decisions = KitsyncJson(db, {"resolutions"});
+    ASSERT_EQ(decisions["resolutions"].size(), 1u) << decisions.dump();
+    EXPECT_EQ(decisions["resolutions"][0].value("action", ""), "keep-both");
+    EXPECT_EQ(decisions["resolutions"][0].value("note", ""), note);
+    EXPECT_EQ(decisions["resolutions"][0].value("decided_by", ""), kAdmin);
   }
 }
 

@@ -170,8 +170,10 @@ TEST_F(ServerConflictsTest, VoidingOneHandoverResolvesItAndTheTabletLearnsTheVoi
   ASSERT_TRUE(voided.ok()) << voided.status().ToString();
   EXPECT_EQ(voided->conflict().status(), "resolved");
   EXPECT_EQ(voided->conflict().resolved_by(), "Siti (central office)");
-  // The void on NUN's channel, and the family's new total at NUN for every tablet.
-  EXPECT_EQ(Count("SELECT count(*) FROM feed"), feed_before + 2);
+  // The void on NUN's channel, the family's new total at NUN for every tablet, and the decision
+  // on the channels of both posts concerned.
+  EXPECT_EQ(Count("SELECT count(*) FROM feed"), feed_before + 4);
+  EXPECT_EQ(Count("SELECT count(*) FROM feed WHERE entity = 'conflict_resolution'"), 2);
   EXPECT_EQ(Count("SELECT count(*) FROM feed WHERE channel = 'served' AND server_seq > " +
                   std::to_string(feed_before)),
             1);
@@ -218,6 +220,20 @@ TEST_F(ServerConflictsTest, AJustifiedConflictReopensWhenAnotherHandoverJoinsIt)
   ASSERT_TRUE(justified.ok()) << justified.status().ToString();
   EXPECT_EQ(justified->conflict().status(), "resolved");
   EXPECT_EQ(justified->record_ids_size(), 0);
+
+  // Both posts' tablets learn the decision, naming the handovers it covered.
+  for (Tablet* t : {&ent_, &nun_}) {
+    ASSERT_GT(PullAll(server_.logic(), *t), 0);
+    auto decisions = t->store->ListResolutions();
+    ASSERT_TRUE(decisions.ok()) << decisions.status().ToString();
+    ASSERT_EQ(decisions->size(), 1u) << t->post_code;
+    const core::ConflictResolution& d = decisions->front();
+    EXPECT_EQ(d.conflict_id, id);
+    EXPECT_EQ(d.action, "justify");
+    EXPECT_EQ(d.decided_by, "Siti (central office)");
+    EXPECT_EQ(d.note, "household of 9: two kits agreed with the round lead");
+    EXPECT_EQ(d.subject_ids.size(), 2u);
+  }
 
   // A third kit, at a third tablet, was never part of that decision.
   Tablet ent2 = server_.EnrolTablet("ENT", "ENT tablet 2");

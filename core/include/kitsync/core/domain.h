@@ -108,6 +108,21 @@ struct ServedSummary {
   int64_t quantity = 0;  // 0 once every such handover was voided
 };
 
+// An admin's decision on a conflict, sent to the tablets of every post it concerns so that
+// officers see what the office decided (a justified extra kit, two registrations kept), not only
+// the facts a decision may have written.
+struct ConflictResolution {
+  std::string conflict_id;
+  std::string kind;    // "entitlement-exceeded", ...
+  std::string action;  // "justify", "void", "keep-both", "receipt", "adjustment", "pick", "set"
+  std::vector<std::string> subject_ids;  // the handovers, beneficiaries or corrections it covered
+  std::string note;
+  std::string decided_by;
+  std::string post_id;  // the post whose tablets receive this copy
+  Hlc hlc;
+  int64_t wall_ms = 0;
+};
+
 enum class ProofKind { kNone, kSignature, kPhoto, kVoucher };
 enum class Collector { kSelf, kProxy };
 
@@ -168,9 +183,10 @@ struct StockMovement {
 
 // Any record that moves between a tablet and the server: facts made at posts and by the centre
 // (beneficiaries, handovers, voids, movements, corrections), master data (kit types, posts,
-// officers, rounds), and the server's served summaries.
+// officers, rounds), and what the server makes (served summaries, conflict resolutions).
 using Record = std::variant<Beneficiary, Handover, HandoverVoid, StockMovement, KitType, Post,
-                            Officer, Round, BeneficiaryUpdate, ServedSummary>;
+                            Officer, Round, BeneficiaryUpdate, ServedSummary,
+                            ConflictResolution>;
 
 std::string_view ToString(OfficerRole role);
 std::string_view ToString(ProofKind kind);

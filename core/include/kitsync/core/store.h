@@ -221,6 +221,8 @@ class Store {
   // tablet's own changes coming back do no harm. Master data is upserted.
   Status ApplyPulled(const std::vector<RemoteChange>& changes, int64_t cursor);
   Result<int64_t> PullCursor();
+  // The office's decisions on conflicts concerning this post, oldest first.
+  Result<std::vector<ConflictResolution>> ListResolutions();
 
   Result<FactsDigest> DigestFacts();
 

@@ -22,6 +22,7 @@ Status ValidateMasterData(const MasterData& data);
 Status ValidateBeneficiaryRecord(const Beneficiary& b);
 Status ValidateBeneficiaryUpdateRecord(const BeneficiaryUpdate& u);
 Status ValidateServedSummary(const ServedSummary& s);
+Status ValidateResolution(const ConflictResolution& r);
 Status ValidateHandoverRecord(const Handover& h);
 // All of a handover but its own ID and timestamp, which are set last when recording.
 Status ValidateHandoverContent(const Handover& h);
