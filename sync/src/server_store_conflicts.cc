@@ -209,7 +209,8 @@ Status SqliteServerStore::RefreshServedSummaries(const EntitlementSituation& s,
     RETURN_IF_ERROR(core::ValidateServedSummary(summary));
     ASSIGN_OR_RETURN(core::LoggedForm form, FeedForm(summary));
     ASSIGN_OR_RETURN(int64_t seq,
-                     AppendFeed(kServedChannel, form, NextHlc(now_ms), server_device_id_));
+                     AppendFeed(kServedChannelPrefix + post_id, form, NextHlc(now_ms),
+                                server_device_id_));
     ASSIGN_OR_RETURN(Statement * keep,
                      db_->Cached("INSERT INTO served_summaries (doc_hash, round_id, kit_type_id, "
                                  "post_id, quantity, server_seq) VALUES (?, ?, ?, ?, ?, ?) "

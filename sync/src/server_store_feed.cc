@@ -1,5 +1,5 @@
-// Reading the feed for one device: its post's channel, the master channel and the served
-// summaries, merged in server order. Each channel is read on its own through the (channel, server_seq) index, so a page
+// Reading the feed for one device: its post's channel, the master channel and the other posts'
+// served summaries, merged in server order. Each channel is read on its own through the (channel, server_seq) index, so a page
 // costs O(limit) however long the feed grows.
 #include <algorithm>
 
@@ -39,9 +39,9 @@ Result<FeedPage> SqliteServerStore::ReadFeed(const Principal& device, int64_t af
                    db_->Cached("SELECT server_seq, entity, hlc, payload FROM feed "
                                "WHERE channel = ? AND server_seq > ? AND origin_device != ? "
                                "ORDER BY server_seq LIMIT ?"));
+  ASSIGN_OR_RETURN(std::vector<std::string> channels, ChannelsOf(device));
   std::vector<FeedRow> rows;
-  for (const std::string& channel :
-       {device.post_id, std::string(kMasterChannel), std::string(kServedChannel)}) {
+  for (const std::string& channel : channels) {
     page->Reset();
     page->Bind(1, channel).Bind(2, after).Bind(3, device.device_id).Bind(4, limit);
     while (true) {
@@ -77,8 +77,7 @@ Result<FeedPage> SqliteServerStore::ReadFeed(const Principal& device, int64_t af
   ASSIGN_OR_RETURN(Statement * count,
                    db_->Cached("SELECT count(*) FROM feed WHERE channel = ? AND server_seq > ? "
                                "AND origin_device != ?"));
-  for (const std::string& channel :
-       {device.post_id, std::string(kMasterChannel), std::string(kServedChannel)}) {
+  for (const std::string& channel : channels) {
     count->Reset();
     ASSIGN_OR_RETURN(bool row,
                      count->Bind(1, channel).Bind(2, out.cursor).Bind(3, device.device_id).Step());
@@ -86,6 +85,19 @@ Result<FeedPage> SqliteServerStore::ReadFeed(const Principal& device, int64_t af
   }
   count->Reset();
   return out;
+}
+
+Result<std::vector<std::string>> SqliteServerStore::ChannelsOf(const Principal& device) {
+  std::vector<std::string> channels = {device.post_id, kMasterChannel};
+  ASSIGN_OR_RETURN(Statement * posts, db_->Cached("SELECT id FROM posts WHERE id != ? ORDER BY id"));
+  posts->Bind(1, device.post_id);
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, posts->Step());
+    if (!row) break;
+    channels.push_back(kServedChannelPrefix + posts->Text(0));
+  }
+  posts->Reset();
+  return channels;
 }
 
 Result<DeviceCursor> SqliteServerStore::GetCursor(const Principal& device) {

@@ -21,8 +21,9 @@
 namespace kitsync::sync {
 
 inline constexpr char kMasterChannel[] = "master";
-// Served summaries (core::ServedSummary): every device pulls them.
-inline constexpr char kServedChannel[] = "served";
+// Served summaries (core::ServedSummary) about a post's handovers go on "served:<post ID>"; a
+// device pulls those of every other post (its own post's handovers it holds already).
+inline constexpr char kServedChannelPrefix[] = "served:";
 
 // A situation conflicts are looked for in; a change touches a few of them (core/conflicts.h).
 struct DuplicateSituation {
@@ -66,6 +67,8 @@ class SqliteServerStore final : public ServerStore {
 
   core::Result<PushOutcome> ApplyPush(const Principal& device, const PushInput& input) override;
   core::Result<FeedPage> ReadFeed(const Principal& device, int64_t after, int64_t limit) override;
+  // The channels `device` pulls: its post, master data, other posts' served summaries.
+  core::Result<std::vector<std::string>> ChannelsOf(const Principal& device);
   core::Result<DeviceCursor> GetCursor(const Principal& device) override;
 
   core::Result<int64_t> LoadMasterData(const core::MasterData& data, int64_t now_ms) override;

@@ -174,7 +174,7 @@ TEST_F(ServerConflictsTest, VoidingOneHandoverResolvesItAndTheTabletLearnsTheVoi
   // on the channels of both posts concerned.
   EXPECT_EQ(Count("SELECT count(*) FROM feed"), feed_before + 4);
   EXPECT_EQ(Count("SELECT count(*) FROM feed WHERE entity = 'conflict_resolution'"), 2);
-  EXPECT_EQ(Count("SELECT count(*) FROM feed WHERE channel = 'served' AND server_seq > " +
+  EXPECT_EQ(Count("SELECT count(*) FROM feed WHERE channel LIKE 'served:%' AND server_seq > " +
                   std::to_string(feed_before)),
             1);
   EXPECT_EQ(Count("SELECT count(*) FROM handover_voids WHERE handover_id = '" + at_nun + "'"), 1);
@@ -561,10 +561,10 @@ TEST_F(ServerConflictsTest, AfterAPullATabletWarnsBeforeServingAFamilyServedAtAn
   ASSERT_TRUE(after_void.ok());
   EXPECT_TRUE(after_void->empty());
   // A repeated push of the same facts sends no new summary.
-  const int64_t summaries = Count("SELECT count(*) FROM feed WHERE channel = 'served'");
+  const int64_t summaries = Count("SELECT count(*) FROM feed WHERE channel LIKE 'served:%'");
   ASSERT_TRUE(ent_.store->ResetUploadCursor(0).ok());
   Push(ent_);
-  EXPECT_EQ(Count("SELECT count(*) FROM feed WHERE channel = 'served'"), summaries);
+  EXPECT_EQ(Count("SELECT count(*) FROM feed WHERE channel LIKE 'served:%'"), summaries);
   EXPECT_EQ(summaries, 2);  // served 1, then 0 after the void
 }
 
