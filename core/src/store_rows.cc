@@ -32,12 +32,7 @@ Status Store::Impl::InsertBeneficiaryUpdate(const BeneficiaryUpdate& u) {
                       .BindBlob(4, EncodeBeneficiaryUpdate(u))
                       .Run());
   if (sqlite3_changes(db_->handle()) == 0) return Status::Ok();  // held already
-  ASSIGN_OR_RETURN(auto* apply, db_->Cached(kApplyCorrectionSql));
-  apply->Bind(1, u.beneficiary_id);
-  if (u.full_name) apply->Bind(2, *u.full_name); else apply->BindNull(2);
-  if (u.phone) apply->Bind(3, *u.phone); else apply->BindNull(3);
-  if (u.household_size) apply->Bind(4, *u.household_size); else apply->BindNull(4);
-  RETURN_IF_ERROR(apply->Bind(5, static_cast<int64_t>(u.hlc.Pack())).Bind(6, u.device_id).Run());
+  RETURN_IF_ERROR(ApplyCorrectionToRow(*db_, u));
   if (sqlite3_changes(db_->handle()) == 0) {
     return Status::FailedPrecondition("correction " + u.id + " names beneficiary " +
                                       u.beneficiary_id + ", which this tablet does not hold");

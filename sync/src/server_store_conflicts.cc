@@ -314,12 +314,7 @@ Status SqliteServerStore::InsertCorrection(const core::BeneficiaryUpdate& u,
                       .Bind(6, int64_t{clock_ahead})
                       .Bind(7, seq)
                       .Run());
-  ASSIGN_OR_RETURN(Statement * apply, db_->Cached(core::kApplyCorrectionSql));
-  apply->Bind(1, u.beneficiary_id);
-  if (u.full_name) apply->Bind(2, *u.full_name); else apply->BindNull(2);
-  if (u.phone) apply->Bind(3, *u.phone); else apply->BindNull(3);
-  if (u.household_size) apply->Bind(4, *u.household_size); else apply->BindNull(4);
-  return apply->Bind(5, static_cast<int64_t>(u.hlc.Pack())).Bind(6, u.device_id).Run();
+  return core::ApplyCorrectionToRow(*db_, u);
 }
 
 Result<std::string> SqliteServerStore::CorrectCentrally(const CentralCorrectionInput& in,

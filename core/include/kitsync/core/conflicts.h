@@ -12,6 +12,8 @@
 
 #include "kitsync/core/domain.h"
 #include "kitsync/core/hlc.h"
+#include "kitsync/core/sqlite.h"
+#include "kitsync/core/status.h"
 
 namespace kitsync::core {
 
@@ -115,30 +117,9 @@ std::optional<DetectedConflict> DetectStockDeficit(const std::string& post_id,
 // replica picks the same one whatever order they arrived in.
 bool IsNewerVersion(Hlc a_hlc, std::string_view a_device, Hlc b_hlc, std::string_view b_device);
 // The same rule in SQL, for a store that keeps the current details in a `beneficiaries` row with
-// <field>_version (packed HLC, 0 for the registration) and <field>_device columns. Parameters:
-// 1 beneficiary ID, 2 name, 3 phone, 4 household size (NULL: not corrected), 5 packed HLC,
-// 6 device ID. Every SET expression sees the row as it was, so each field is judged alone.
-inline constexpr char kApplyCorrectionSql[] =
-    "UPDATE beneficiaries SET "
-    "full_name = CASE WHEN ?2 IS NOT NULL AND (?5, ?6) > (name_version, name_device) "
-    "THEN ?2 ELSE full_name END, "
-    "name_device = CASE WHEN ?2 IS NOT NULL AND (?5, ?6) > (name_version, name_device) "
-    "THEN ?6 ELSE name_device END, "
-    "name_version = CASE WHEN ?2 IS NOT NULL AND (?5, ?6) > (name_version, name_device) "
-    "THEN ?5 ELSE name_version END, "
-    "phone = CASE WHEN ?3 IS NOT NULL AND (?5, ?6) > (phone_version, phone_device) "
-    "THEN ?3 ELSE phone END, "
-    "phone_device = CASE WHEN ?3 IS NOT NULL AND (?5, ?6) > (phone_version, phone_device) "
-    "THEN ?6 ELSE phone_device END, "
-    "phone_version = CASE WHEN ?3 IS NOT NULL AND (?5, ?6) > (phone_version, phone_device) "
-    "THEN ?5 ELSE phone_version END, "
-    "household_size = CASE WHEN ?4 IS NOT NULL AND (?5, ?6) > (household_version, "
-    "household_device) THEN ?4 ELSE household_size END, "
-    "household_device = CASE WHEN ?4 IS NOT NULL AND (?5, ?6) > (household_version, "
-    "household_device) THEN ?6 ELSE household_device END, "
-    "household_version = CASE WHEN ?4 IS NOT NULL AND (?5, ?6) > (household_version, "
-    "household_device) THEN ?5 ELSE household_version END "
-    "WHERE id = ?1";
+// <field>_version (packed HLC, 0 for the registration) and <field>_device columns: applies `u`
+// to that row field by field. The tablet and the server both keep such a row.
+Status ApplyCorrectionToRow(sqlite::Db& db, const BeneficiaryUpdate& u);
 // The newest version of any field of the row, or its registration: what an editor has seen.
 inline constexpr char kSeenVersionSql[] =
     "SELECT max(hlc, name_version, phone_version, household_version) FROM beneficiaries "
