@@ -15,5 +15,6 @@ void AddRecordCommands(CLI::App& app, Cli& cli);  // register, correct, record, 
 void AddStockCommands(CLI::App& app, Cli& cli);   // stock receive|transfer|...|show
 void AddQueryCommands(CLI::App& app, Cli& cli);   // handovers, status
 void AddSyncCommands(CLI::App& app, Cli& cli);    // enroll, sync
+void AddBatchCommand(CLI::App& app, Cli& cli);    // batch
 
 }  // namespace kitsync::cli

@@ -1,53 +1,10 @@
-// kitsync: the field CLI for a border-post tablet. Parses arguments and hands them to the
-// command groups; the exit-code contract lives in cli_context.h.
-#include <CLI/CLI.hpp>
-#include <exception>
-#include <iostream>
+// kitsync: the field CLI for a border-post tablet. The command line itself is in app.cc; the
+// exit-code contract lives in cli_context.h.
 #include <string>
+#include <vector>
 
-#include "cli_context.h"
-#include "commands.h"
+#include "app.h"
 
 int main(int argc, char** argv) {
-  using namespace kitsync::cli;
-  CLI::App app{"kitsync: records relief-kit handovers and stock at a border post, offline."};
-  app.require_subcommand(1);
-  // Set before the subcommands are added, which inherit it: global options may then follow the
-  // subcommand, as in `kitsync stock show --json`.
-  app.fallthrough();
-  app.failure_message([](const CLI::App* failed, const CLI::Error& e) {
-    std::string message = std::string("Error: ") + e.what() + "\n";
-    // A mistyped subcommand otherwise surfaces only as "A subcommand is required".
-    if (dynamic_cast<const CLI::ExtrasError*>(&e) == nullptr && !failed->remaining().empty()) {
-      message += "Not understood:";
-      for (const std::string& arg : failed->remaining()) message += " '" + arg + "'";
-      message += "\n";
-    }
-    return message + "Run with --help for more information.\n";
-  });
-
-  Cli cli;
-  app.add_option("--db", cli.global.db_path, "Tablet database file")
-      ->envname("KITSYNC_DB")
-      ->capture_default_str();
-  app.add_flag("--json", cli.global.json, "Print machine-readable JSON instead of tables");
-
-  AddSetupCommands(app, cli);
-  AddRecordCommands(app, cli);
-  AddStockCommands(app, cli);
-  AddQueryCommands(app, cli);
-  AddSyncCommands(app, cli);
-
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? kExitOk : kExitBadInput;
-  }
-  if (!cli.action) return kExitBadInput;
-  try {
-    return cli.action();
-  } catch (const std::exception& e) {
-    std::cerr << "Error: unexpected failure: " << e.what() << "\n";
-    return kExitFailure;
-  }
+  return kitsync::cli::RunKitsync(std::vector<std::string>(argv + 1, argv + argc));
 }
