@@ -1,4 +1,4 @@
-#include "process.h"
+#include "kitsync/process/process.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -9,14 +9,17 @@
 #include <sstream>
 #include <thread>
 
-namespace kitsync::testing {
+namespace kitsync::process {
 namespace {
 
 using namespace std::chrono_literals;
 
-// fork + exec with stdin from /dev/null and stdout/stderr to the given files.
+// fork + exec with stdin from `in_file` (/dev/null when empty) and stdout/stderr to the given
+// files.
 pid_t Spawn(const std::string& program, const std::vector<std::string>& args,
-            const std::string& out_file, const std::string& err_file, const std::string& dir) {
+            const std::string& out_file, const std::string& err_file, const std::string& dir,
+            const std::string& in_file = "") {
+  const std::string in_path = in_file.empty() ? "/dev/null" : in_file;
   std::vector<std::string> argv_storage = {program};
   argv_storage.insert(argv_storage.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -25,7 +28,7 @@ pid_t Spawn(const std::string& program, const std::vector<std::string>& args,
   const pid_t pid = fork();
   if (pid != 0) return pid;
   // Child: only async-signal-safe calls from here on.
-  const int in = open("/dev/null", O_RDONLY);
+  const int in = open(in_path.c_str(), O_RDONLY);
   const int out = open(out_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   const int err = open(err_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   if (in < 0 || out < 0 || err < 0) _exit(127);
@@ -74,12 +77,13 @@ std::string ProcessResult::Describe(const std::vector<std::string>& args) const 
 }
 
 ProcessResult RunProcess(const std::string& program, const std::vector<std::string>& args,
-                         const std::string& dir, std::chrono::milliseconds timeout) {
+                         const std::string& dir, std::chrono::milliseconds timeout,
+                         const std::string& stdin_file) {
   static int counter = 0;
   const std::string stem =
       dir + "/run-" + std::to_string(getpid()) + "-" + std::to_string(++counter);
   ProcessResult result;
-  const pid_t pid = Spawn(program, args, stem + ".out", stem + ".err", dir);
+  const pid_t pid = Spawn(program, args, stem + ".out", stem + ".err", dir, stdin_file);
   if (pid < 0) return result;
   int status = WaitFor(pid, timeout);
   if (status == -1) {
@@ -94,8 +98,9 @@ ProcessResult RunProcess(const std::string& program, const std::vector<std::stri
 
 std::unique_ptr<BackgroundProcess> BackgroundProcess::Start(const std::string& program,
                                                             const std::vector<std::string>& args,
-                                                            const std::string& log_file) {
-  const pid_t pid = Spawn(program, args, log_file, log_file, "");
+                                                            const std::string& log_file,
+                                                            const std::string& stdin_file) {
+  const pid_t pid = Spawn(program, args, log_file, log_file, "", stdin_file);
   if (pid < 0) return nullptr;
   return std::unique_ptr<BackgroundProcess>(new BackgroundProcess(pid));
 }
@@ -131,4 +136,4 @@ void BackgroundProcess::Kill() {
 
 BackgroundProcess::~BackgroundProcess() { Stop(); }
 
-}  // namespace kitsync::testing
+}  // namespace kitsync::process
