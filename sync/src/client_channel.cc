@@ -51,6 +51,9 @@ core::Result<std::shared_ptr<grpc::Channel>> MakeChannel(const std::string& addr
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, static_cast<int>(options.keepalive_time.count()));
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, static_cast<int>(options.keepalive_timeout.count()));
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 0);
+  // A channel of its own subchannels: a channel made to replace a failed one (see
+  // GrpcTransport::RenewFailedChannel) must not inherit the failed one's reconnect backoff.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
               static_cast<int>(options.max_reconnect_backoff.count()));
   return grpc::CreateCustomChannel(address, credentials, args);

@@ -1,5 +1,8 @@
 #include "kitsync/sync/client_grpc_transport.h"
 
+#include <grpcpp/channel.h>
+
+#include <algorithm>
 #include <condition_variable>
 #include <thread>
 
@@ -130,7 +133,27 @@ core::Result<std::unique_ptr<GrpcTransport>> GrpcTransport::Create(const core::S
                                                                    GrpcTransportOptions options) {
   RETURN_IF_ERROR(ValidateDeviceToken(link.device_token));
   ASSIGN_OR_RETURN(auto channel, MakeChannel(link.address, link.ca_file, options.channel));
-  return std::make_unique<GrpcTransport>(std::move(channel), link.device_token, options);
+  auto transport = std::make_unique<GrpcTransport>(std::move(channel), link.device_token, options);
+  transport->remake_channel_ = [link, options] {
+    auto channel = MakeChannel(link.address, link.ca_file, options.channel);
+    return channel.ok() ? *channel : nullptr;
+  };
+  return transport;
+}
+
+void GrpcTransport::RenewFailedChannel() {
+  // The sync engine paces its own retries. A channel whose last connection attempt failed waits
+  // out gRPC's own reconnect backoff as well, failing every call at once with the old error as if
+  // the link were still down: after a border post's link comes back, the tablet would stay
+  // offline for up to that backoff. A new channel makes one real attempt for the next call.
+  if (channel_->GetState(/*try_to_connect=*/false) != GRPC_CHANNEL_TRANSIENT_FAILURE) return;
+  std::shared_ptr<grpc::Channel> fresh = remake_channel_ ? remake_channel_() : nullptr;
+  if (!fresh) {
+    grpc::experimental::ChannelResetConnectionBackoff(channel_.get());
+    return;
+  }
+  channel_ = std::move(fresh);
+  stub_ = v1::Sync::NewStub(channel_);
 }
 
 GrpcTransport::GrpcTransport(std::shared_ptr<grpc::Channel> channel, std::string device_token,
@@ -168,6 +191,7 @@ core::Status GrpcTransport::Push(const std::vector<v1::PushBatch>& batches,
   RETURN_IF_ERROR(call.status());
   Prepare(context, options_.call_deadline +
                        options_.per_batch_deadline * static_cast<int64_t>(batches.size()));
+  RenewFailedChannel();
   auto stream = stub_->Push(&context);
 
   PushWindow window(batches, options_.window);
@@ -210,6 +234,7 @@ core::Status GrpcTransport::Pull(const v1::PullRequest& request, const PullHandl
   ActiveCall call(*this, context);
   RETURN_IF_ERROR(call.status());
   Prepare(context, PullDeadline(request));
+  RenewFailedChannel();
   auto reader = stub_->Pull(&context, request);
   core::Status handler_error;
   v1::PullBatch batch;
@@ -237,6 +262,7 @@ core::Result<v1::StatusResponse> GrpcTransport::GetStatus() {
   RETURN_IF_ERROR(call.status());
   Prepare(context, options_.call_deadline);
   v1::StatusResponse response;
+  RenewFailedChannel();
   const grpc::Status status = stub_->GetStatus(&context, v1::StatusRequest(), &response);
   if (!status.ok()) return CallError("server status", status);
   feed_head_.store(response.feed_head());

@@ -46,6 +46,20 @@ std::string DeadAddress() {
   return address;
 }
 
+// A border post's link comes back: the next call connects at once, instead of failing with the
+// old error until gRPC's own reconnect backoff (about a second after a failed attempt) runs out.
+TEST(GrpcTransportTest, CallAfterTheServerReturnsConnectsWithoutWaitingOutReconnectBackoff) {
+  const std::string address = DeadAddress();
+  const int port = std::stoi(address.substr(address.rfind(':') + 1));
+  auto transport = Connect(address);
+  ASSERT_NE(transport, nullptr);
+  EXPECT_EQ(transport->GetStatus().status().code(), core::Code::kUnavailable);
+  ScriptedServer server("", "", /*accept_gzip=*/true, port);
+  ASSERT_EQ(server.address(), address);
+  const auto status = transport->GetStatus();
+  EXPECT_TRUE(status.ok()) << status.status().ToString();
+}
+
 TEST(GrpcTransportTest, PushKeepsTheWindowFullAndSendsTheCredential) {
   ScriptedServer server;
   server.sync.ack_lag = 3;

@@ -77,7 +77,7 @@ grpc::Status ScriptedEnrollment::Enroll(grpc::ServerContext*, const v1::EnrollRe
 }
 
 ScriptedServer::ScriptedServer(const std::string& cert_pem, const std::string& key_pem,
-                               bool accept_gzip) {
+                               bool accept_gzip, int port) {
   std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
   if (!cert_pem.empty()) {
     grpc::SslServerCredentialsOptions ssl;
@@ -85,7 +85,7 @@ ScriptedServer::ScriptedServer(const std::string& cert_pem, const std::string& k
     credentials = grpc::SslServerCredentials(ssl);
   }
   grpc::ServerBuilder builder;
-  builder.AddListeningPort("127.0.0.1:0", credentials, &port_);
+  builder.AddListeningPort("127.0.0.1:" + std::to_string(port), credentials, &port_);
   builder.RegisterService(&sync);
   builder.RegisterService(&enrollment);
   builder.SetCompressionAlgorithmSupportStatus(GRPC_COMPRESS_GZIP, accept_gzip);

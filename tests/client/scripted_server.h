@@ -61,8 +61,9 @@ class ScriptedEnrollment final : public v1::Enrollment::Service {
 // compresses.
 class ScriptedServer {
  public:
+  // `port` 0 picks a free one.
   explicit ScriptedServer(const std::string& cert_pem = "", const std::string& key_pem = "",
-                          bool accept_gzip = true);
+                          bool accept_gzip = true, int port = 0);
   ~ScriptedServer();
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
 

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -48,10 +49,14 @@ class GrpcTransport final : public Transport {
   class ActiveCall;
 
   void Prepare(grpc::ClientContext& context, std::chrono::milliseconds deadline) const;
+  // Replaces a channel stuck in TRANSIENT_FAILURE before a call (see the definition for why).
+  // Only between calls, from the thread that makes them.
+  void RenewFailedChannel();
   std::chrono::milliseconds PullDeadline(const v1::PullRequest& request) const;
 
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Sync::Stub> stub_;
+  std::function<std::shared_ptr<grpc::Channel>()> remake_channel_;  // set by Create
   std::string authorization_;
   GrpcTransportOptions options_;
   // The feed head from the last GetStatus sizes the next Pull's deadline: a pull of 50 batches
