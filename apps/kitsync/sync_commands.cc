@@ -62,6 +62,7 @@ struct SyncOptions {
   bool once = false;
   bool watch = false;
   int interval_s = 60;
+  int max_backoff_s = 300;
   LinkOptions link;
 };
 
@@ -426,6 +427,7 @@ int RunWatch(const GlobalOptions& global, const SyncOptions& options) {
   engine_options.db_path = global.db_path;
   engine_options.session = SessionOptionsFor(options.link);
   engine_options.interval = std::chrono::seconds(options.interval_s);
+  engine_options.backoff.max = std::chrono::seconds(options.max_backoff_s);
   const sync::GrpcTransportOptions transport_options = TransportOptions(options.link);
   sync::SyncEngine engine(
       io, engine_options,
@@ -600,6 +602,14 @@ void AddSyncCommands(CLI::App& app, Cli& cli) {
   sync->add_option("--interval", sync_options->interval_s,
                    "With --watch: seconds between syncs when nothing waits (1-86400)")
       ->check(CLI::Range(1, 86400))
+      ->needs(watch)
+      ->capture_default_str();
+  // A post whose link comes back for minutes at a time wants a short ceiling; the default spares
+  // a server that is down for hours from every tablet retrying.
+  sync->add_option("--max-backoff", sync_options->max_backoff_s,
+                   "With --watch: the longest wait, in seconds, between retries after failures "
+                   "(1-3600)")
+      ->check(CLI::Range(1, 3600))
       ->needs(watch)
       ->capture_default_str();
   AddLinkOptions(sync, sync_options->link);
