@@ -157,7 +157,11 @@ class FaultProxy::Impl {
     RunOnIo([this, p = Clamped(profile)] { profile_ = p; });
   }
   ProxyCounters Counters() const {
-    return RunOnIo([this] { return counters_; });
+    return RunOnIo([this] {
+      ProxyCounters snapshot = counters_;
+      snapshot.live_connections = static_cast<int64_t>(connections_.size());
+      return snapshot;
+    });
   }
 
   // Members below are used by connections, on the proxy's thread only.

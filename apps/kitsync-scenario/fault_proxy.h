@@ -31,6 +31,7 @@ struct ProxyCounters {
   int64_t stalls = 0;
   int64_t bytes_to_target = 0;
   int64_t bytes_from_target = 0;
+  int64_t live_connections = 0;  // connections alive now (accepted, and not yet closed and freed)
 };
 
 class FaultProxy {
