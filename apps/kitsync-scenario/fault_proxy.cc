@@ -53,7 +53,8 @@ std::optional<tcp::endpoint> ParseEndpoint(const std::string& text) {
     host = host.substr(1, host.size() - 2);
   }
   const std::string port_text = text.substr(colon + 1);
-  if (!std::all_of(port_text.begin(), port_text.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+  if (!std::all_of(port_text.begin(), port_text.end(),
+                   [](char c) { return c >= '0' && c <= '9'; }) ||
       port_text.size() > 5) {
     return std::nullopt;
   }
@@ -96,7 +97,8 @@ class FaultProxy::Impl {
     if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
     if (!ec) acceptor_.bind(local, ec);
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (!ec) port_ = acceptor_.local_endpoint(ec).port();
+    // The first time only, before the thread starts: address() reads it without the thread.
+    if (!ec && port_ == 0) port_ = acceptor_.local_endpoint(ec).port();
     if (ec) {
       boost::system::error_code ignored;
       acceptor_.close(ignored);
@@ -227,22 +229,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // back for an acknowledgement would add delays the profile does not describe.
     boost::system::error_code ignored;
     client_.set_option(tcp::no_delay(true), ignored);
-    target_.async_connect(proxy_.target(), [self = shared_from_this()](
-                                                const boost::system::error_code& ec) {
-      if (self->closed_) return;
-      if (ec) {
-        // The target is not there: the client learns at once rather than waiting on a
-        // connection that will never carry anything. A reset, as a refused connect would be.
-        self->Reset();
-        return;
-      }
-      boost::system::error_code ignored;
-      self->target_.set_option(tcp::no_delay(true), ignored);
-      ++self->proxy_.counters().connections;
-      self->connected_ = true;
-      self->Pump(self->upstream_);
-      self->Pump(self->downstream_);
-    });
+    target_.async_connect(proxy_.target(),
+                          [self = shared_from_this()](const boost::system::error_code& ec) {
+                            self->OnTargetConnected(ec);
+                          });
   }
 
   // Both sides see "connection reset". Counted as a cut by the caller when it is one.
@@ -256,6 +246,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool connected() const { return connected_; }
 
  private:
+  void OnTargetConnected(const boost::system::error_code& ec) {
+    if (closed_) return;
+    if (ec) {
+      // The target is not there: the client learns at once rather than waiting on a connection
+      // that will never carry anything. A reset, as a refused connect would be.
+      Reset();
+      return;
+    }
+    boost::system::error_code ignored;
+    target_.set_option(tcp::no_delay(true), ignored);
+    ++proxy_.counters().connections;
+    connected_ = true;
+    Pump(upstream_);
+    Pump(downstream_);
+  }
+
   struct Chunk {
     std::vector<char> bytes;
     Clock::time_point release;
@@ -276,9 +282,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     Clock::time_point last_release{};
     asio::steady_timer release_timer;
     bool reading = false;
-    bool writing = false;    // a write or the wait for the front chunk's release is pending
-    bool saw_eof = false;    // `from` closed its write side
-    bool finished = false;   // everything delivered and `to`'s write side shut down
+    bool writing = false;   // a write or the wait for the front chunk's release is pending
+    bool saw_eof = false;   // `from` closed its write side
+    bool finished = false;  // everything delivered and `to`'s write side shut down
   };
 
   void Pump(Direction& d) {
@@ -331,8 +337,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
       release += profile.stall;
     }
     d.last_release = release;
-    d.queue.push_back(Chunk{std::vector<char>(d.read_buffer.begin(), d.read_buffer.begin() + n),
-                            release});
+    d.queue.push_back(
+        Chunk{std::vector<char>(d.read_buffer.begin(), d.read_buffer.begin() + n), release});
     d.queued_bytes += n;
     Pump(d);
   }
@@ -405,11 +411,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
 }  // namespace
 
 void FaultProxy::Impl::StartAccept() {
-  acceptor_.async_accept(
-      [this, generation = listen_generation_](const boost::system::error_code& ec,
-                                              tcp::socket socket) {
-        OnAccepted(generation, ec, std::move(socket));
-      });
+  acceptor_.async_accept([this, generation = listen_generation_](
+                             const boost::system::error_code& ec, tcp::socket socket) {
+    OnAccepted(generation, ec, std::move(socket));
+  });
 }
 
 void FaultProxy::Impl::OnAccepted(uint64_t generation, const boost::system::error_code& ec,
@@ -456,8 +461,8 @@ Result<std::unique_ptr<FaultProxy>> FaultProxy::Start(const std::string& target,
                                                       LinkProfile profile, uint64_t seed) {
   const std::optional<tcp::endpoint> endpoint = ParseEndpoint(target);
   if (!endpoint) {
-    return Status::InvalidArgument("fault proxy target must be HOST:PORT with a numeric host, got '" +
-                                   target + "'");
+    return Status::InvalidArgument(
+        "fault proxy target must be HOST:PORT with a numeric host, got '" + target + "'");
   }
   auto impl = std::make_unique<Impl>(*endpoint, profile, seed);
   if (const boost::system::error_code ec = impl->Listen()) {
@@ -472,9 +477,7 @@ FaultProxy::FaultProxy(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 FaultProxy::~FaultProxy() { impl_->Shutdown(); }
 
-std::string FaultProxy::address() const {
-  return "127.0.0.1:" + std::to_string(impl_->port());
-}
+std::string FaultProxy::address() const { return "127.0.0.1:" + std::to_string(impl_->port()); }
 
 void FaultProxy::SetUp(bool up) { impl_->SetUp(up); }
 bool FaultProxy::up() const { return impl_->up(); }

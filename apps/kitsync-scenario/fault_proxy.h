@@ -16,6 +16,7 @@ namespace kitsync::scenario {
 // How the link treats each chunk (at most 4 KiB) read from either side. Out-of-range values are
 // clamped: probabilities into [0, 1], negative durations and rates to 0, and a max_latency below
 // min_latency is raised to it.
+// clang-format off
 struct LinkProfile {
   std::chrono::milliseconds min_latency{30};   // one-way delay, drawn uniformly per chunk
   std::chrono::milliseconds max_latency{150};
@@ -31,8 +32,9 @@ struct ProxyCounters {
   int64_t stalls = 0;
   int64_t bytes_to_target = 0;
   int64_t bytes_from_target = 0;
-  int64_t live_connections = 0;  // connections alive now (accepted, and not yet closed and freed)
+  int64_t live_connections = 0;  // alive now: accepted, and not yet closed and freed
 };
+// clang-format on
 
 class FaultProxy {
  public:
@@ -46,7 +48,8 @@ class FaultProxy {
   FaultProxy(const FaultProxy&) = delete;
   FaultProxy& operator=(const FaultProxy&) = delete;
 
-  std::string address() const;  // "127.0.0.1:PORT"; the port never changes, even across SetUp(false)/SetUp(true)
+  // "127.0.0.1:PORT"; the port never changes, even across SetUp(false)/SetUp(true)
+  std::string address() const;
 
   // Down: the listening socket is CLOSED (so new connections are refused at once — clients probe
   // reachability with a plain TCP connect and must see "refused", not "accepted then dropped"),

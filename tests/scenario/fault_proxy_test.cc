@@ -109,10 +109,14 @@ enum class Ending { kEof, kReset, kTimedOut, kOtherError };
 
 std::string Describe(Ending ending) {
   switch (ending) {
-    case Ending::kEof: return "EOF";
-    case Ending::kReset: return "reset";
-    case Ending::kTimedOut: return "timed out";
-    case Ending::kOtherError: return "other error";
+    case Ending::kEof:
+      return "EOF";
+    case Ending::kReset:
+      return "reset";
+    case Ending::kTimedOut:
+      return "timed out";
+    case Ending::kOtherError:
+      return "other error";
   }
   return "?";
 }
@@ -298,7 +302,8 @@ TEST(FaultProxyTest, MegabyteCrossesIntactAndInOrderBothWaysThroughALatentThinLi
   ASSERT_EQ(echoed.bytes.size(), data.size());
   EXPECT_EQ(Fnv1a(echoed.bytes), Fnv1a(data));
   const auto mismatch = std::mismatch(data.begin(), data.end(), echoed.bytes.begin());
-  EXPECT_EQ(mismatch.first, data.end()) << "first difference at byte " << mismatch.first - data.begin();
+  EXPECT_EQ(mismatch.first, data.end())
+      << "first difference at byte " << mismatch.first - data.begin();
 
   const ProxyCounters counters = proxy->Counters();
   EXPECT_EQ(counters.connections, 1);
