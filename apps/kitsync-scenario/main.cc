@@ -66,8 +66,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 50))
       ->capture_default_str();
   app.add_option("--work-dir", run.work_dir,
-                 "Where the server's data, the tablets and the logs go (default: a new "
-                 "directory under $TMPDIR or /tmp)");
+                 "Where the server's data, the tablets and the logs go, kept afterwards "
+                 "(default: a new directory under $TMPDIR or /tmp, removed after a run where "
+                 "everything held unless --keep)");
+  bool keep = false;
+  app.add_flag("--keep", keep, "Keep the default work directory after a run where everything held");
   app.add_option("--bin-dir", run.bin_dir,
                  "Directory holding kitsync/kitsync, kitsync-server/kitsync-server and "
                  "kitsync-admin/kitsync-admin (default: beside this program)");
@@ -108,7 +111,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (run.bin_dir.empty()) run.bin_dir = DefaultBinDir();
-  if (run.work_dir.empty()) run.work_dir = NewWorkDir();
+  const bool own_work_dir = run.work_dir.empty();
+  if (own_work_dir) run.work_dir = NewWorkDir();
   if (run.work_dir.empty()) {
     std::cerr << "Error: cannot create a work directory\n";
     return 2;
@@ -120,5 +124,11 @@ int main(int argc, char** argv) {
   run.degraded.stall = milliseconds(400);
   run.degraded.cut_probability = cut_percent / 100.0;
   run.reconnect_gap = milliseconds(gap_ms);
-  return RunScenario(plan, run);
+  const int code = RunScenario(plan, run);
+  if (code == 0 && own_work_dir && !keep) {
+    std::error_code ec;
+    std::filesystem::remove_all(run.work_dir, ec);
+    std::cout << "(work dir removed; --keep or --work-dir keeps it)\n";
+  }
+  return code;
 }
