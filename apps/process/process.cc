@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,9 +26,14 @@ pid_t Spawn(const std::string& program, const std::vector<std::string>& args,
   std::vector<char*> argv;
   for (std::string& a : argv_storage) argv.push_back(a.data());
   argv.push_back(nullptr);
+  const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid != 0) return pid;
-  // Child: only async-signal-safe calls from here on.
+  // Child: only async-signal-safe calls from here on. A child must not outlive the program that
+  // started it (a scenario stopped with Ctrl-C, a test killed by its timeout): it is told to stop
+  // when that program dies, and stops at once if that already happened.
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (getppid() != parent) _exit(127);
   const int in = open(in_path.c_str(), O_RDONLY);
   const int out = open(out_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   const int err = open(err_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -35,6 +41,11 @@ pid_t Spawn(const std::string& program, const std::vector<std::string>& args,
   dup2(in, 0);
   dup2(out, 1);
   dup2(err, 2);
+  // Nothing else of the parent's: an inherited socket would keep a connection the parent closed
+  // open (its peer never sees the reset), and an inherited database handle would hold locks.
+  if (close_range(3, ~0U, 0) != 0) {
+    for (int fd = 3; fd < 65536; ++fd) close(fd);
+  }
   if (!dir.empty() && chdir(dir.c_str()) != 0) _exit(127);
   execv(program.c_str(), argv.data());
   _exit(127);
