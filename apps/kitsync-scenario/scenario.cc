@@ -807,7 +807,31 @@ class Scenario {
       }
     }
     CheckCorrectionOutcome();
+    PrintTablets();
     CheckReconciliation(handed_out);
+  }
+
+  // What each tablet holds next to what the server holds for its post.
+  void PrintTablets() {
+    std::ostringstream table;
+    char row[200];
+    std::snprintf(row, sizeof row, "%-14s %10s %8s %10s %-14s %s\n", "TABLET", "RECORDED",
+                  "FACTS", "DECISIONS", "DIGEST", "SERVER'S VIEW OF THE POST");
+    table << row;
+    for (const Tablet& t : tablets_) {
+      const TabletView v = ReadTablet(t.db, /*verify_chain=*/false);
+      const TabletView server = ReadTablet(observers_[t.post_index], false);
+      const bool same = v.error.empty() && v.digest.sha256_hex == server.digest.sha256_hex &&
+                        v.resolutions == server.resolutions;
+      std::snprintf(row, sizeof row, "%-14s %10zu %8lld %10lld %-14s %s\n", t.plan->name.c_str(),
+                    t.recorded.size(), static_cast<long long>(v.digest.facts),
+                    static_cast<long long>(v.resolutions), v.digest.sha256_hex.substr(0, 12).c_str(),
+                    same ? "equal" : "DIFFERENT");
+      table << row;
+      Check(same, t.plan->name + " differs from the server's view of " + t.plan->post_code);
+    }
+    Say("each tablet against the server (facts digest of beneficiaries, handovers, voids, stock "
+        "movements and corrections; decisions received):\n" + table.str());
   }
 
   void CheckCorrectionOutcome() {
