@@ -294,8 +294,10 @@ ConflictUpdate NextConflictUpdate(const std::optional<StoredConflictState>& stor
   }
   switch (stored->status) {
     case ConflictStatus::kOpen:
-      return detected->Fingerprint() == stored->fingerprint ? ConflictUpdate::kNone
-                                                             : ConflictUpdate::kRefresh;
+      return detected->Fingerprint() == stored->fingerprint &&
+                     (!stored->written || *stored->written == *detected)
+                 ? ConflictUpdate::kNone
+                 : ConflictUpdate::kRefresh;
     case ConflictStatus::kResolved: {
       // The admin decided on the sides they saw. Fewer of them (one was voided since) leaves the
       // decision standing; a side they never saw opens the question again.

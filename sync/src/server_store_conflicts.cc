@@ -413,14 +413,24 @@ Status SqliteServerStore::RefreshConflicts(const Situations& touched, int64_t no
     if (detected && detected->key != key) {
       return Status::Internal("conflict key mismatch: " + detected->key + " vs " + key);
     }
-    ASSIGN_OR_RETURN(Statement * find,
-                     db_->Cached("SELECT status, fingerprint FROM conflicts WHERE situation = ?"));
+    ASSIGN_OR_RETURN(
+        Statement * find,
+        db_->Cached("SELECT id, situation, kind, severity, status, summary, provisional, sides, "
+                    "post_ids, clock_ahead, detected_ms, updated_ms, resolution, resolved_by, "
+                    "resolved_ms, note, fingerprint FROM conflicts WHERE situation = ?"));
     ASSIGN_OR_RETURN(bool held, find->Bind(1, key).Step());
     std::optional<core::StoredConflictState> stored;
     if (held) {
-      stored = core::StoredConflictState{
-          core::ParseConflictStatus(find->Text(0)).value_or(ConflictStatus::kOpen),
-          find->Text(1)};
+      // Read whole only while open and unchanged in its sides: then whether it still reads the
+      // same decides whether it is rewritten.
+      const auto status = core::ParseConflictStatus(find->Text(4)).value_or(ConflictStatus::kOpen);
+      stored = core::StoredConflictState{status, find->Text(16), std::nullopt};
+      if (status == ConflictStatus::kOpen && detected &&
+          detected->Fingerprint() == stored->fingerprint) {
+        ConflictRecord row = ReadConflictRow(*find);
+        row.conflict.key = key;
+        stored->written = std::move(row.conflict);
+      }
     }
     find->Reset();
     switch (core::NextConflictUpdate(stored, detected)) {

@@ -92,6 +92,20 @@ TEST(StockDeficitTest, ANegativeBalanceIsShownAsItIs) {
   EXPECT_NE(c->provisional.find("-2"), std::string::npos) << c->provisional;
 }
 
+BeneficiaryUpdate PhoneFix(const std::string& id, const std::string& beneficiary,
+                           const std::string& phone, int64_t base_ms, int64_t ms,
+                           const std::string& device = "ent-t1") {
+  BeneficiaryUpdate u;
+  u.id = id;
+  u.beneficiary_id = beneficiary;
+  u.phone = phone;
+  u.base_hlc = {base_ms, 0};
+  u.post_id = "ENT";
+  u.device_id = device;
+  u.hlc = {ms, 0};
+  return u;
+}
+
 TEST(ConflictUpdateTest, OpensRefreshesClearsAndReopens) {
   auto two = DetectEntitlementExceeded("h", "r", "k", 1,
                                        {Served("h1", "ENT", 1, 10), Served("h2", "NUN", 1, 20)});
@@ -118,6 +132,30 @@ TEST(ConflictUpdateTest, OpensRefreshesClearsAndReopens) {
   EXPECT_EQ(
       NextConflictUpdate(StoredConflictState{S::kResolved, two->Fingerprint()}, std::nullopt),
       U::kNone);
+}
+
+TEST(ConflictUpdateTest, AnOpenConflictThatReadsDifferentlyWithTheSameSidesIsRewritten) {
+  // A later correction nobody disputes changes the value that stands, not who disagreed.
+  Beneficiary b;
+  b.id = "x";
+  b.post_id = "ENT";
+  const auto u1 = PhoneFix("u1", "x", "1", 0, 10, "ent-t1");
+  const auto u2 = PhoneFix("u2", "x", "2", 0, 20, "ent-t2");
+  const auto settled = PhoneFix("u3", "x", "3", 20, 30, "ent-t1");
+  auto before = DetectConcurrentUpdate(b, {u1, u2}, {});
+  auto after = DetectConcurrentUpdate(b, {u1, u2, settled}, {});
+  ASSERT_TRUE(before && after);
+  ASSERT_EQ(before->Fingerprint(), after->Fingerprint());
+  ASSERT_NE(before->provisional, after->provisional);
+  using S = ConflictStatus;
+  EXPECT_EQ(NextConflictUpdate(StoredConflictState{S::kOpen, before->Fingerprint(), before}, after),
+            ConflictUpdate::kRefresh);
+  EXPECT_EQ(NextConflictUpdate(StoredConflictState{S::kOpen, after->Fingerprint(), after}, after),
+            ConflictUpdate::kNone);
+  // A decision stands for the sides it covered, whatever value stands meanwhile.
+  EXPECT_EQ(NextConflictUpdate(StoredConflictState{S::kResolved, before->Fingerprint(), before},
+                               after),
+            ConflictUpdate::kNone);
 }
 
 // --- convergence, as a property
@@ -260,7 +298,10 @@ class Replica {
     std::optional<DetectedConflict> detected = Detect(key);
     auto it = stored_.find(key);
     std::optional<StoredConflictState> state;
-    if (it != stored_.end()) state = StoredConflictState{it->second.second, it->second.first.Fingerprint()};
+    if (it != stored_.end()) {
+      state = StoredConflictState{it->second.second, it->second.first.Fingerprint(),
+                                  it->second.first};
+    }
     switch (NextConflictUpdate(state, detected)) {
       case ConflictUpdate::kNone: break;
       case ConflictUpdate::kInsert:

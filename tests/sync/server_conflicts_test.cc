@@ -492,6 +492,26 @@ TEST_F(ServerCorrectionsTest, PostAndCentreCorrectingTheSameFieldConvergeAndAreL
   EXPECT_EQ(List("concurrent-update", "resolved").size(), 1u);
 }
 
+TEST_F(ServerCorrectionsTest, ALaterCorrectionThatSawBothRewritesWhatTheOpenConflictSaysStands) {
+  server_.clock().Advance(1000);
+  ASSERT_TRUE(Correct(ent_, "0812-2222").ok());
+  ASSERT_TRUE(CorrectCentrally("0813-9999").ok());
+  Push(ent_);
+  ASSERT_EQ(List("concurrent-update").size(), 1u);
+  // A tablet that has seen both settles the phone. Who disagreed is unchanged, and the question
+  // stays open for the admin, but what stands meanwhile is the new number.
+  PullAll(server_.logic(), ent2_);
+  server_.clock().Advance(1000);
+  ASSERT_TRUE(Correct(ent2_, "0812-5555").ok());
+  Push(ent2_);
+  auto now = List("concurrent-update");
+  ASSERT_EQ(now.size(), 1u);
+  EXPECT_EQ(now[0].status(), "open");
+  EXPECT_EQ(now[0].sides_size(), 3);
+  EXPECT_THAT(now[0].provisional(), HasSubstr("phone '0812-5555'"));
+  ExpectStoredEqualsRecomputed();
+}
+
 TEST_F(ServerCorrectionsTest, ACorrectionOfAnotherPostsBeneficiaryIsRefusedWithNothingApplied) {
   // NUN never holds ENT's beneficiary; a hand-made correction claiming it is refused.
   core::BeneficiaryUpdate u;

@@ -139,11 +139,14 @@ std::optional<DetectedConflict> DetectConcurrentUpdate(const Beneficiary& regist
 struct StoredConflictState {
   ConflictStatus status = ConflictStatus::kOpen;
   std::string fingerprint;  // of the sides when it was last written
+  // Everything as last written, when the caller has it: an open conflict whose sides are the
+  // same may still read differently (a later correction changed the value that stands).
+  std::optional<DetectedConflict> written;
 };
 enum class ConflictUpdate {
   kNone,     // nothing to write
   kInsert,   // new: record it open
-  kRefresh,  // still open: rewrite its sides and summary
+  kRefresh,  // still open: rewrite its sides, summary and provisional outcome
   kReopen,   // resolved or cleared, but it holds again with other sides: open it again
   kClear,    // was open, no longer holds
 };
