@@ -22,6 +22,8 @@ enum class ConflictKind {
   kDuplicateBeneficiary,  // one document hash registered under two or more beneficiary IDs
   kStockDeficit,          // a post handed out more than it received
   kConcurrentUpdate,      // one beneficiary's field corrected at two places that did not see each other
+  kUpdateVsVoid,          // a beneficiary merged into another (retired) and corrected where the
+                          // merge was not yet known
 };
 
 enum class Severity { kLow, kMedium, kHigh };
@@ -134,6 +136,17 @@ Beneficiary CurrentDetails(Beneficiary registered, const std::vector<Beneficiary
 std::optional<DetectedConflict> DetectConcurrentUpdate(const Beneficiary& registered,
                                                        std::vector<BeneficiaryUpdate> updates,
                                                        const std::vector<std::string>& clock_ahead);
+
+// --- update vs void: a retired beneficiary corrected by an editor who had not seen the merge
+// `merges` are every merge that retired `retired_id` (the one standing decides the kept
+// beneficiary), `corrections` every correction of it. A conflict names the standing merge and
+// each correction that missed some merge (CorrectionMissedMerge). The merge stands meanwhile:
+// the correction is kept with the retired record and not applied to the kept one.
+std::optional<DetectedConflict> DetectUpdateVsVoid(const std::string& retired_id,
+                                                   const std::string& retired_post_id,
+                                                   const std::vector<BeneficiaryMerge>& merges,
+                                                   std::vector<BeneficiaryUpdate> corrections,
+                                                   const std::vector<std::string>& clock_ahead);
 
 // --- what becomes of a stored conflict when its situation is looked at again
 struct StoredConflictState {
