@@ -294,7 +294,8 @@ namespace {
 std::string CorrectedValues(const BeneficiaryUpdate& u) {
   std::string values;
   for (const Field& f : kFields) {
-    if (f.set(u)) values += (values.empty() ? "" : ", ") + std::string(f.name) + " '" + f.value(u) + "'";
+    if (!f.set(u)) continue;
+    values += (values.empty() ? "" : ", ") + std::string(f.name) + " '" + f.value(u) + "'";
   }
   return values;
 }

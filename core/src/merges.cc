@@ -8,7 +8,8 @@ bool SupersedesMerge(const BeneficiaryMerge& a, const BeneficiaryMerge& b) {
   return std::tie(a.hlc, a.id) > std::tie(b.hlc, b.id);
 }
 
-std::map<std::string, BeneficiaryMerge> StandingMerges(const std::vector<BeneficiaryMerge>& merges) {
+std::map<std::string, BeneficiaryMerge> StandingMerges(
+    const std::vector<BeneficiaryMerge>& merges) {
   std::map<std::string, BeneficiaryMerge> standing;
   for (const BeneficiaryMerge& m : merges) {
     auto [it, added] = standing.emplace(m.retired_id, m);

@@ -370,7 +370,8 @@ Result<std::vector<HandoverView>> Store::ListHandovers(const HandoverFilter& f) 
           "(SELECT w.device_id FROM handover_voids w WHERE w.handover_id = h.id "
           "ORDER BY w.hlc, w.device_id LIMIT 1) "
           "WHERE (?1 IS NULL OR h.round_id = ?1) AND (?2 IS NULL OR h.kit_type_id = ?2) "
-          "AND (?3 IS NULL OR h.beneficiary_id = ?3 OR m.kept_id = ?3) AND (?4 IS NULL OR h.wall_ms >= ?4) "
+          "AND (?3 IS NULL OR h.beneficiary_id = ?3 OR m.kept_id = ?3) "
+          "AND (?4 IS NULL OR h.wall_ms >= ?4) "
           "AND (?5 IS NULL OR h.wall_ms < ?5) AND (?6 OR v.handover_id IS NULL) "
           "ORDER BY h.hlc LIMIT ?7"));
   if (round_id) stmt->Bind(1, *round_id);

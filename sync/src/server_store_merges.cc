@@ -83,9 +83,8 @@ Status SqliteServerStore::CopyKeptTo(const std::string& kept_id, const std::stri
   return Status::Ok();
 }
 
-Result<std::vector<std::string>> SqliteServerStore::MergeBeneficiaries(const ConflictRecord& current,
-                                                                       const ResolveInput& in,
-                                                                       Situations& touched) {
+Result<std::vector<std::string>> SqliteServerStore::MergeBeneficiaries(
+    const ConflictRecord& current, const ResolveInput& in, Situations& touched) {
   const std::string& keep = in.keep_beneficiary_id;
   const auto& sides = current.conflict.sides;
   const bool is_side = std::any_of(sides.begin(), sides.end(), [&](const core::ConflictSide& s) {
@@ -101,7 +100,8 @@ Result<std::vector<std::string>> SqliteServerStore::MergeBeneficiaries(const Con
                                       *keep_retired + "; keep " + *keep_retired +
                                       " or another registration that still stands");
   }
-  ASSIGN_OR_RETURN(auto keep_post, QueryText("SELECT post_id FROM beneficiaries WHERE id = ?", keep));
+  ASSIGN_OR_RETURN(auto keep_post,
+                   QueryText("SELECT post_id FROM beneficiaries WHERE id = ?", keep));
   if (!keep_post) return Status::Internal("a conflict names a beneficiary the server lost");
 
   // Every other registration of the family, including one merged earlier into a registration

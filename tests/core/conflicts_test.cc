@@ -108,6 +108,11 @@ BeneficiaryUpdate PhoneFix(const std::string& id, const std::string& beneficiary
   return u;
 }
 
+// A stored conflict as a caller that keeps only its status and sides knows it.
+StoredConflictState BySides(ConflictStatus status, const DetectedConflict& c) {
+  return StoredConflictState{status, c.Fingerprint(), std::nullopt};
+}
+
 TEST(ConflictUpdateTest, OpensRefreshesClearsAndReopens) {
   auto two = DetectEntitlementExceeded("h", "r", "k", 1,
                                        {Served("h1", "ENT", 1, 10), Served("h2", "NUN", 1, 20)});
@@ -119,21 +124,14 @@ TEST(ConflictUpdateTest, OpensRefreshesClearsAndReopens) {
   using S = ConflictStatus;
   EXPECT_EQ(NextConflictUpdate(std::nullopt, std::nullopt), U::kNone);
   EXPECT_EQ(NextConflictUpdate(std::nullopt, two), U::kInsert);
-  EXPECT_EQ(NextConflictUpdate(StoredConflictState{S::kOpen, two->Fingerprint()}, two), U::kNone);
-  EXPECT_EQ(NextConflictUpdate(StoredConflictState{S::kOpen, two->Fingerprint()}, three),
-            U::kRefresh);
-  EXPECT_EQ(NextConflictUpdate(StoredConflictState{S::kOpen, two->Fingerprint()}, std::nullopt),
-            U::kClear);
-  EXPECT_EQ(NextConflictUpdate(StoredConflictState{S::kCleared, two->Fingerprint()}, two),
-            U::kReopen);
+  EXPECT_EQ(NextConflictUpdate(BySides(S::kOpen, *two), two), U::kNone);
+  EXPECT_EQ(NextConflictUpdate(BySides(S::kOpen, *two), three), U::kRefresh);
+  EXPECT_EQ(NextConflictUpdate(BySides(S::kOpen, *two), std::nullopt), U::kClear);
+  EXPECT_EQ(NextConflictUpdate(BySides(S::kCleared, *two), two), U::kReopen);
   // A decision covers the sides the admin saw: one more reopens it, one fewer does not.
-  EXPECT_EQ(NextConflictUpdate(StoredConflictState{S::kResolved, two->Fingerprint()}, three),
-            U::kReopen);
-  EXPECT_EQ(NextConflictUpdate(StoredConflictState{S::kResolved, three->Fingerprint()}, two),
-            U::kNone);
-  EXPECT_EQ(
-      NextConflictUpdate(StoredConflictState{S::kResolved, two->Fingerprint()}, std::nullopt),
-      U::kNone);
+  EXPECT_EQ(NextConflictUpdate(BySides(S::kResolved, *two), three), U::kReopen);
+  EXPECT_EQ(NextConflictUpdate(BySides(S::kResolved, *three), two), U::kNone);
+  EXPECT_EQ(NextConflictUpdate(BySides(S::kResolved, *two), std::nullopt), U::kNone);
 }
 
 TEST(ConflictUpdateTest, AnOpenConflictThatReadsDifferentlyWithTheSameSidesIsRewritten) {
@@ -339,7 +337,8 @@ class Replica {
             // Applied as it arrives, field by field, as a replica's row is.
             const BeneficiaryUpdate u = ToUpdate(f, beneficiaries_.at(f.beneficiary_id).post);
             auto [it, added] = phones_.emplace(f.beneficiary_id, u);
-            if (!added && IsNewerVersion(u.hlc, u.device_id, it->second.hlc, it->second.device_id)) {
+            const BeneficiaryUpdate& held = it->second;
+            if (!added && IsNewerVersion(u.hlc, u.device_id, held.hlc, held.device_id)) {
               it->second = u;
             }
             touched.insert("cu/" + f.beneficiary_id);

@@ -723,7 +723,8 @@ TEST_F(ServerMergesTest, AMergeRepointsTheFamilysHandoversOnEveryReplicaWithoutR
 TEST_F(ServerMergesTest, AMergeNeedsANoteAndOneOfTheSidesThatStillStands) {
   const int64_t feed_before = Count("SELECT count(*) FROM feed");
   EXPECT_EQ(Decide(duplicate_, "merge", "", kept_).status().code(), core::Code::kInvalidArgument);
-  auto stranger = Decide(duplicate_, "merge", "same family", "0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b6f");
+  auto stranger =
+      Decide(duplicate_, "merge", "same family", "0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b6f");
   EXPECT_EQ(stranger.status().code(), core::Code::kInvalidArgument);
   EXPECT_THAT(stranger.status().message(), HasSubstr("not one of this conflict's registrations"));
   EXPECT_EQ(Decide(duplicate_, "merge", "same family").status().code(),

@@ -15,7 +15,8 @@ namespace kitsync::core {
 bool SupersedesMerge(const BeneficiaryMerge& a, const BeneficiaryMerge& b);
 
 // Retired beneficiary ID -> the merge that stands for it. Duplicates change nothing.
-std::map<std::string, BeneficiaryMerge> StandingMerges(const std::vector<BeneficiaryMerge>& merges);
+std::map<std::string, BeneficiaryMerge> StandingMerges(
+    const std::vector<BeneficiaryMerge>& merges);
 
 // The beneficiary a record of `beneficiary_id` now belongs to: the kept one of the merge standing
 // for it, or itself when it was never retired. One step: the server never leaves a standing merge
