@@ -142,6 +142,7 @@ int ResolveConflict(AdminClient& client, const ResolveArgs& args) {
   request.set_reference(args.reference);
   request.set_officer_code(args.officer);
   request.set_correction_id(args.correction);
+  request.set_keep_beneficiary_id(args.keep);
   if (args.name) request.set_full_name(*args.name);
   if (args.phone) request.set_phone(*args.phone);
   if (args.household) {

@@ -27,7 +27,8 @@ struct ResolveArgs {
   int64_t quantity = 0;
   std::string reference;
   std::string officer;
-  std::string correction;  // pick
+  std::string correction;  // pick, restore
+  std::string keep;        // merge
   std::optional<std::string> name;  // set
   std::optional<std::string> phone;
   std::optional<int64_t> household;

@@ -97,8 +97,8 @@ int main(int argc, char** argv) {
   conflicts->require_subcommand(1);
   CLI::App* list = conflicts->add_subcommand("list", "List conflicts, most recently changed first");
   list->add_option("--kind", list_args.kind,
-                   "entitlement-exceeded, duplicate-beneficiary, stock-deficit or "
-                   "concurrent-update");
+                   "entitlement-exceeded, duplicate-beneficiary, stock-deficit, "
+                   "concurrent-update or update-vs-void");
   list->add_option("--status", list_args.status, "open, resolved or cleared");
   list->add_option("--post", list_args.post, "Post code");
   list->add_flag("--json", list_args.json, "Print JSON");
@@ -110,23 +110,30 @@ int main(int argc, char** argv) {
   CLI::App* resolve = conflicts->add_subcommand(
       "resolve",
       "Decide a conflict. entitlement-exceeded: justify | void --handover ID; "
-      "duplicate-beneficiary: keep-both; stock-deficit: receipt | adjustment --quantity N; "
-      "concurrent-update: pick --correction ID | set --name/--phone/--household-size");
+      "duplicate-beneficiary: keep-both | merge --keep ID; stock-deficit: receipt | adjustment "
+      "--quantity N; concurrent-update: pick --correction ID | set --name/--phone/"
+      "--household-size; update-vs-void: confirm | restore [--correction ID]");
   resolve->add_option("ID", resolve_args.id, "Conflict ID")->required();
   resolve->add_option("--action", resolve_args.action,
-                      "justify, void, keep-both, receipt, adjustment, pick or set")
+                      "justify, void, keep-both, merge, receipt, adjustment, pick, set, confirm "
+                      "or restore")
       ->required();
   resolve->add_option("--by", resolve_args.by, "Who decides, for the audit log")->required();
-  resolve->add_option("--note", resolve_args.note, "Why (required for justify, keep-both, void, "
-                                                   "adjustment)");
+  resolve->add_option("--note", resolve_args.note, "Why (required for justify, keep-both, merge, "
+                                                   "confirm, void, adjustment)");
   resolve->add_option("--handover", resolve_args.handover, "void: the handover to void");
   resolve->add_option("--quantity", resolve_args.quantity,
                       "receipt: units received; adjustment: signed change");
   resolve->add_option("--reference", resolve_args.reference, "receipt: waybill number");
   resolve->add_option("--officer", resolve_args.officer,
-                      "void, receipt, adjustment: officer code the record is made by");
+                      "void, receipt, adjustment, pick, set, restore: officer code the record "
+                      "is made by");
   resolve->add_option("--correction", resolve_args.correction,
-                      "pick: the correction whose values stand");
+                      "pick: the correction whose values stand; restore: the correction carried "
+                      "onto the kept beneficiary");
+  resolve->add_option("--keep", resolve_args.keep,
+                      "merge: the beneficiary that stays; the family's other registrations are "
+                      "merged into it");
   resolve->add_option("--name", resolve_args.name, "set: the name that stands");
   resolve->add_option("--phone", resolve_args.phone, "set: the phone that stands");
   resolve->add_option("--household-size", resolve_args.household,

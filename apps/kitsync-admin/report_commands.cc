@@ -209,7 +209,8 @@ int ReportBeneficiaries(AdminClient& client, const ReportArgs& args) {
   }
   Print("beneficiaries", r, args.format);
   if (args.format == "table" && !r.rows.empty()) {
-    std::cout << "Distinct document hashes count a family registered twice once.\n";
+    std::cout << "Distinct document hashes count a family registered twice once; beneficiaries "
+                 "count a family the office merged once.\n";
   }
   return kExitOk;
 }

@@ -186,7 +186,10 @@ int RunRecord(const GlobalOptions& global, const RecordOptions& options) {
     handover["round_code"] = input.round_code;
     handover["kit_type_code"] = input.kit_type_code;
     handover["officer_code"] = input.officer_code;
-    PrintJson({{"ok", true}, {"handover", handover}, {"overridden", overridden}});
+    PrintJson({{"ok", true},
+               {"handover", handover},
+               {"overridden", overridden},
+               {"merged_from", receipt->merged_from}});
     return kExitOk;
   }
   std::cout << "Handover recorded: " << h.id << "\n";
@@ -200,6 +203,10 @@ int RunRecord(const GlobalOptions& global, const RecordOptions& options) {
                            ? "proxy (" + h.proxy_relation + ")"
                            : "beneficiary in person"},
   };
+  if (!receipt->merged_from.empty()) {
+    fields.emplace_back("Note", receipt->merged_from + " was merged into this beneficiary by the "
+                                                       "central office");
+  }
   if (!h.override_reason.empty()) fields.emplace_back("Override reason", h.override_reason);
   for (const auto& warning : receipt->overridden) {
     fields.emplace_back("Overridden", warning.message);

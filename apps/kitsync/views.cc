@@ -68,6 +68,8 @@ json HandoverViewJson(const core::HandoverView& view) {
   out["officer_code"] = view.officer_code;
   out["voided"] = view.void_record.has_value();
   out["void"] = view.void_record ? VoidJson(*view.void_record) : json(nullptr);
+  // Whose the handover is now, when the office merged its beneficiary into another.
+  out["merged_into"] = view.merged_into.empty() ? json(nullptr) : json(view.merged_into);
   return out;
 }
 
@@ -141,7 +143,10 @@ void PrintHandoverTable(std::ostream& out, const std::vector<core::HandoverView>
     std::string when = FormatWallMs(h.wall_ms);
     when.resize(when.size() - 4);  // the header already says UTC
     table.AddRow({when, h.id, view.round_code, view.kit_type_code, std::to_string(h.quantity),
-                  h.beneficiary_id, view.officer_code, ProofText(h.proof_kind, h.proof_ref),
+                  view.merged_into.empty() ? h.beneficiary_id
+                                           : h.beneficiary_id + " (merged into " +
+                                                 view.merged_into + ")",
+                  view.officer_code, ProofText(h.proof_kind, h.proof_ref),
                   collector, state});
   }
   table.Print(out);

@@ -202,6 +202,20 @@ std::string EncodeMovement(const StockMovement& m) {
   return w.Finish();
 }
 
+std::string EncodeBeneficiaryMerge(const BeneficiaryMerge& m) {
+  CanonicalWriter w;
+  w.UInt("base_hlc", m.base_hlc.Pack());
+  w.Str("by", m.decided_by);
+  w.Str("conflict", m.conflict_id);
+  w.Str("device", m.device_id);
+  w.UInt("hlc", m.hlc.Pack());
+  w.Str("id", m.id);
+  w.Str("kept", m.kept_id);
+  w.Str("retired", m.retired_id);
+  w.Int("wall_ms", m.wall_ms);
+  return w.Finish();
+}
+
 Result<Beneficiary> DecodeBeneficiary(const std::string& payload) {
   return Decode<Beneficiary>(payload, "beneficiary", [](const json& j, Beneficiary& b) {
     b.id = GetString(j, "id", true);
@@ -287,6 +301,25 @@ Result<StockMovement> DecodeMovement(const std::string& payload) {
   });
 }
 
+Result<BeneficiaryMerge> DecodeBeneficiaryMerge(const std::string& payload) {
+  return Decode<BeneficiaryMerge>(payload, "beneficiary merge",
+                                  [](const json& j, BeneficiaryMerge& m) {
+    m.id = GetString(j, "id", true);
+    m.retired_id = GetString(j, "retired", true);
+    m.kept_id = GetString(j, "kept", true);
+    auto base = j.find("base_hlc");
+    if (base == j.end() || !base->is_number_unsigned()) {
+      throw std::invalid_argument("missing or malformed field 'base_hlc'");
+    }
+    m.base_hlc = Hlc::Unpack(base->get<uint64_t>());
+    m.conflict_id = GetString(j, "conflict", true);
+    m.decided_by = GetString(j, "by", true);
+    m.device_id = GetString(j, "device", true);
+    m.hlc = GetHlc(j);
+    m.wall_ms = GetInt(j, "wall_ms");
+  });
+}
+
 Result<LoggedForm> ToLoggedForm(const Record& record) {
   if (auto* b = std::get_if<Beneficiary>(&record)) {
     return LoggedForm{"beneficiary", b->id, EncodeBeneficiary(*b)};
@@ -303,6 +336,9 @@ Result<LoggedForm> ToLoggedForm(const Record& record) {
   if (auto* u = std::get_if<BeneficiaryUpdate>(&record)) {
     return LoggedForm{"beneficiary_update", u->id, EncodeBeneficiaryUpdate(*u)};
   }
+  if (auto* m = std::get_if<BeneficiaryMerge>(&record)) {
+    return LoggedForm{"beneficiary_merge", m->id, EncodeBeneficiaryMerge(*m)};
+  }
   return Status::InvalidArgument("master data is not part of a device's change log");
 }
 
@@ -316,6 +352,7 @@ Result<Record> DecodeLogged(const std::string& entity, const std::string& payloa
   if (entity == "handover_void") return widen(DecodeHandoverVoid(payload));
   if (entity == "stock_movement") return widen(DecodeMovement(payload));
   if (entity == "beneficiary_update") return widen(DecodeBeneficiaryUpdate(payload));
+  if (entity == "beneficiary_merge") return widen(DecodeBeneficiaryMerge(payload));
   return Status::InvalidArgument("unknown change-log entity '" + entity + "'");
 }
 

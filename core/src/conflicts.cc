@@ -1,5 +1,7 @@
 #include "kitsync/core/conflicts.h"
 
+#include "kitsync/core/merges.h"
+
 #include <algorithm>
 #include <limits>
 #include <set>
@@ -13,6 +15,7 @@ constexpr std::pair<ConflictKind, std::string_view> kKinds[] = {
     {ConflictKind::kDuplicateBeneficiary, "duplicate-beneficiary"},
     {ConflictKind::kStockDeficit, "stock-deficit"},
     {ConflictKind::kConcurrentUpdate, "concurrent-update"},
+    {ConflictKind::kUpdateVsVoid, "update-vs-void"},
 };
 constexpr std::pair<ConflictStatus, std::string_view> kStatuses[] = {
     {ConflictStatus::kOpen, "open"},
@@ -286,6 +289,58 @@ std::optional<DetectedConflict> DetectConcurrentUpdate(const Beneficiary& regist
   return c;
 }
 
+namespace {
+
+std::string CorrectedValues(const BeneficiaryUpdate& u) {
+  std::string values;
+  for (const Field& f : kFields) {
+    if (!f.set(u)) continue;
+    values += (values.empty() ? "" : ", ") + std::string(f.name) + " '" + f.value(u) + "'";
+  }
+  return values;
+}
+
+}  // namespace
+
+std::optional<DetectedConflict> DetectUpdateVsVoid(const std::string& retired_id,
+                                                   const std::string& retired_post_id,
+                                                   const std::vector<BeneficiaryMerge>& merges,
+                                                   std::vector<BeneficiaryUpdate> corrections,
+                                                   const std::vector<std::string>& clock_ahead) {
+  const auto standing = StandingMerges(merges);
+  auto it = standing.find(retired_id);
+  if (it == standing.end()) return std::nullopt;
+  const BeneficiaryMerge& merge = it->second;
+  SortUpdates(corrections);
+  DetectedConflict c;
+  for (const BeneficiaryUpdate& u : corrections) {
+    const bool missed = std::any_of(merges.begin(), merges.end(), [&](const BeneficiaryMerge& m) {
+      return CorrectionMissedMerge(u, m);
+    });
+    if (!missed) continue;
+    const bool ahead = std::find(clock_ahead.begin(), clock_ahead.end(), u.id) != clock_ahead.end();
+    c.sides.push_back({"correction", u.id, u.post_id, u.device_id, u.hlc, u.wall_ms, 0, ahead,
+                       CorrectedValues(u)});
+  }
+  if (c.sides.empty()) return std::nullopt;
+  // The merge first: it is what the corrections missed. Its ID is the side's, so a later merge
+  // of the same beneficiary (into another family) is a new side, for a new look.
+  c.sides.insert(c.sides.begin(),
+                 {"merge", merge.id, retired_post_id, merge.device_id, merge.hlc, merge.wall_ms, 0,
+                  false, "beneficiary " + retired_id + " merged into " + merge.kept_id});
+  c.kind = ConflictKind::kUpdateVsVoid;
+  c.key = "update-vs-void/" + retired_id;
+  c.severity = Severity::kLow;
+  c.clock_ahead = AnyClockAhead(c.sides);
+  const auto n = static_cast<int64_t>(c.sides.size() - 1);
+  c.summary = "beneficiary " + retired_id + " was merged into " + merge.kept_id + ", and " +
+              (n == 1 ? "a correction" : N(n) + " corrections") +
+              " made without knowing of the merge reached the server";
+  c.provisional = "the merge stands: the correction is kept with the retired record and not "
+                  "applied to " + merge.kept_id + "." + ClockNote(c.clock_ahead);
+  return c;
+}
+
 ConflictUpdate NextConflictUpdate(const std::optional<StoredConflictState>& stored,
                                   const std::optional<DetectedConflict>& detected) {
   if (!stored) return detected ? ConflictUpdate::kInsert : ConflictUpdate::kNone;
@@ -294,8 +349,10 @@ ConflictUpdate NextConflictUpdate(const std::optional<StoredConflictState>& stor
   }
   switch (stored->status) {
     case ConflictStatus::kOpen:
-      return detected->Fingerprint() == stored->fingerprint ? ConflictUpdate::kNone
-                                                             : ConflictUpdate::kRefresh;
+      return detected->Fingerprint() == stored->fingerprint &&
+                     (!stored->written || *stored->written == *detected)
+                 ? ConflictUpdate::kNone
+                 : ConflictUpdate::kRefresh;
     case ConflictStatus::kResolved: {
       // The admin decided on the sides they saw. Fewer of them (one was voided since) leaves the
       // decision standing; a side they never saw opens the question again.

@@ -196,6 +196,19 @@ CREATE TABLE resolutions (
   PRIMARY KEY (conflict_id, hlc)
 ) WITHOUT ROWID;
 )sql",
+    // 5: merges of beneficiaries decided by the office, one row per retired beneficiary: the
+    // merge that stands for it (core/merges.h). Handovers keep the beneficiary they were recorded
+    // for; whoever asks whose a handover is looks it up here.
+    R"sql(
+CREATE TABLE beneficiary_merges (
+  retired_id TEXT PRIMARY KEY,
+  kept_id    TEXT NOT NULL,
+  merge_id   TEXT NOT NULL,
+  hlc        INTEGER NOT NULL,
+  payload    BLOB NOT NULL  -- canonical encoding of the standing merge
+) WITHOUT ROWID;
+CREATE INDEX beneficiary_merges_by_kept ON beneficiary_merges (kept_id);
+)sql",
 };
 
 static_assert(std::size(kSteps) == kSchemaVersion);

@@ -8,7 +8,7 @@
 
 namespace kitsync::core {
 
-inline constexpr int kSchemaVersion = 4;
+inline constexpr int kSchemaVersion = 5;
 
 // Connection settings every tablet connection uses (WAL, synchronous, foreign keys).
 Status ConfigureConnection(sqlite::Db& db, bool durable, int busy_timeout_ms);

@@ -28,6 +28,12 @@ Result<BeneficiaryUpdate> Store::UpdateBeneficiary(const BeneficiaryUpdateInput&
   sqlite::Db& db = impl_->db();
   ASSIGN_OR_RETURN(auto tx, sqlite::Transaction::Begin(db));
   ASSIGN_OR_RETURN(Beneficiary current, GetBeneficiary(in.beneficiary_id));
+  ASSIGN_OR_RETURN(std::optional<std::string> kept, impl_->KeptIdOf(in.beneficiary_id));
+  if (kept) {
+    return Status::FailedPrecondition("beneficiary " + in.beneficiary_id + " was merged into " +
+                                      *kept + " by the central office; correct " + *kept +
+                                      " instead");
+  }
   ASSIGN_OR_RETURN(std::string post_id, impl_->OwnPostId());
   if (current.post_id != post_id) {
     return Status::PermissionDenied("beneficiary " + in.beneficiary_id +

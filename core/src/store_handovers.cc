@@ -68,7 +68,8 @@ Beneficiary ReadBeneficiary(const sqlite::Statement& s) {
 
 constexpr const char* kBeneficiaryColumns =
     "SELECT id, doc_hash, full_name, phone, household_size, post_id, device_id, hlc "
-    "FROM beneficiaries WHERE doc_hash = ? ORDER BY hlc LIMIT 1";
+    "FROM beneficiaries b WHERE doc_hash = ? ORDER BY EXISTS (SELECT 1 FROM beneficiary_merges m "
+    "WHERE m.retired_id = b.id), hlc LIMIT 1";
 
 }  // namespace
 
@@ -155,6 +156,13 @@ Result<Store::Impl::PreparedHandover> Store::Impl::PrepareHandover(const Handove
   Handover& h = out.handover;
   h.round_id = round.id;
   h.beneficiary_id = in.beneficiary_id;
+  // A family the office merged is served under the registration it kept: the officer may still
+  // hold the retired ID (on a card, in a list), and the kit must count for the family once.
+  ASSIGN_OR_RETURN(std::optional<std::string> kept, KeptIdOf(in.beneficiary_id));
+  if (kept) {
+    out.merged_from = in.beneficiary_id;
+    h.beneficiary_id = *kept;
+  }
   h.kit_type_id = kit_type_id;
   h.quantity = in.quantity;
   h.post_id = post_id;
@@ -169,7 +177,12 @@ Result<Store::Impl::PreparedHandover> Store::Impl::PrepareHandover(const Handove
 
   // Rows written earlier in this transaction are visible to this query.
   ASSIGN_OR_RETURN(BeneficiaryHistory history,
-                   ReadHistory(*db_, in.beneficiary_id, round.id, kit_type_id, post_id));
+                   ReadHistory(*db_, h.beneficiary_id, round.id, kit_type_id, post_id));
+  if (!history.known && kept) {
+    return Status::NotFound("beneficiary " + in.beneficiary_id + " was merged into " + *kept +
+                            " by the central office, and this tablet does not hold " + *kept +
+                            " yet; sync, then record the handover again");
+  }
   if (!history.known) {
     return Status::NotFound("no beneficiary " + in.beneficiary_id +
                             " on this tablet; register the beneficiary first");
@@ -243,7 +256,8 @@ Result<HandoverReceipt> Store::RecordHandover(const HandoverInput& input) {
                                 /*store_payload=*/false));
   RETURN_IF_ERROR(tx->Commit());
   impl_->CommittedHandedOut(h.post_id, h.kit_type_id, h.quantity);
-  return HandoverReceipt{std::move(h), std::move(prepared.warnings)};
+  return HandoverReceipt{std::move(h), std::move(prepared.warnings),
+                         std::move(prepared.merged_from)};
 }
 
 Result<int64_t> Store::ImportHandovers(const std::vector<HandoverInput>& inputs) {
@@ -345,22 +359,29 @@ Result<std::vector<HandoverView>> Store::ListHandovers(const HandoverFilter& f) 
       auto* stmt,
       impl_->db().Cached(
           "SELECT " KITSYNC_HANDOVER_COLUMNS ", r.code, k.code, o.code, "
-          "v.reason, v.officer_id, v.device_id, v.hlc, v.wall_ms "
+          "v.reason, v.officer_id, v.device_id, v.hlc, v.wall_ms, m.kept_id "
           "FROM handovers h "
           "LEFT JOIN rounds r ON r.id = h.round_id "
           "LEFT JOIN kit_types k ON k.id = h.kit_type_id "
           "LEFT JOIN officers o ON o.id = h.officer_id "
+          "LEFT JOIN beneficiary_merges m ON m.retired_id = h.beneficiary_id "
           // The first void when two tablets voided the same handover.
           "LEFT JOIN handover_voids v ON v.handover_id = h.id AND v.device_id = "
           "(SELECT w.device_id FROM handover_voids w WHERE w.handover_id = h.id "
           "ORDER BY w.hlc, w.device_id LIMIT 1) "
           "WHERE (?1 IS NULL OR h.round_id = ?1) AND (?2 IS NULL OR h.kit_type_id = ?2) "
-          "AND (?3 IS NULL OR h.beneficiary_id = ?3) AND (?4 IS NULL OR h.wall_ms >= ?4) "
+          "AND (?3 IS NULL OR h.beneficiary_id = ?3 OR m.kept_id = ?3) "
+          "AND (?4 IS NULL OR h.wall_ms >= ?4) "
           "AND (?5 IS NULL OR h.wall_ms < ?5) AND (?6 OR v.handover_id IS NULL) "
           "ORDER BY h.hlc LIMIT ?7"));
   if (round_id) stmt->Bind(1, *round_id);
   if (kit_type_id) stmt->Bind(2, *kit_type_id);
-  if (!f.beneficiary_id.empty()) stmt->Bind(3, f.beneficiary_id);
+  // A family's handovers, whichever of its registrations they were recorded for: a retired ID
+  // stands for the beneficiary it was merged into.
+  if (!f.beneficiary_id.empty()) {
+    ASSIGN_OR_RETURN(std::optional<std::string> kept, impl_->KeptIdOf(f.beneficiary_id));
+    stmt->Bind(3, kept.value_or(f.beneficiary_id));
+  }
   stmt->BindOptional(4, f.since_wall_ms).BindOptional(5, f.until_wall_ms);
   stmt->Bind(6, int64_t{f.include_voided}).Bind(7, f.limit);
 
@@ -379,6 +400,7 @@ Result<std::vector<HandoverView>> Store::ListHandovers(const HandoverFilter& f) 
                                       stmt->Text(22), Hlc::Unpack(static_cast<uint64_t>(stmt->Int(23))),
                                       stmt->Int(24)};
     }
+    if (!stmt->IsNull(25)) view.merged_into = stmt->Text(25);
     out.push_back(std::move(view));
   }
   stmt->Reset();

@@ -109,6 +109,7 @@ class Store::Impl {
   struct PreparedHandover {
     Handover handover;
     std::vector<Warning> warnings;
+    std::string merged_from;  // the ID given, when it was merged into handover.beneficiary_id
   };
   // What one write call has already looked up. A bulk import resolves each code once and keeps
   // the post's balance per kit type as a running figure instead of re-summing for every row.
@@ -130,6 +131,11 @@ class Store::Impl {
   // the one before.
   Status UpsertServedSummary(const ServedSummary& s);
   Status InsertResolution(const ConflictResolution& r);
+  // Keeps the merge if it stands for its retired beneficiary (core/merges.h); an older or
+  // repeated one changes nothing.
+  Status InsertMerge(const BeneficiaryMerge& m);
+  // The beneficiary `beneficiary_id` was merged into, if it was retired by a merge.
+  Result<std::optional<std::string>> KeptIdOf(const std::string& beneficiary_id);
   Status InsertHandover(const Handover& h);
   Status InsertVoid(const HandoverVoid& v);
   Status InsertMovement(const StockMovement& m);

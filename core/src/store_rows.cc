@@ -4,6 +4,7 @@
 
 #include "kitsync/core/canonical.h"
 #include "kitsync/core/conflicts.h"
+#include "kitsync/core/merges.h"
 
 namespace kitsync::core {
 
@@ -69,6 +70,26 @@ Status Store::Impl::InsertResolution(const ConflictResolution& r) {
       .Bind(7, r.decided_by)
       .Bind(8, r.wall_ms)
       .Run();
+}
+
+Status Store::Impl::InsertMerge(const BeneficiaryMerge& m) {
+  ASSIGN_OR_RETURN(auto* stmt, db_->Cached(kKeepStandingMergeSql));
+  return stmt->Bind(1, m.retired_id)
+      .Bind(2, m.kept_id)
+      .Bind(3, m.id)
+      .Bind(4, static_cast<int64_t>(m.hlc.Pack()))
+      .BindBlob(5, EncodeBeneficiaryMerge(m))
+      .Run();
+}
+
+Result<std::optional<std::string>> Store::Impl::KeptIdOf(const std::string& beneficiary_id) {
+  ASSIGN_OR_RETURN(auto* stmt,
+                   db_->Cached("SELECT kept_id FROM beneficiary_merges WHERE retired_id = ?"));
+  ASSIGN_OR_RETURN(bool row, stmt->Bind(1, beneficiary_id).Step());
+  std::optional<std::string> kept;
+  if (row) kept = stmt->Text(0);
+  stmt->Reset();
+  return kept;
 }
 
 Status Store::Impl::InsertHandover(const Handover& h) {

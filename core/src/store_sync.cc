@@ -29,6 +29,7 @@ Status ValidatePulled(const std::vector<RemoteChange>& changes, MasterData& mast
             [](const BeneficiaryUpdate& u) { return ValidateBeneficiaryUpdateRecord(u); },
             [](const ServedSummary& s) { return ValidateServedSummary(s); },
             [](const ConflictResolution& r) { return ValidateResolution(r); },
+            [](const BeneficiaryMerge& m) { return ValidateMergeRecord(m); },
             [&](const KitType& k) {
               master.kit_types.push_back(k);
               return Status::Ok();
@@ -76,6 +77,7 @@ Status Store::ApplyPulled(const std::vector<RemoteChange>& changes, int64_t curs
             [&](const BeneficiaryUpdate& u) { return impl_->InsertBeneficiaryUpdate(u); },
             [&](const ServedSummary& s) { return impl_->UpsertServedSummary(s); },
             [&](const ConflictResolution& r) { return impl_->InsertResolution(r); },
+            [&](const BeneficiaryMerge& m) { return impl_->InsertMerge(m); },
             [](const auto&) { return Status::Ok(); },  // master data, done above
         },
         c.record));

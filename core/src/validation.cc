@@ -228,6 +228,22 @@ Status ValidateResolution(const ConflictResolution& r) {
   return ValidateHlcSet("resolution", r.hlc);
 }
 
+Status ValidateMergeRecord(const BeneficiaryMerge& m) {
+  RETURN_IF_ERROR(ValidateId("merge ID", m.id));
+  RETURN_IF_ERROR(ValidateId("retired beneficiary's ID", m.retired_id));
+  RETURN_IF_ERROR(ValidateId("kept beneficiary's ID", m.kept_id));
+  if (m.retired_id == m.kept_id) {
+    return Status::InvalidArgument("a beneficiary cannot be merged into itself");
+  }
+  RETURN_IF_ERROR(ValidateId("merged conflict's ID", m.conflict_id));
+  RETURN_IF_ERROR(ValidateText("who decided the merge", m.decided_by, kMaxNameLength, true));
+  RETURN_IF_ERROR(ValidateId("merging device's ID", m.device_id));
+  if (m.base_hlc >= m.hlc) {
+    return Status::InvalidArgument("a merge must order after the version it saw");
+  }
+  return ValidateHlcSet("merge", m.hlc);
+}
+
 Status ValidateHandoverRecord(const Handover& h) {
   RETURN_IF_ERROR(ValidateId("handover ID", h.id));
   RETURN_IF_ERROR(ValidateHandoverContent(h));

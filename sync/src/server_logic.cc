@@ -2,7 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <iterator>
 #include <limits>
+#include <variant>
 
 #include "kitsync/core/ids.h"
 #include "kitsync/core/validation.h"
@@ -49,6 +51,9 @@ Status CheckRawNumbers(const v1::RecordBatch& batch) {
         break;
       case v1::Change::kBeneficiaryUpdate:
         ok = offset_ok(c.beneficiary_update().wall_offset_ms());
+        break;
+      case v1::Change::kBeneficiaryMerge:
+        ok = offset_ok(c.beneficiary_merge().wall_offset_ms());
         break;
       case v1::Change::kStockMovement:
         ok = offset_ok(c.stock_movement().wall_offset_ms()) &&
@@ -103,9 +108,11 @@ Status CheckPushBatch(const v1::PushBatch& b, int64_t now_ms, const ServerLogicO
 }
 
 const char* KindName(const core::Record& r) {
-  static constexpr const char* kNames[] = {"beneficiary",    "handover", "handover void",
-                                           "stock movement", "kit type", "post",
-                                           "officer",        "round"};
+  static constexpr const char* kNames[] = {
+      "beneficiary", "handover",   "handover void",  "stock movement",      "kit type",
+      "post",        "officer",    "round",          "beneficiary correction",
+      "served summary", "conflict resolution", "beneficiary merge"};
+  static_assert(std::size(kNames) == std::variant_size_v<core::Record>);
   return kNames[r.index()];
 }
 

@@ -123,7 +123,7 @@ Result<v1::ListConflictsResponse> ServerLogic::ListConflicts(
       return Status::InvalidArgument(
           "unknown conflict kind '" + request.kind().substr(0, kMaxFilterLength) +
           "'; kinds are entitlement-exceeded, duplicate-beneficiary, stock-deficit, "
-          "concurrent-update");
+          "concurrent-update, update-vs-void");
     }
   }
   if (!request.status().empty()) {
@@ -179,7 +179,7 @@ Result<v1::ResolveConflictResponse> ServerLogic::ResolveConflict(
     in.now_ms = clock_();
     const bool makes_a_fact = in.action == "void" || in.action == "receipt" ||
                               in.action == "adjustment" || in.action == "pick" ||
-                              in.action == "set";
+                              in.action == "set" || in.action == "restore";
     if (makes_a_fact) {
       RETURN_IF_ERROR(core::ValidateCode("officer code", request.officer_code()));
       in.officer_code = request.officer_code();
@@ -191,6 +191,15 @@ Result<v1::ResolveConflictResponse> ServerLogic::ResolveConflict(
     if (in.action == "pick") {
       RETURN_IF_ERROR(core::ValidateId("correction ID", request.correction_id()));
       in.correction_id = request.correction_id();
+    }
+    if (in.action == "restore" && !request.correction_id().empty()) {
+      RETURN_IF_ERROR(core::ValidateId("correction ID", request.correction_id()));
+      in.correction_id = request.correction_id();
+    }
+    if (in.action == "merge") {
+      RETURN_IF_ERROR(
+          core::ValidateId("beneficiary to keep (--keep)", request.keep_beneficiary_id()));
+      in.keep_beneficiary_id = request.keep_beneficiary_id();
     }
     if (in.action == "set") {
       ASSIGN_OR_RETURN(CorrectedFields fields, ReadCorrectedFields(request));

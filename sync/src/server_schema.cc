@@ -267,6 +267,26 @@ CREATE TABLE served_summaries (
   PRIMARY KEY (doc_hash, round_id, kit_type_id, post_id)
 ) WITHOUT ROWID;
 )sql",
+    // 5: merges of beneficiaries decided by the office. Every merge is kept (a retired
+    // beneficiary may be merged again when its family is); the one standing for a retired
+    // beneficiary is its latest by (HLC, ID), as on the tablet (core/merges.h).
+    R"sql(
+CREATE TABLE beneficiary_merges (
+  id          TEXT PRIMARY KEY,
+  retired_id  TEXT NOT NULL REFERENCES beneficiaries (id),
+  kept_id     TEXT NOT NULL REFERENCES beneficiaries (id),
+  base_hlc    INTEGER NOT NULL,
+  hlc         INTEGER NOT NULL,
+  conflict_id TEXT NOT NULL,
+  server_seq  INTEGER NOT NULL REFERENCES feed (server_seq)
+) WITHOUT ROWID;
+CREATE INDEX beneficiary_merges_by_retired ON beneficiary_merges (retired_id, hlc, id);
+CREATE INDEX beneficiary_merges_by_kept ON beneficiary_merges (kept_id);
+CREATE TRIGGER beneficiary_merges_are_append_only_u BEFORE UPDATE ON beneficiary_merges
+  BEGIN SELECT RAISE(ABORT, 'merges are append-only'); END;
+CREATE TRIGGER beneficiary_merges_are_append_only_d BEFORE DELETE ON beneficiary_merges
+  BEGIN SELECT RAISE(ABORT, 'merges are append-only'); END;
+)sql",
 };
 
 static_assert(std::size(kSteps) == kServerSchemaVersion);

@@ -72,9 +72,10 @@ std::string PostIdsJson(const DetectedConflict& c) {
 bool ActionFits(ConflictKind kind, const std::string& action) {
   switch (kind) {
     case ConflictKind::kEntitlementExceeded: return action == "justify" || action == "void";
-    case ConflictKind::kDuplicateBeneficiary: return action == "keep-both";
+    case ConflictKind::kDuplicateBeneficiary: return action == "keep-both" || action == "merge";
     case ConflictKind::kStockDeficit: return action == "receipt" || action == "adjustment";
     case ConflictKind::kConcurrentUpdate: return action == "pick" || action == "set";
+    case ConflictKind::kUpdateVsVoid: return action == "confirm" || action == "restore";
   }
   return false;
 }
@@ -82,9 +83,10 @@ bool ActionFits(ConflictKind kind, const std::string& action) {
 std::string ActionsFor(ConflictKind kind) {
   switch (kind) {
     case ConflictKind::kEntitlementExceeded: return "justify, void";
-    case ConflictKind::kDuplicateBeneficiary: return "keep-both";
+    case ConflictKind::kDuplicateBeneficiary: return "keep-both, merge";
     case ConflictKind::kStockDeficit: return "receipt, adjustment";
     case ConflictKind::kConcurrentUpdate: return "pick, set";
+    case ConflictKind::kUpdateVsVoid: return "confirm, restore";
   }
   return "";
 }
@@ -276,13 +278,20 @@ Result<std::optional<DetectedConflict>> SqliteServerStore::DetectCorrections(
   auto registered = core::DecodeBeneficiary(reg->Text(0));
   reg->Reset();
   if (!registered.ok()) return registered.status();
+  std::vector<core::BeneficiaryUpdate> updates;
+  std::vector<std::string> ahead;
+  RETURN_IF_ERROR(GatherCorrections(beneficiary_id, updates, ahead));
+  return core::DetectConcurrentUpdate(*registered, std::move(updates), ahead);
+}
+
+Status SqliteServerStore::GatherCorrections(const std::string& beneficiary_id,
+                                            std::vector<core::BeneficiaryUpdate>& updates,
+                                            std::vector<std::string>& ahead) {
   ASSIGN_OR_RETURN(Statement * stmt,
                    db_->Cached("SELECT f.payload, u.clock_ahead, u.id FROM beneficiary_updates u "
                                "JOIN feed f ON f.server_seq = u.server_seq "
                                "WHERE u.beneficiary_id = ?"));
   stmt->Bind(1, beneficiary_id);
-  std::vector<core::BeneficiaryUpdate> updates;
-  std::vector<std::string> ahead;
   while (true) {
     ASSIGN_OR_RETURN(bool more, stmt->Step());
     if (!more) break;
@@ -295,7 +304,7 @@ Result<std::optional<DetectedConflict>> SqliteServerStore::DetectCorrections(
     updates.push_back(std::move(*u));
   }
   stmt->Reset();
-  return core::DetectConcurrentUpdate(*registered, std::move(updates), ahead);
+  return Status::Ok();
 }
 
 Status SqliteServerStore::InsertCorrection(const core::BeneficiaryUpdate& u,
@@ -314,6 +323,11 @@ Status SqliteServerStore::InsertCorrection(const core::BeneficiaryUpdate& u,
                       .Bind(6, int64_t{clock_ahead})
                       .Bind(7, seq)
                       .Run());
+  // Posts whose registration of the family was merged into this beneficiary serve it too.
+  ASSIGN_OR_RETURN(std::vector<std::string> also, PostsMergedInto(u.beneficiary_id, u.post_id));
+  for (const std::string& post_id : also) {
+    RETURN_IF_ERROR(AppendFeed(post_id, form, u.hlc, origin_device).status());
+  }
   return core::ApplyCorrectionToRow(*db_, u);
 }
 
@@ -329,6 +343,11 @@ Result<std::string> SqliteServerStore::CorrectCentrally(const CentralCorrectionI
   u.post_id = row->Text(0);
   u.base_hlc = core::Hlc::Unpack(static_cast<uint64_t>(row->Int(1)));
   row->Reset();
+  ASSIGN_OR_RETURN(std::optional<std::string> kept, KeptIdOf(in.beneficiary_id));
+  if (kept) {
+    return Status::FailedPrecondition("beneficiary " + in.beneficiary_id + " was merged into " +
+                                      *kept + "; correct " + *kept + " instead");
+  }
   u.id = core::NewUuidV7();
   u.beneficiary_id = in.beneficiary_id;
   u.full_name = in.full_name;
@@ -375,6 +394,9 @@ Result<std::optional<DetectedConflict>> SqliteServerStore::DetectSituation(
   if (auto* c = std::get_if<CorrectionSituation>(&situation)) {
     return DetectCorrections(c->beneficiary_id);
   }
+  if (auto* m = std::get_if<MergedSituation>(&situation)) {
+    return DetectMergedCorrections(m->beneficiary_id);
+  }
   const auto& stock = std::get<StockSituation>(situation);
   ASSIGN_OR_RETURN(core::StockTotals totals, Totals(stock.post_id, stock.kit_type_id));
   return core::DetectStockDeficit(stock.post_id, stock.kit_type_id, totals);
@@ -390,6 +412,9 @@ std::string SqliteServerStore::SituationKey(const Situation& situation) {
   }
   if (auto* c = std::get_if<CorrectionSituation>(&situation)) {
     return "concurrent-update/" + c->beneficiary_id;
+  }
+  if (auto* m = std::get_if<MergedSituation>(&situation)) {
+    return "update-vs-void/" + m->beneficiary_id;
   }
   const auto& s = std::get<StockSituation>(situation);
   return "stock-deficit/" + s.post_id + "/" + s.kit_type_id;
@@ -413,14 +438,24 @@ Status SqliteServerStore::RefreshConflicts(const Situations& touched, int64_t no
     if (detected && detected->key != key) {
       return Status::Internal("conflict key mismatch: " + detected->key + " vs " + key);
     }
-    ASSIGN_OR_RETURN(Statement * find,
-                     db_->Cached("SELECT status, fingerprint FROM conflicts WHERE situation = ?"));
+    ASSIGN_OR_RETURN(
+        Statement * find,
+        db_->Cached("SELECT id, situation, kind, severity, status, summary, provisional, sides, "
+                    "post_ids, clock_ahead, detected_ms, updated_ms, resolution, resolved_by, "
+                    "resolved_ms, note, fingerprint FROM conflicts WHERE situation = ?"));
     ASSIGN_OR_RETURN(bool held, find->Bind(1, key).Step());
     std::optional<core::StoredConflictState> stored;
     if (held) {
-      stored = core::StoredConflictState{
-          core::ParseConflictStatus(find->Text(0)).value_or(ConflictStatus::kOpen),
-          find->Text(1)};
+      // Read whole only while open and unchanged in its sides: then whether it still reads the
+      // same decides whether it is rewritten.
+      const auto status = core::ParseConflictStatus(find->Text(4)).value_or(ConflictStatus::kOpen);
+      stored = core::StoredConflictState{status, find->Text(16), std::nullopt};
+      if (status == ConflictStatus::kOpen && detected &&
+          detected->Fingerprint() == stored->fingerprint) {
+        ConflictRecord row = ReadConflictRow(*find);
+        row.conflict.key = key;
+        stored->written = std::move(row.conflict);
+      }
     }
     find->Reset();
     switch (core::NextConflictUpdate(stored, detected)) {
@@ -594,6 +629,14 @@ Result<std::vector<DetectedConflict>> SqliteServerStore::RecomputeConflicts() {
       all.insert(CorrectionSituation{s->Text(0)});
     }
   }
+  {
+    ASSIGN_OR_RETURN(auto s, db_->Prepare("SELECT DISTINCT retired_id FROM beneficiary_merges"));
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, s->Step());
+      if (!row) break;
+      all.insert(MergedSituation{s->Text(0)});
+    }
+  }
   std::vector<DetectedConflict> out;
   for (const Situation& situation : all) {
     ASSIGN_OR_RETURN(std::optional<DetectedConflict> c, DetectSituation(situation));
@@ -645,10 +688,54 @@ Result<ResolveOutcome> SqliteServerStore::ResolveConflict(const ResolveInput& in
   ResolveOutcome out;
   Situations touched;
   std::string detail = "action=" + in.action;
-  if (in.action == "justify" || in.action == "keep-both") {
+  if (in.action == "justify" || in.action == "keep-both" || in.action == "confirm") {
     if (in.note.empty()) {
       return Status::InvalidArgument("say why in a note: the decision is kept for audit");
     }
+  } else if (in.action == "merge") {
+    if (in.note.empty()) {
+      return Status::InvalidArgument("say why in a note: the decision is kept for audit");
+    }
+    ASSIGN_OR_RETURN(out.record_ids, MergeBeneficiaries(current, in, touched));
+    detail += " keep=" + in.keep_beneficiary_id + " merges=";
+    for (size_t i = 0; i < out.record_ids.size(); ++i) {
+      detail += (i ? "," : "") + out.record_ids[i];
+    }
+  } else if (in.action == "restore") {
+    // The correction (one of the sides) whose values the kept beneficiary takes.
+    std::vector<std::string> corrections;
+    for (const core::ConflictSide& s : current.conflict.sides) {
+      if (s.entity == "correction") corrections.push_back(s.entity_id);
+    }
+    std::string chosen = in.correction_id;
+    if (chosen.empty() && corrections.size() == 1) chosen = corrections.front();
+    if (chosen.empty()) {
+      return Status::InvalidArgument("this conflict holds several corrections; say which one to "
+                                     "restore (--correction)");
+    }
+    if (std::find(corrections.begin(), corrections.end(), chosen) == corrections.end()) {
+      return Status::InvalidArgument("correction '" + chosen +
+                                     "' is not one of this conflict's corrections");
+    }
+    ASSIGN_OR_RETURN(auto payload,
+                     QueryText("SELECT f.payload FROM beneficiary_updates u JOIN feed f "
+                               "ON f.server_seq = u.server_seq WHERE u.id = ?",
+                               chosen));
+    if (!payload) return Status::Internal("a conflict names a correction the server lost");
+    ASSIGN_OR_RETURN(core::BeneficiaryUpdate restored, core::DecodeBeneficiaryUpdate(*payload));
+    ASSIGN_OR_RETURN(std::optional<std::string> kept, KeptIdOf(restored.beneficiary_id));
+    if (!kept) return Status::Internal("an update-vs-void conflict names no standing merge");
+    CentralCorrectionInput c;
+    c.beneficiary_id = *kept;
+    c.full_name = restored.full_name;
+    c.phone = restored.phone;
+    c.household_size = restored.household_size;
+    c.officer_code = in.officer_code;
+    c.actor = in.actor;
+    c.now_ms = in.now_ms;
+    ASSIGN_OR_RETURN(std::string id, CorrectCentrally(c, touched));
+    out.record_ids.push_back(id);
+    detail += " restored=" + chosen + " onto=" + *kept + " correction=" + id;
   } else if (in.action == "void") {
     const auto& sides = current.conflict.sides;
     auto side = std::find_if(sides.begin(), sides.end(), [&](const core::ConflictSide& s) {

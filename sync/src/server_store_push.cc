@@ -30,6 +30,9 @@ Result<Owner> OwnerOf(const core::Record& record) {
   if (auto* u = std::get_if<core::BeneficiaryUpdate>(&record)) {
     return Owner{&u->post_id, &u->device_id};
   }
+  if (std::holds_alternative<core::BeneficiaryMerge>(record)) {
+    return Status::PermissionDenied("only the central office merges beneficiaries");
+  }
   return Status::PermissionDenied("a device may not push master data or served summaries");
 }
 
@@ -345,6 +348,10 @@ Result<bool> SqliteServerStore::ApplyFact(const core::RemoteChange& change,
     RETURN_IF_ERROR(RequireRef("SELECT 1 FROM officers WHERE id = ?", u->officer_id, "officer"));
     RETURN_IF_ERROR(InsertCorrection(*u, form, clock_ahead, device.device_id));
     touched.insert(CorrectionSituation{u->beneficiary_id});
+    // A correction of a beneficiary the office merged away may have missed the merge.
+    ASSIGN_OR_RETURN(bool retired, Exists("SELECT 1 FROM beneficiary_merges WHERE retired_id = ?",
+                                          u->beneficiary_id));
+    if (retired) touched.insert(MergedSituation{u->beneficiary_id});
     return true;
   }
   return Status::PermissionDenied("a device may not push master data");

@@ -150,6 +150,11 @@ Result<std::vector<HandoutLine>> SqliteServerStore::ReportHandouts(const ReportS
   return out;
 }
 
+// Whose handover h is now: the kept beneficiary of the merge standing for its own, or its own.
+#define KITSYNC_BENEFICIARY_NOW                                                              \
+  "coalesce((SELECT m.kept_id FROM beneficiary_merges m WHERE m.retired_id = h.beneficiary_id " \
+  "ORDER BY m.hlc DESC, m.id DESC LIMIT 1), h.beneficiary_id)"
+
 Result<std::vector<ServedLine>> SqliteServerStore::ReportServed(const ReportScope& scope) {
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(auto tx, ReadTransaction::Begin(*db_));
@@ -162,11 +167,12 @@ Result<std::vector<ServedLine>> SqliteServerStore::ReportServed(const ReportScop
   std::map<std::pair<std::string, std::string>, ServedLine> all_posts;
   {
     // Grouping sets by hand: per post, and over all posts (where a family registered at two
-    // posts, under two beneficiary IDs, is still one document hash).
+    // posts, under two beneficiary IDs, is still one document hash). A handover counts for the
+    // beneficiary its own was merged into, if the office merged it (the latest merge stands).
     ASSIGN_OR_RETURN(
         auto stmt,
         db_->Prepare("SELECT coalesce(r.code, h.round_id), coalesce(k.code, h.kit_type_id), "
-                     "coalesce(p.code, h.post_id), count(DISTINCT h.beneficiary_id), "
+                     "coalesce(p.code, h.post_id), count(DISTINCT " KITSYNC_BENEFICIARY_NOW "), "
                      "count(DISTINCT b.doc_hash), count(*), 0 FROM handovers h "
                      "LEFT JOIN beneficiaries b ON b.id = h.beneficiary_id "
                      "LEFT JOIN rounds r ON r.id = h.round_id "
@@ -175,7 +181,8 @@ Result<std::vector<ServedLine>> SqliteServerStore::ReportServed(const ReportScop
                      "WHERE" KITSYNC_HANDOVERS_IN_SCOPE "GROUP BY 1, 2, 3 "
                      "UNION ALL "
                      "SELECT coalesce(r.code, h.round_id), coalesce(k.code, h.kit_type_id), '', "
-                     "count(DISTINCT h.beneficiary_id), count(DISTINCT b.doc_hash), count(*), 1 "
+                     "count(DISTINCT " KITSYNC_BENEFICIARY_NOW "), count(DISTINCT b.doc_hash), "
+                     "count(*), 1 "
                      "FROM handovers h "
                      "LEFT JOIN beneficiaries b ON b.id = h.beneficiary_id "
                      "LEFT JOIN rounds r ON r.id = h.round_id "

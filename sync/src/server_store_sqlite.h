@@ -45,8 +45,13 @@ struct CorrectionSituation {
   std::string beneficiary_id;
   auto operator<=>(const CorrectionSituation&) const = default;
 };
+// A beneficiary retired by a merge, looked at for corrections that missed the merge.
+struct MergedSituation {
+  std::string beneficiary_id;
+  auto operator<=>(const MergedSituation&) const = default;
+};
 using Situation = std::variant<DuplicateSituation, EntitlementSituation, StockSituation,
-                               CorrectionSituation>;
+                               CorrectionSituation, MergedSituation>;
 using Situations = std::set<Situation>;
 
 class SqliteServerStore final : public ServerStore {
@@ -129,7 +134,31 @@ class SqliteServerStore final : public ServerStore {
   core::Status InsertCorrection(const core::BeneficiaryUpdate& u, const core::LoggedForm& form,
                                 bool clock_ahead, const std::string& origin_device);
   // A correction made by the centre, ordered after every version of the beneficiary it holds.
+  // FAILED_PRECONDITION for a beneficiary merged into another.
   core::Result<std::string> CorrectCentrally(const CentralCorrectionInput& in, Situations& touched);
+  // Every correction of the beneficiary, with the IDs of those whose clock was ahead.
+  core::Status GatherCorrections(const std::string& beneficiary_id,
+                                 std::vector<core::BeneficiaryUpdate>& updates,
+                                 std::vector<std::string>& clock_ahead);
+
+  // Merges (server_store_merges.cc).
+  // The beneficiary `beneficiary_id` stands merged into, if a merge retired it.
+  core::Result<std::optional<std::string>> KeptIdOf(const std::string& beneficiary_id);
+  // The "merge" decision on a duplicate-beneficiary conflict: every other registration of the
+  // family is merged into `in.keep_beneficiary_id`; the merges, and the kept registration for
+  // posts that did not hold it, go to the feed of every post concerned. Returns the merges' IDs.
+  core::Result<std::vector<std::string>> MergeBeneficiaries(const ConflictRecord& conflict,
+                                                            const ResolveInput& in,
+                                                            Situations& touched);
+  // Sends what a post's tablets need to serve the kept beneficiary (its registration and every
+  // correction of it) to `post_id`'s channel.
+  core::Status CopyKeptTo(const std::string& kept_id, const std::string& post_id);
+  // Posts whose tablets hold a beneficiary merged into `kept_id`, other than `except_post_id`:
+  // they also receive what changes the kept one.
+  core::Result<std::vector<std::string>> PostsMergedInto(const std::string& kept_id,
+                                                         const std::string& except_post_id);
+  core::Result<std::optional<core::DetectedConflict>> DetectMergedCorrections(
+      const std::string& beneficiary_id);
   // With `served` already gathered, no second read of the family's handovers.
   core::Result<std::optional<core::DetectedConflict>> DetectEntitlement(
       const EntitlementSituation& situation,

@@ -233,6 +233,25 @@ Result<core::Record> ReadRecord(const v1::Change& c, const core::Hlc& hlc, const
       RETURN_IF_ERROR(core::ValidateResolution(r));
       return core::Record(std::move(r));
     }
+    case v1::Change::kBeneficiaryMerge: {
+      const v1::BeneficiaryMerge& w = c.beneficiary_merge();
+      core::BeneficiaryMerge m;
+      ASSIGN_OR_RETURN(m.id, Id(w.id(), "merge ID"));
+      ASSIGN_OR_RETURN(m.retired_id, Id(w.retired_beneficiary_id(), "retired beneficiary's ID"));
+      ASSIGN_OR_RETURN(m.kept_id, Id(w.kept_beneficiary_id(), "kept beneficiary's ID"));
+      if (w.base_hlc_behind() == 0 || w.base_hlc_behind() > hlc.Pack()) {
+        return Status::InvalidArgument("a merge's base version must lie after the epoch and "
+                                       "before the merge");
+      }
+      m.base_hlc = core::Hlc::Unpack(hlc.Pack() - w.base_hlc_behind());
+      ASSIGN_OR_RETURN(m.conflict_id, Id(w.conflict_id(), "merged conflict's ID"));
+      m.decided_by = w.decided_by();
+      ASSIGN_OR_RETURN(m.device_id, d.Ref(w.device_ref(), "merge's device"));
+      m.hlc = hlc;
+      ASSIGN_OR_RETURN(m.wall_ms, WallMs(hlc, w.wall_offset_ms()));
+      RETURN_IF_ERROR(core::ValidateMergeRecord(m));
+      return core::Record(std::move(m));
+    }
     case v1::Change::kHandoverVoid: {
       const v1::HandoverVoid& w = c.handover_void();
       core::HandoverVoid v;
@@ -388,6 +407,16 @@ void RecordBatchWriter::Add(const core::Hlc& hlc, const core::Record& record) {
     w->set_decided_by(r->decided_by);
     w->set_post_ref(Ref(r->post_id));
     w->set_wall_offset_ms(r->wall_ms - hlc.physical_ms);
+  } else if (auto* m = std::get_if<core::BeneficiaryMerge>(&record)) {
+    v1::BeneficiaryMerge* w = c->mutable_beneficiary_merge();
+    w->set_id(UuidToBytes(m->id));
+    w->set_retired_beneficiary_id(UuidToBytes(m->retired_id));
+    w->set_kept_beneficiary_id(UuidToBytes(m->kept_id));
+    w->set_base_hlc_behind(packed - m->base_hlc.Pack());
+    w->set_conflict_id(UuidToBytes(m->conflict_id));
+    w->set_decided_by(m->decided_by);
+    w->set_device_ref(Ref(m->device_id));
+    w->set_wall_offset_ms(m->wall_ms - hlc.physical_ms);
   } else if (auto* sv = std::get_if<core::ServedSummary>(&record)) {
     v1::ServedSummary* w = c->mutable_served_summary();
     w->set_doc_hash(HexToBytes(sv->doc_hash));

@@ -455,6 +455,138 @@ TEST_F(ConflictsEndToEndTest, ConcurrentCorrectionsAreResolvedByPickingOne) {
   }
 }
 
+// One family registered and served at Entikong and at Nunukan, offline. The office merges
+// Entikong's registration into Nunukan's: both posts' tablets list the family's handovers under
+// the kept ID, and Entikong serves the family under it. Meanwhile an Entikong tablet, not yet
+// synced, corrected the retired registration: the server lists an update-vs-void conflict, the
+// office restores the correction onto the kept registration, and every tablet holds it.
+TEST_F(ConflictsEndToEndTest, DuplicateBeneficiaryIsMergedAndACorrectionThatMissedItIsRestored) {
+  ASSERT_NO_FATAL_FAILURE(EnrolTablet("ent-a.db", "ENT tablet 1", "ENT"));
+  ASSERT_NO_FATAL_FAILURE(EnrolTablet("ent-b.db", "ENT tablet 2", "ENT"));
+  ASSERT_NO_FATAL_FAILURE(EnrolTablet("nun.db", "NUN tablet 1", "NUN"));
+  Receive("ent-a.db", 5, "ENT-OF-01");
+  Receive("nun.db", 5, "NUN-OF-01");
+  const std::string retired = Register("ent-a.db", "M 5500001", "Maria Goreti", "+62 811 100 100");
+  const std::string at_ent = Hand("ent-a.db", retired, "ENT-OF-01");
+  const std::string kept = Register("nun.db", "M 5500001", "Maria Goreti Ulu");
+  const std::string at_nun = Hand("nun.db", kept, "NUN-OF-01");
+  ASSERT_FALSE(HasFailure());
+  Sync("ent-a.db");
+  Sync("nun.db");
+  Sync("ent-b.db");
+
+  const std::vector<json> duplicate = OfKind(ListConflicts(), "duplicate-beneficiary");
+  ASSERT_EQ(duplicate.size(), 1u);
+  EXPECT_EQ(SideIds(duplicate[0], "beneficiary"), (std::set<std::string>{retired, kept}));
+  const std::string id = duplicate[0].value("id", "");
+  auto served_all_posts = [&] {
+    const ProcessResult report = Admin({"report", "beneficiaries", "--format", "json"});
+    EXPECT_EQ(report.exit_code, 0) << report.Describe({"report", "beneficiaries"});
+    const json rows = json::parse(report.out, nullptr, false).value("rows", json::array());
+    for (const json& row : rows) {
+      if (row.value("post", "x").empty()) return row.value("beneficiaries", int64_t{-1});
+    }
+    return int64_t{-1};
+  };
+  EXPECT_EQ(served_all_posts(), 2);
+
+  // A merge names the registration to keep, one of the conflict's, and says why.
+  const ProcessResult stranger =
+      Admin({"conflicts", "resolve", id, "--action", "merge", "--keep", at_ent, "--note", "x",
+             "--by", kAdmin});
+  EXPECT_NE(stranger.exit_code, 0) << stranger.Describe({"merge --keep <a handover>"});
+  EXPECT_NE(stranger.err.find("INVALID_ARGUMENT"), std::string::npos) << stranger.err;
+  const std::string note = "the same passport; Nunukan holds the household's current card";
+  const json merged =
+      Resolve(id, {"--action", "merge", "--keep", kept, "--note", note, "--by", kAdmin});
+  ASSERT_EQ(merged["records"].size(), 1u) << merged.dump(2);
+  const std::vector<json> merge_audit = AuditOf("resolve-conflict", id);
+  ASSERT_EQ(merge_audit.size(), 1u);
+  EXPECT_NE(merge_audit[0].value("detail", "").find("keep=" + kept), std::string::npos)
+      << merge_audit[0].dump();
+  EXPECT_EQ(served_all_posts(), 1) << "a merged family is served once";
+
+  // Tablet A, not synced since, corrects the registration the office just retired.
+  const json missed = KitsyncJson(
+      "ent-a.db", {"correct", retired, "--phone", "+62 811 200 200", "--officer", "ENT-OF-02"});
+  const std::string correction = missed.value("correction_id", "");
+  ASSERT_FALSE(correction.empty()) << missed.dump();
+
+  Sync("nun.db");
+  Sync("ent-b.db");
+  Sync("ent-a.db");
+  // Every tablet lists the family's handovers at its post under the kept ID; the handovers
+  // themselves still name the registration they were recorded for.
+  const std::map<std::string, std::string> expected = {
+      {"ent-a.db", at_ent}, {"ent-b.db", at_ent}, {"nun.db", at_nun}};
+  for (const auto& [db, handover] : expected) {
+    const json listed = KitsyncJson(db, {"handovers", "--beneficiary", kept});
+    ASSERT_EQ(listed["handovers"].size(), 1u) << db << ": " << listed.dump(2);
+    const json& h = listed["handovers"][0];
+    EXPECT_EQ(h.value("id", ""), handover) << db;
+    const bool from_retired = db != "nun.db";
+    EXPECT_EQ(h.value("beneficiary_id", ""), from_retired ? retired : kept) << db;
+    EXPECT_EQ(h["merged_into"], from_retired ? json(kept) : json(nullptr)) << db;
+    ReadOnlyDb file(dir_.File(db));
+    EXPECT_EQ(file.QueryText("SELECT kept_id FROM beneficiary_merges WHERE retired_id = '" +
+                             retired + "'"),
+              kept)
+        << db;
+  }
+  // Entikong serves the family under the retired ID: the kit is recorded for the kept one,
+  // and, the family being served already, only with an officer's reason.
+  std::vector<std::string> again = RecordArgs(retired, "ENT-OF-02");
+  const ProcessResult refused = Kitsync("ent-b.db", again);
+  EXPECT_EQ(refused.exit_code, 3) << refused.Describe(again);
+  again.insert(again.end(), {"--override-reason", "second kit agreed with the round lead"});
+  const json recorded = KitsyncJson("ent-b.db", again);
+  EXPECT_EQ(recorded.value("/handover/beneficiary_id"_json_pointer, std::string()), kept)
+      << recorded.dump(2);
+  EXPECT_EQ(recorded.value("merged_from", ""), retired) << recorded.dump(2);
+  const std::string third = recorded.value("/handover/id"_json_pointer, std::string());
+  // Once it knows of the merge, tablet A no longer corrects the retired registration.
+  const std::vector<std::string> correct_again = {"correct", retired, "--phone", "+62 811 300 300",
+                                                  "--officer", "ENT-OF-02"};
+  const ProcessResult not_again = Kitsync("ent-a.db", correct_again);
+  EXPECT_NE(not_again.exit_code, 0) << not_again.Describe(correct_again);
+  EXPECT_NE(not_again.err.find(kept), std::string::npos) << not_again.err;
+
+  const json open = ListConflicts({"--kind", "update-vs-void"});
+  ASSERT_EQ(open.size(), 1u) << open.dump(2);
+  const json& conflict = open[0];
+  EXPECT_EQ(conflict.value("status", ""), "open");
+  EXPECT_EQ(Strings(conflict["posts"]), (std::set<std::string>{"ENT"}));
+  EXPECT_EQ(SideIds(conflict, "merge"), Strings(merged["records"])) << conflict.dump(2);
+  EXPECT_EQ(SideIds(conflict, "correction"), (std::set<std::string>{correction}));
+  const std::string phone_sql = "SELECT phone FROM beneficiaries WHERE id = '" + kept + "'";
+  EXPECT_EQ(ReadOnlyDb(dir_.File("nun.db")).QueryText(phone_sql), "") << "the merge stands";
+
+  const std::string vid = conflict.value("id", "");
+  const json restored = Resolve(vid, {"--action", "restore", "--officer", "HQ-OF-01", "--note",
+                                      "the family's new number", "--by", kAdmin});
+  ASSERT_EQ(restored["records"].size(), 1u) << restored.dump(2);
+  const std::vector<json> restore_audit = AuditOf("resolve-conflict", vid);
+  ASSERT_EQ(restore_audit.size(), 1u);
+  EXPECT_NE(restore_audit[0].value("detail", "").find("restored=" + correction),
+            std::string::npos)
+      << restore_audit[0].dump();
+  EXPECT_TRUE(ListConflicts({"--kind", "update-vs-void", "--status", "open"}).empty());
+
+  ExpectPostConverges("ent-a.db", "ent-b.db", {{at_ent, false}, {third, false}});
+  Sync("nun.db");
+  for (const std::string db : {"ent-a.db", "ent-b.db", "nun.db"}) {
+    EXPECT_EQ(ReadOnlyDb(dir_.File(db)).QueryText(phone_sql), "+62 811 200 200") << db;
+    std::set<std::string> actions;
+    const json decisions = KitsyncJson(db, {"resolutions"});
+    for (const json& r : decisions["resolutions"]) {
+      actions.insert(r.value("action", ""));
+    }
+    EXPECT_TRUE(actions.count("merge")) << db;
+    EXPECT_EQ(actions.count("restore"), db == "nun.db" ? 0u : 1u) << db;
+  }
+  EXPECT_EQ(served_all_posts(), 1);
+}
+
 // The admin service refuses a caller without the admin credential, through the CLI as well.
 TEST_F(ConflictsEndToEndTest, ConflictListWithAWrongAdminTokenIsUnauthenticated) {
   const std::string wrong = dir_.File("wrong.token");
@@ -477,7 +609,8 @@ TEST_F(ConflictsEndToEndTest, ConflictListWithAnUnknownKindNamesEveryKind) {
   EXPECT_NE(refused.exit_code, 0) << refused.Describe({"conflicts list --kind double-served"});
   EXPECT_NE(refused.err.find("INVALID_ARGUMENT"), std::string::npos) << refused.err;
   for (const char* kind :
-       {"entitlement-exceeded", "duplicate-beneficiary", "stock-deficit", "concurrent-update"}) {
+       {"entitlement-exceeded", "duplicate-beneficiary", "stock-deficit", "concurrent-update",
+        "update-vs-void"}) {
     EXPECT_NE(refused.err.find(kind), std::string::npos)
         << kind << " missing from: " << refused.err;
     const ProcessResult listed = Admin({"conflicts", "list", "--kind", kind});

@@ -55,7 +55,7 @@ TEST_F(StoreTest, OpenOfAMissingFileSaysToInitialise) {
 
 TEST_F(StoreTest, SchemaVersionIsRecordedAndWalIsOn) {
   RawDb raw(path_);
-  EXPECT_EQ(raw.QueryInt("PRAGMA user_version"), 4);
+  EXPECT_EQ(raw.QueryInt("PRAGMA user_version"), 5);
   EXPECT_EQ(raw.QueryText("PRAGMA journal_mode"), "wal");
 }
 

@@ -492,6 +492,26 @@ TEST_F(ServerCorrectionsTest, PostAndCentreCorrectingTheSameFieldConvergeAndAreL
   EXPECT_EQ(List("concurrent-update", "resolved").size(), 1u);
 }
 
+TEST_F(ServerCorrectionsTest, ALaterCorrectionThatSawBothRewritesWhatTheOpenConflictSaysStands) {
+  server_.clock().Advance(1000);
+  ASSERT_TRUE(Correct(ent_, "0812-2222").ok());
+  ASSERT_TRUE(CorrectCentrally("0813-9999").ok());
+  Push(ent_);
+  ASSERT_EQ(List("concurrent-update").size(), 1u);
+  // A tablet that has seen both settles the phone. Who disagreed is unchanged, and the question
+  // stays open for the admin, but what stands meanwhile is the new number.
+  PullAll(server_.logic(), ent2_);
+  server_.clock().Advance(1000);
+  ASSERT_TRUE(Correct(ent2_, "0812-5555").ok());
+  Push(ent2_);
+  auto now = List("concurrent-update");
+  ASSERT_EQ(now.size(), 1u);
+  EXPECT_EQ(now[0].status(), "open");
+  EXPECT_EQ(now[0].sides_size(), 3);
+  EXPECT_THAT(now[0].provisional(), HasSubstr("phone '0812-5555'"));
+  ExpectStoredEqualsRecomputed();
+}
+
 TEST_F(ServerCorrectionsTest, ACorrectionOfAnotherPostsBeneficiaryIsRefusedWithNothingApplied) {
   // NUN never holds ENT's beneficiary; a hand-made correction claiming it is refused.
   core::BeneficiaryUpdate u;
@@ -566,6 +586,300 @@ TEST_F(ServerConflictsTest, AfterAPullATabletWarnsBeforeServingAFamilyServedAtAn
   Push(ent_);
   EXPECT_EQ(Count("SELECT count(*) FROM feed WHERE channel LIKE 'served:%'"), summaries);
   EXPECT_EQ(summaries, 2);  // served 1, then 0 after the void
+}
+
+}  // namespace
+}  // namespace kitsync::synctest
+
+namespace kitsync::synctest {
+namespace {
+
+// One family registered at Entikong and at Nunukan, each serving it a kit offline; both pushed.
+class ServerMergesTest : public ServerConflictsTest {
+ protected:
+  void SetUp() override {
+    ServerConflictsTest::SetUp();
+    at_ent_ = RecordHandover(ent_, "P1234567");
+    at_nun_ = RecordHandover(nun_, "P1234567");
+    retired_ = RawDb(ent_.db_path).QueryText("SELECT id FROM beneficiaries");
+    kept_ = RawDb(nun_.db_path).QueryText("SELECT id FROM beneficiaries");
+    Push(ent_);
+    Push(nun_);
+    auto dup = List("duplicate-beneficiary");
+    ASSERT_EQ(dup.size(), 1u);
+    duplicate_ = dup[0].id();
+  }
+
+  core::Result<v1::ResolveConflictResponse> Decide(const std::string& id, const std::string& action,
+                                                   const std::string& note,
+                                                   const std::string& keep = "",
+                                                   const std::string& correction = "") {
+    v1::ResolveConflictRequest r;
+    r.set_id(id);
+    r.set_action(action);
+    r.set_actor("Siti (central office)");
+    r.set_note(note);
+    r.set_keep_beneficiary_id(keep);
+    r.set_correction_id(correction);
+    r.set_officer_code("HQ-OF-1");
+    return server_.logic().ResolveConflict(server_.admin_token(), r);
+  }
+
+  void MergeIntoNunukansRegistration() {
+    auto merged = Decide(duplicate_, "merge", "one family: same passport, same household", kept_);
+    ASSERT_TRUE(merged.ok()) << merged.status().ToString();
+    EXPECT_EQ(merged->conflict().status(), "resolved");
+    ASSERT_EQ(merged->record_ids_size(), 1);
+    merge_ = merged->record_ids(0);
+  }
+
+  int64_t ServedBeneficiaries() {
+    auto lines = server_.store().ReportServed({});
+    EXPECT_TRUE(lines.ok()) << lines.status().ToString();
+    if (!lines.ok() || lines->empty()) return -1;
+    EXPECT_EQ(lines->back().post_code, "");  // the all-posts line
+    return lines->back().beneficiaries;
+  }
+
+  std::string PhoneOn(Tablet& t, const std::string& id) {
+    auto b = t.store->GetBeneficiary(id);
+    EXPECT_TRUE(b.ok()) << t.post_code << ": " << b.status().ToString();
+    return b.ok() ? b->phone : "";
+  }
+
+  std::string at_ent_, at_nun_, retired_, kept_, duplicate_, merge_;
+};
+
+TEST_F(ServerMergesTest, AMergeRepointsTheFamilysHandoversOnEveryReplicaWithoutRewritingThem) {
+  EXPECT_EQ(ServedBeneficiaries(), 2);
+  const int64_t feed_before = Count("SELECT count(*) FROM feed");
+  ASSERT_NO_FATAL_FAILURE(MergeIntoNunukansRegistration());
+  EXPECT_EQ(Count("SELECT count(*) FROM beneficiary_merges WHERE retired_id = '" + retired_ +
+                  "' AND kept_id = '" + kept_ + "'"),
+            1);
+  // The handovers are untouched facts; the family is counted once.
+  EXPECT_EQ(Count("SELECT count(*) FROM handovers WHERE id = '" + at_ent_ +
+                  "' AND beneficiary_id = '" + retired_ + "'"),
+            1);
+  EXPECT_EQ(ServedBeneficiaries(), 1);
+  // Entikong's channel receives Nunukan's registration, then the merge goes to both posts; the
+  // decision too.
+  EXPECT_EQ(Count("SELECT count(*) FROM feed WHERE server_seq > " + std::to_string(feed_before) +
+                  " AND entity = 'beneficiary' AND entity_id = '" + kept_ + "' AND channel = '" +
+                  ent_.post_id + "'"),
+            1);
+  EXPECT_EQ(Count("SELECT count(*) FROM feed WHERE entity = 'beneficiary_merge'"), 2);
+  EXPECT_EQ(Count("SELECT count(*) FROM feed WHERE entity = 'conflict_resolution'"), 2);
+  ExpectStoredEqualsRecomputed();
+
+  for (Tablet* t : {&ent_, &nun_}) {
+    ASSERT_GT(PullAll(server_.logic(), *t), 0);
+    core::HandoverFilter f;
+    f.beneficiary_id = kept_;
+    auto listed = t->store->ListHandovers(f);
+    ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+    ASSERT_EQ(listed->size(), 1u) << t->post_code;  // each post holds its own handovers
+    EXPECT_EQ((*listed)[0].handover.id, t == &ent_ ? at_ent_ : at_nun_);
+    EXPECT_EQ((*listed)[0].merged_into, t == &ent_ ? kept_ : "");
+    EXPECT_EQ(RawDb(t->db_path).QueryInt("SELECT count(*) FROM beneficiary_merges"), 1);
+  }
+  // Pulling again brings nothing new: the merge applied once.
+  EXPECT_EQ(PullAll(server_.logic(), ent_), 0);
+
+  // Entikong serves the family again under the retired ID: recorded for the kept registration,
+  // and counted for the family (past its entitlement, with the officer's reason).
+  core::HandoverInput again;
+  again.round_code = "HYG-R1";
+  again.beneficiary_id = retired_;
+  again.kit_type_code = "HYG-KIT";
+  again.officer_code = "ENT-OF-1";
+  again.proof = {core::ProofKind::kSignature, "sha256:aa"};
+  again.consent = true;
+  EXPECT_EQ(ent_.store->RecordHandover(again).status().code(), core::Code::kFailedPrecondition);
+  again.override_reason = "second kit agreed with the round lead";
+  auto third = ent_.store->RecordHandover(again);
+  ASSERT_TRUE(third.ok()) << third.status().ToString();
+  EXPECT_EQ(third->handover.beneficiary_id, kept_);
+  EXPECT_EQ(third->merged_from, retired_);
+  Push(ent_);
+  EXPECT_EQ(ServedBeneficiaries(), 1);
+  auto excess = List("entitlement-exceeded");
+  ASSERT_EQ(excess.size(), 1u);
+  EXPECT_EQ(excess[0].sides_size(), 3);  // one family: all three kits
+  ExpectStoredEqualsRecomputed();
+
+  v1::ListAuditRequest audit_request;
+  auto audit = server_.logic().ListAudit(server_.admin_token(), audit_request);
+  ASSERT_TRUE(audit.ok());
+  bool found = false;
+  for (const v1::AuditEntry& e : audit->entries()) {
+    if (e.target() != duplicate_) continue;
+    found = true;
+    EXPECT_THAT(e.detail(), HasSubstr("action=merge keep=" + kept_ + " merges=" + merge_));
+  }
+  EXPECT_TRUE(found);
+}
+
+TEST_F(ServerMergesTest, AMergeNeedsANoteAndOneOfTheSidesThatStillStands) {
+  const int64_t feed_before = Count("SELECT count(*) FROM feed");
+  EXPECT_EQ(Decide(duplicate_, "merge", "", kept_).status().code(), core::Code::kInvalidArgument);
+  auto stranger =
+      Decide(duplicate_, "merge", "same family", "0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b6f");
+  EXPECT_EQ(stranger.status().code(), core::Code::kInvalidArgument);
+  EXPECT_THAT(stranger.status().message(), HasSubstr("not one of this conflict's registrations"));
+  EXPECT_EQ(Decide(duplicate_, "merge", "same family").status().code(),
+            core::Code::kInvalidArgument);  // no --keep
+  EXPECT_EQ(Count("SELECT count(*) FROM feed"), feed_before);
+  ASSERT_NO_FATAL_FAILURE(MergeIntoNunukansRegistration());
+
+  // A third registration reopens the question; the retired one cannot be kept, a standing one
+  // can, and what was merged before follows it.
+  Tablet ent2 = server_.EnrolTablet("ENT", "ENT tablet 2");
+  RecordHandover(ent2, "P1234567");
+  const std::string third = RawDb(ent2.db_path).QueryText("SELECT id FROM beneficiaries");
+  Push(ent2);
+  auto reopened = List("duplicate-beneficiary", "open");
+  ASSERT_EQ(reopened.size(), 1u);
+  EXPECT_EQ(reopened[0].sides_size(), 3);
+  auto retired = Decide(duplicate_, "merge", "keep the first", retired_);
+  EXPECT_EQ(retired.status().code(), core::Code::kFailedPrecondition);
+  EXPECT_THAT(retired.status().message(), HasSubstr("already merged into " + kept_));
+  auto again = Decide(duplicate_, "merge", "the newest card is the right one", third);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->record_ids_size(), 2);
+  // Every registration now stands for the third, in one step.
+  EXPECT_EQ(Count("SELECT count(DISTINCT retired_id) FROM beneficiary_merges"), 2);
+  for (const std::string& id : {retired_, kept_}) {
+    EXPECT_EQ(RawDb(server_.db_path())
+                  .QueryText("SELECT kept_id FROM beneficiary_merges WHERE retired_id = '" + id +
+                             "' ORDER BY hlc DESC, id DESC LIMIT 1"),
+              third);
+  }
+  ASSERT_GT(PullAll(server_.logic(), ent_), 0);
+  EXPECT_EQ(RawDb(ent_.db_path)
+                .QueryText("SELECT kept_id FROM beneficiary_merges WHERE retired_id = '" +
+                           retired_ + "'"),
+            third);
+  EXPECT_EQ(ServedBeneficiaries(), 1);
+  ExpectStoredEqualsRecomputed();
+}
+
+TEST_F(ServerMergesTest, ACorrectionThatMissedTheMergeIsUpdateVsVoidAndRestoreCarriesItOver) {
+  ASSERT_NO_FATAL_FAILURE(MergeIntoNunukansRegistration());
+  // Entikong, not having synced since, corrects the registration the office retired.
+  server_.clock().Advance(1000);
+  core::BeneficiaryUpdateInput in;
+  in.beneficiary_id = retired_;
+  in.phone = "0812-7777";
+  in.officer_code = "ENT-OF-1";
+  auto missed = ent_.store->UpdateBeneficiary(in);
+  ASSERT_TRUE(missed.ok()) << missed.status().ToString();
+  Push(ent_);
+
+  auto open = List("update-vs-void");
+  ASSERT_EQ(open.size(), 1u);
+  const v1::Conflict& c = open[0];
+  EXPECT_EQ(c.status(), "open");
+  ASSERT_EQ(c.sides_size(), 2);
+  EXPECT_EQ(c.sides(0).entity(), "merge");
+  EXPECT_EQ(c.sides(0).entity_id(), merge_);
+  EXPECT_EQ(c.sides(1).entity(), "correction");
+  EXPECT_EQ(c.sides(1).entity_id(), missed->id);
+  EXPECT_THAT(c.provisional(), HasSubstr("not applied to " + kept_));
+  EXPECT_THAT(c.post_codes(), ::testing::ElementsAre("ENT"));
+  // Meanwhile the kept registration is as it was.
+  EXPECT_EQ(RawDb(server_.db_path())
+                .QueryText("SELECT phone FROM beneficiaries WHERE id = '" + kept_ + "'"),
+            "");
+  ExpectStoredEqualsRecomputed();
+  // Entikong, once it hears of the merge, no longer corrects the retired registration.
+  ASSERT_GT(PullAll(server_.logic(), ent_), 0);
+  in.phone = "0812-8888";
+  EXPECT_EQ(ent_.store->UpdateBeneficiary(in).status().code(), core::Code::kFailedPrecondition);
+
+  EXPECT_EQ(Decide(c.id(), "confirm", "").status().code(), core::Code::kInvalidArgument);
+  EXPECT_EQ(Decide(c.id(), "restore", "", "", "0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b6f")
+                .status()
+                .code(),
+            core::Code::kInvalidArgument);
+  auto restored = Decide(c.id(), "restore", "the family's new number");
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  EXPECT_EQ(restored->conflict().status(), "resolved");
+  ASSERT_EQ(restored->record_ids_size(), 1);
+  EXPECT_EQ(RawDb(server_.db_path())
+                .QueryText("SELECT phone FROM beneficiaries WHERE id = '" + kept_ + "'"),
+            "0812-7777");
+  // Both posts' tablets hold the kept registration with the restored value.
+  for (Tablet* t : {&ent_, &nun_}) {
+    PullAll(server_.logic(), *t);
+    EXPECT_EQ(PhoneOn(*t, kept_), "0812-7777") << t->post_code;
+  }
+  auto decisions = ent_.store->ListResolutions();
+  ASSERT_TRUE(decisions.ok());
+  ASSERT_FALSE(decisions->empty());
+  EXPECT_EQ(decisions->back().action, "restore");
+  ExpectStoredEqualsRecomputed();
+  // A later correction of the kept registration at its own post reaches Entikong as well.
+  core::BeneficiaryUpdateInput at_nun;
+  at_nun.beneficiary_id = kept_;
+  at_nun.phone = "0812-9999";
+  at_nun.officer_code = "NUN-OF-1";
+  ASSERT_TRUE(nun_.store->UpdateBeneficiary(at_nun).ok());
+  Push(nun_);
+  PullAll(server_.logic(), ent_);
+  EXPECT_EQ(PhoneOn(ent_, kept_), "0812-9999");
+}
+
+TEST_F(ServerMergesTest, ConfirmLeavesTheMergeAndTheCorrectionUnapplied) {
+  ASSERT_NO_FATAL_FAILURE(MergeIntoNunukansRegistration());
+  server_.clock().Advance(1000);
+  core::BeneficiaryUpdateInput in;
+  in.beneficiary_id = retired_;
+  in.full_name = "Ana L.";
+  in.officer_code = "ENT-OF-1";
+  ASSERT_TRUE(ent_.store->UpdateBeneficiary(in).ok());
+  Push(ent_);
+  auto open = List("update-vs-void");
+  ASSERT_EQ(open.size(), 1u);
+  auto confirmed = Decide(open[0].id(), "confirm", "the Nunukan spelling is on the passport");
+  ASSERT_TRUE(confirmed.ok()) << confirmed.status().ToString();
+  EXPECT_EQ(confirmed->conflict().status(), "resolved");
+  EXPECT_EQ(confirmed->record_ids_size(), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM beneficiary_updates"), 1);  // kept, unapplied to the kept
+  EXPECT_EQ(RawDb(server_.db_path())
+                .QueryText("SELECT full_name FROM beneficiaries WHERE id = '" + kept_ + "'"),
+            "Beneficiary P1234567");
+  ExpectStoredEqualsRecomputed();
+  // Neither the centre nor a device may correct the retired registration now.
+  v1::CorrectBeneficiaryRequest central;
+  central.set_beneficiary_id(retired_);
+  central.set_phone("0000");
+  central.set_officer_code("HQ-OF-1");
+  central.set_actor("Siti (central office)");
+  auto refused = server_.logic().CorrectBeneficiary(server_.admin_token(), central);
+  EXPECT_EQ(refused.status().code(), core::Code::kFailedPrecondition);
+  EXPECT_THAT(refused.status().message(), HasSubstr(kept_));
+}
+
+TEST_F(ServerMergesTest, ADeviceMayNotPushAMerge) {
+  core::BeneficiaryMerge m;
+  m.id = "0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b6f";
+  m.retired_id = retired_;
+  m.kept_id = kept_;
+  m.conflict_id = duplicate_;
+  m.decided_by = "a tablet";
+  m.device_id = nun_.device_id;
+  m.hlc = {server_.clock().now(), 5};
+  m.base_hlc = {server_.clock().now(), 0};
+  m.wall_ms = server_.clock().now();
+  auto cursor = server_.store().GetCursor({sync::Principal::Kind::kDevice, nun_.device_id,
+                                           nun_.post_id, "NUN"});
+  ASSERT_TRUE(cursor.ok());
+  auto pushed = server_.logic().Push(
+      nun_.token, ChainedBatch(cursor->tip_hash, cursor->acked_seq + 1, {{m.hlc, m}},
+                               server_.clock().now()));
+  EXPECT_EQ(pushed.status().code(), core::Code::kPermissionDenied) << pushed.status().ToString();
+  EXPECT_EQ(Count("SELECT count(*) FROM beneficiary_merges"), 0);
 }
 
 }  // namespace

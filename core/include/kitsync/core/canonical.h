@@ -15,12 +15,14 @@ std::string EncodeBeneficiaryUpdate(const BeneficiaryUpdate& u);
 std::string EncodeHandover(const Handover& h);
 std::string EncodeHandoverVoid(const HandoverVoid& v);
 std::string EncodeMovement(const StockMovement& m);
+std::string EncodeBeneficiaryMerge(const BeneficiaryMerge& m);
 
 Result<Beneficiary> DecodeBeneficiary(const std::string& payload);
 Result<BeneficiaryUpdate> DecodeBeneficiaryUpdate(const std::string& payload);
 Result<Handover> DecodeHandover(const std::string& payload);
 Result<HandoverVoid> DecodeHandoverVoid(const std::string& payload);
 Result<StockMovement> DecodeMovement(const std::string& payload);
+Result<BeneficiaryMerge> DecodeBeneficiaryMerge(const std::string& payload);
 
 // The change-log view of a fact: its entity name ("handover"), the ID the entry is keyed by (a
 // void is keyed by the handover it voids) and its canonical payload. INVALID_ARGUMENT for master

@@ -22,6 +22,8 @@ enum class ConflictKind {
   kDuplicateBeneficiary,  // one document hash registered under two or more beneficiary IDs
   kStockDeficit,          // a post handed out more than it received
   kConcurrentUpdate,      // one beneficiary's field corrected at two places that did not see each other
+  kUpdateVsVoid,          // a beneficiary merged into another (retired) and corrected where the
+                          // merge was not yet known
 };
 
 enum class Severity { kLow, kMedium, kHigh };
@@ -135,15 +137,29 @@ std::optional<DetectedConflict> DetectConcurrentUpdate(const Beneficiary& regist
                                                        std::vector<BeneficiaryUpdate> updates,
                                                        const std::vector<std::string>& clock_ahead);
 
+// --- update vs void: a retired beneficiary corrected by an editor who had not seen the merge
+// `merges` are every merge that retired `retired_id` (the one standing decides the kept
+// beneficiary), `corrections` every correction of it. A conflict names the standing merge and
+// each correction that missed some merge (CorrectionMissedMerge). The merge stands meanwhile:
+// the correction is kept with the retired record and not applied to the kept one.
+std::optional<DetectedConflict> DetectUpdateVsVoid(const std::string& retired_id,
+                                                   const std::string& retired_post_id,
+                                                   const std::vector<BeneficiaryMerge>& merges,
+                                                   std::vector<BeneficiaryUpdate> corrections,
+                                                   const std::vector<std::string>& clock_ahead);
+
 // --- what becomes of a stored conflict when its situation is looked at again
 struct StoredConflictState {
   ConflictStatus status = ConflictStatus::kOpen;
   std::string fingerprint;  // of the sides when it was last written
+  // Everything as last written, when the caller has it: an open conflict whose sides are the
+  // same may still read differently (a later correction changed the value that stands).
+  std::optional<DetectedConflict> written;
 };
 enum class ConflictUpdate {
   kNone,     // nothing to write
   kInsert,   // new: record it open
-  kRefresh,  // still open: rewrite its sides and summary
+  kRefresh,  // still open: rewrite its sides, summary and provisional outcome
   kReopen,   // resolved or cleared, but it holds again with other sides: open it again
   kClear,    // was open, no longer holds
 };

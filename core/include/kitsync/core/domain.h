@@ -114,12 +114,31 @@ struct ServedSummary {
 struct ConflictResolution {
   std::string conflict_id;
   std::string kind;    // "entitlement-exceeded", ...
-  std::string action;  // "justify", "void", "keep-both", "receipt", "adjustment", "pick", "set"
+  std::string action;  // "justify", "void", "keep-both", "merge", "receipt", "adjustment",
+                       // "pick", "set", "confirm", "restore"
   std::vector<std::string> subject_ids;  // the handovers, beneficiaries or corrections it covered
   std::string note;
   std::string decided_by;
   std::string post_id;  // the post whose tablets receive this copy
   Hlc hlc;
+  int64_t wall_ms = 0;
+};
+
+// The central office's decision that two registrations are one family: `retired_id` is merged
+// into `kept_id`. Handovers are never rewritten; whatever asks whose a handover is resolves its
+// beneficiary through the merge that stands. A retired beneficiary may be merged again (when the
+// family it was kept for is itself merged), so every replica keeps, per retired beneficiary, the
+// merge with the greatest (HLC, ID): the same one whatever order merges arrive in. The server
+// writes merges so that the ones standing never chain (a kept beneficiary is never retired).
+struct BeneficiaryMerge {
+  std::string id;  // of the merge itself
+  std::string retired_id;
+  std::string kept_id;
+  Hlc base_hlc;  // the newest version of the retired record the office had seen
+  std::string conflict_id;  // the duplicate-beneficiary conflict it resolved
+  std::string decided_by;   // who decided, as they sign the audit log
+  std::string device_id;    // the server's device
+  Hlc hlc;                  // after base_hlc, so the merge orders after what it saw
   int64_t wall_ms = 0;
 };
 
@@ -182,11 +201,11 @@ struct StockMovement {
 };
 
 // Any record that moves between a tablet and the server: facts made at posts and by the centre
-// (beneficiaries, handovers, voids, movements, corrections), master data (kit types, posts,
-// officers, rounds), and what the server makes (served summaries, conflict resolutions).
+// (beneficiaries, handovers, voids, movements, corrections, merges), master data (kit types,
+// posts, officers, rounds), and what the server makes (served summaries, conflict resolutions).
 using Record = std::variant<Beneficiary, Handover, HandoverVoid, StockMovement, KitType, Post,
                             Officer, Round, BeneficiaryUpdate, ServedSummary,
-                            ConflictResolution>;
+                            ConflictResolution, BeneficiaryMerge>;
 
 std::string_view ToString(OfficerRole role);
 std::string_view ToString(ProofKind kind);

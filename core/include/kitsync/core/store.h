@@ -86,6 +86,9 @@ struct Warning {
 struct HandoverReceipt {
   Handover handover;
   std::vector<Warning> overridden;
+  // The ID the officer gave, when the office had merged it into another beneficiary: the
+  // handover is recorded for the kept one (handover.beneficiary_id). Empty otherwise.
+  std::string merged_from;
 };
 
 struct VoidInput {
@@ -130,6 +133,9 @@ struct HandoverView {
   std::string kit_type_code;
   std::string officer_code;
   std::optional<HandoverVoid> void_record;
+  // The beneficiary the office merged handover.beneficiary_id into, if it did: whose the
+  // handover is now. Empty when the beneficiary was never retired.
+  std::string merged_into;
 };
 
 struct TabletStatus {
@@ -190,11 +196,14 @@ class Store {
   Result<Beneficiary> GetBeneficiary(const std::string& id);
   // Corrects details of a beneficiary of this post. Nothing changes when every field given
   // already holds that value (FAILED_PRECONDITION says so), so a repeated command adds nothing.
+  // A beneficiary the office merged into another is not corrected: FAILED_PRECONDITION names
+  // the kept one.
   Result<BeneficiaryUpdate> UpdateBeneficiary(const BeneficiaryUpdateInput& input);
 
   // Validation only: what would stop this handover, without writing anything.
   Result<std::vector<Warning>> CheckHandover(const HandoverInput& input);
-  // FAILED_PRECONDITION when a warning applies and no override reason is given.
+  // FAILED_PRECONDITION when a warning applies and no override reason is given. A beneficiary
+  // the office merged into another is served as the kept one (HandoverReceipt::merged_from).
   Result<HandoverReceipt> RecordHandover(const HandoverInput& input);
   // All or nothing, in one transaction: the first invalid input rejects the whole import. Stock
   // and entitlement are checked against the running totals of the import itself.

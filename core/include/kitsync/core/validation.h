@@ -23,6 +23,7 @@ Status ValidateBeneficiaryRecord(const Beneficiary& b);
 Status ValidateBeneficiaryUpdateRecord(const BeneficiaryUpdate& u);
 Status ValidateServedSummary(const ServedSummary& s);
 Status ValidateResolution(const ConflictResolution& r);
+Status ValidateMergeRecord(const BeneficiaryMerge& m);
 Status ValidateHandoverRecord(const Handover& h);
 // All of a handover but its own ID and timestamp, which are set last when recording.
 Status ValidateHandoverContent(const Handover& h);

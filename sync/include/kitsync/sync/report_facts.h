@@ -36,7 +36,7 @@ struct ServedLine {
   std::string round_code;
   std::string post_code;
   std::string kit_type_code;
-  int64_t beneficiaries = 0;    // distinct beneficiary IDs
+  int64_t beneficiaries = 0;    // distinct beneficiaries, a merged family once
   int64_t document_hashes = 0;  // distinct document hashes
   int64_t handovers = 0;
 };

@@ -146,12 +146,17 @@ struct ConflictFilter {
 // What an admin decided. Actions per kind:
 //   entitlement-exceeded: "justify" (the extra kits were right; a note says why),
 //                         "void" (void `handover_id`, one of the sides, as `officer_code`)
-//   duplicate-beneficiary: "keep-both" (different people, or linked knowingly; a note says why)
+//   duplicate-beneficiary: "keep-both" (different people, or linked knowingly; a note says why),
+//                          "merge" (one family: every other registration is merged into
+//                          `keep_beneficiary_id`, one of the sides; a note says why)
 //   stock-deficit: "receipt" / "adjustment" (records the missing receipt of `quantity`, or an
 //                  adjustment of signed `quantity` with the note as its reason, at the post)
 //   concurrent-update: "pick" (the centre re-issues correction `correction_id`'s values for the
 //                      disputed fields) or "set" (the centre sets the values given), either way
 //                      as a correction ordered after every version, so every replica takes it
+//   update-vs-void: "confirm" (the merge stands and the correction stays unapplied; a note says
+//                   why) or "restore" (the centre carries correction `correction_id`'s values, or
+//                   the only correction's, onto the kept beneficiary, as "pick" does)
 struct ResolveInput {
   std::string conflict_id;
   std::string action;
@@ -162,6 +167,7 @@ struct ResolveInput {
   std::string reference;
   std::string officer_code;
   std::string correction_id;
+  std::string keep_beneficiary_id;
   std::optional<std::string> full_name;
   std::optional<std::string> phone;
   std::optional<int64_t> household_size;
