@@ -47,6 +47,8 @@ struct Tablet {
   std::string db;  // absolute path
   std::unique_ptr<BackgroundProcess> watch;
   std::set<std::string> recorded;  // handover IDs the tablet reported committed
+  std::map<std::string, std::string> registered;   // document number -> beneficiary ID
+  std::map<std::string, std::string> handed_to;    // document number -> handover ID
   std::string mistaken_handover;
   int64_t commands_done = 0;
 };
@@ -420,6 +422,11 @@ class Scenario {
         if (id.empty()) return Broken(t.plan->name + ": a recorded handover has no ID");
         if (!t.recorded.insert(id).second) return Broken(t.plan->name + ": handover ID twice");
         if (line.mistaken) t.mistaken_handover = id;
+        t.handed_to[line.args[4]] = id;  // record --round R --doc-number DOC ...
+      }
+      if (line.args[0] == "register") {
+        t.registered[line.args[2]] =
+            result.value("/result/beneficiary/id"_json_pointer, std::string());
       }
     }
     if (index != t.plan->day.size()) {
@@ -625,10 +632,28 @@ class Scenario {
         admin_voids_[post].insert(side.value("id", ""));
       }
     }
+    // The family registered at both counters of one post is one family: the office merges the
+    // registration that was served into the other, and the handover follows. The families
+    // registered at two posts keep both registrations, linked.
+    const std::string served_twice = tablets_[0].registered[plan_.duplicate_doc];
+    merged_keep_ = tablets_[1].registered[plan_.duplicate_doc];
+    int merged = 0;
     for (const json& c : OfKind(open, "duplicate-beneficiary")) {
-      decided += Resolve(c, {"--action", "keep-both", "--note",
-                             "one family registered twice; both records kept, linked"});
+      std::set<std::string> ids;
+      for (const json& side : c["sides"]) ids.insert(side.value("id", ""));
+      if (ids == std::set<std::string>{served_twice, merged_keep_}) {
+        merged += Resolve(c, {"--action", "merge", "--keep", merged_keep_, "--note",
+                              "one family registered at both counters on a busy morning"});
+      } else {
+        decided += Resolve(c, {"--action", "keep-both", "--note",
+                               "registered at two posts; both records kept, linked"});
+      }
     }
+    if (!Check(merged == 1, "the duplicate registration at " + plan_.posts[0].code +
+                                " was not among the conflicts to merge")) {
+      return false;
+    }
+    decided += merged;
     const int64_t deficit = ExpectedDeficit();
     for (const json& c : OfKind(open, "stock-deficit")) {
       if (!CheckShortPostBalance(-deficit)) return false;
@@ -662,8 +687,9 @@ class Scenario {
     }
     Say("the office resolved all " + std::to_string(decided) + " conflicts: " +
         std::to_string((excess.size() + 1) / 2) + " extra kits justified, " +
-        std::to_string(excess.size() / 2) + " voided, " + std::to_string(families + 1) +
-        " duplicate registrations kept and linked, " + plan_.short_post +
+        std::to_string(excess.size() / 2) + " voided, " + std::to_string(families) +
+        " double registrations at two posts kept and linked, one at " + plan_.posts[0].code +
+        " merged, " + plan_.short_post +
         "'s deficit of " + std::to_string(deficit) +
         " settled by an adjustment, the post's phone number picked");
     return true;
@@ -807,6 +833,7 @@ class Scenario {
       }
     }
     CheckCorrectionOutcome();
+    CheckMergeOutcome();
     PrintTablets();
     CheckReconciliation(handed_out);
   }
@@ -832,6 +859,28 @@ class Scenario {
     }
     Say("each tablet against the server (facts digest of beneficiaries, handovers, voids, stock "
         "movements and corrections; decisions received):\n" + table.str());
+  }
+
+  // The merged family's kit is listed under the registration the office kept, on every tablet
+  // of the post.
+  void CheckMergeOutcome() {
+    const std::string handover = tablets_[0].handed_to[plan_.duplicate_doc];
+    for (const Tablet& t : tablets_) {
+      if (t.post_index != 0) continue;
+      auto store = core::Store::Open(t.db);
+      if (!store.ok()) {
+        Broken(t.plan->name + ": " + store.status().ToString());
+        continue;
+      }
+      core::HandoverFilter of_kept;
+      of_kept.beneficiary_id = merged_keep_;
+      auto listed = (*store)->ListHandovers(of_kept);
+      const bool found =
+          listed.ok() && listed->size() == 1 && listed->front().handover.id == handover &&
+          listed->front().merged_into == merged_keep_;
+      Check(found, t.plan->name + " does not list the merged family's handover " + handover +
+                       " under the kept registration " + merged_keep_);
+    }
   }
 
   void CheckCorrectionOutcome() {
@@ -925,6 +974,7 @@ class Scenario {
   std::vector<Tablet> tablets_;
   std::vector<std::string> observers_;  // per post, in plan order
   std::string correction_beneficiary_;
+  std::string merged_keep_;  // the registration the office kept for the family registered twice
   std::set<std::string> voided_;
   std::map<std::string, std::set<std::string>> admin_voids_;
   std::map<std::string, int64_t> decisions_for_;
