@@ -590,9 +590,7 @@ Result<ConflictRecord> SqliteServerStore::GetConflict(const std::string& id) {
   return ReadConflict(id);
 }
 
-Result<std::vector<DetectedConflict>> SqliteServerStore::RecomputeConflicts() {
-  std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
+Result<Situations> SqliteServerStore::AllSituations() {
   Situations all;
   {
     ASSIGN_OR_RETURN(auto s, db_->Prepare("SELECT DISTINCT doc_hash FROM beneficiaries"));
@@ -637,6 +635,13 @@ Result<std::vector<DetectedConflict>> SqliteServerStore::RecomputeConflicts() {
       all.insert(MergedSituation{s->Text(0)});
     }
   }
+  return all;
+}
+
+Result<std::vector<DetectedConflict>> SqliteServerStore::RecomputeConflicts() {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
+  ASSIGN_OR_RETURN(Situations all, AllSituations());
   std::vector<DetectedConflict> out;
   for (const Situation& situation : all) {
     ASSIGN_OR_RETURN(std::optional<DetectedConflict> c, DetectSituation(situation));
@@ -645,6 +650,15 @@ Result<std::vector<DetectedConflict>> SqliteServerStore::RecomputeConflicts() {
   std::sort(out.begin(), out.end(),
             [](const DetectedConflict& a, const DetectedConflict& b) { return a.key < b.key; });
   return out;  // read only: the transaction rolls back
+}
+
+Status SqliteServerStore::RefreshAllSituations(int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
+  ASSIGN_OR_RETURN(Situations all, AllSituations());
+  RETURN_IF_ERROR(RefreshConflicts(all, now_ms));
+  RETURN_IF_ERROR(SaveHlc());
+  return tx->Commit();
 }
 
 Result<std::vector<AuditEntry>> SqliteServerStore::ListAudit(int64_t after_seq, int64_t limit) {

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 
@@ -59,10 +60,13 @@ Status WriteSecretFile(const std::string& path, const std::string& content) {
   return Status::Ok();
 }
 
+// `version_before`, when given, receives the schema version the file had before migrating.
 Result<std::unique_ptr<Db>> OpenDatabase(const std::string& path, bool create,
-                                         int busy_timeout_ms) {
+                                         int busy_timeout_ms, int64_t* version_before = nullptr) {
   ASSIGN_OR_RETURN(auto db, Db::Open(path, create));
   RETURN_IF_ERROR(ConfigureServerConnection(*db, busy_timeout_ms));
+  ASSIGN_OR_RETURN(int64_t version, db->QueryInt("PRAGMA user_version"));
+  if (version_before != nullptr) *version_before = version;
   RETURN_IF_ERROR(MigrateServerSchema(*db));
   return db;
 }
@@ -162,7 +166,9 @@ Result<std::unique_ptr<SqliteServerStore>> SqliteServerStore::Open(
     return Status::NotFound("no server database in " + dir + " (run 'kitsync-server init --data " +
                             dir + "' first)");
   }
-  ASSIGN_OR_RETURN(auto db, OpenDatabase(path, /*create=*/false, options.busy_timeout_ms));
+  int64_t version_before = 0;
+  ASSIGN_OR_RETURN(auto db, OpenDatabase(path, /*create=*/false, options.busy_timeout_ms,
+                                         &version_before));
   std::unique_ptr<SqliteServerStore> store(new SqliteServerStore(std::move(db)));
   ASSIGN_OR_RETURN(store->admin_token_sha256_, RequiredMeta(*store->db_, "admin_token_sha256"));
   ASSIGN_OR_RETURN(store->programme_key_, RequiredMeta(*store->db_, "programme_key"));
@@ -171,6 +177,13 @@ Result<std::unique_ptr<SqliteServerStore>> SqliteServerStore::Open(
   uint64_t packed = 0;
   std::from_chars(hlc_text.data(), hlc_text.data() + hlc_text.size(), packed);
   store->hlc_ = core::Hlc::Unpack(packed);
+  if (version_before > 0 && version_before < kServerSchemaVersion) {
+    // Upgraded: the facts already here have not been seen by the rules the new steps came with.
+    const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+    RETURN_IF_ERROR(store->RefreshAllSituations(now_ms));
+  }
   return store;
 }
 

@@ -124,6 +124,12 @@ class SqliteServerStore final : public ServerStore {
   // Conflicts (server_store_conflicts.cc): looks at each touched situation again and writes
   // what changed, in the caller's transaction.
   core::Status RefreshConflicts(const Situations& touched, int64_t now_ms);
+  // Every situation the stored facts make, for the rules to look at all of them.
+  core::Result<Situations> AllSituations();
+  // The stored conflicts and served summaries brought in line with every fact, in one
+  // transaction. After an upgrade, facts stored by an older server have never been seen by the
+  // rules (or the summaries) that the upgrade brought.
+  core::Status RefreshAllSituations(int64_t now_ms);
   core::Status TouchHandover(const std::string& handover_id, Situations& touched);
   core::Result<std::optional<core::DetectedConflict>> DetectSituation(const Situation& situation);
   core::Result<std::optional<core::DetectedConflict>> DetectDuplicate(const std::string& doc_hash);
