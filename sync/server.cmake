@@ -8,6 +8,8 @@ add_library(kitsync_server
   src/server_store_push.cc
   src/server_store_conflicts.cc
   src/server_store_merges.cc
+  src/server_store_requests.cc
+  src/server_request_key.cc
   src/server_store_feed.cc
   src/server_store_central.cc
   src/server_store_reports.cc

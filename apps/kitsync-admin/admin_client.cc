@@ -1,8 +1,12 @@
 #include "admin_client.h"
 
 #include <fstream>
+#include <iostream>
 #include <sstream>
+#include <thread>
 
+#include "admin_output.h"
+#include "kitsync/core/ids.h"
 #include "kitsync/sync/server_auth.h"
 
 namespace kitsync::admin {
@@ -29,6 +33,7 @@ Result<std::unique_ptr<AdminClient>> AdminClient::Connect(const ConnectionOption
   std::unique_ptr<AdminClient> client(new AdminClient());
   ASSIGN_OR_RETURN(client->token_, ReadTokenFile(options.token_file));
   client->timeout_ = std::chrono::seconds(options.timeout_seconds);
+  client->request_id_ = options.request_id.empty() ? core::NewUuidV7() : options.request_id;
 
   std::shared_ptr<grpc::ChannelCredentials> credentials;
   if (!options.ca_file.empty()) {
@@ -57,6 +62,32 @@ std::unique_ptr<grpc::ClientContext> AdminClient::NewContext() const {
   context->AddMetadata("authorization", "Bearer " + token_);
   context->set_deadline(std::chrono::system_clock::now() + timeout_);
   return context;
+}
+
+grpc::Status AdminClient::Write(
+    const std::function<grpc::Status(grpc::ClientContext*)>& call) const {
+  constexpr int kAttempts = 3;
+  grpc::Status status;
+  for (int attempt = 1; attempt <= kAttempts; ++attempt) {
+    auto context = NewContext();
+    status = call(context.get());
+    const bool unknown = status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                         status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+    if (!unknown || attempt == kAttempts) break;
+    std::this_thread::sleep_for(std::chrono::seconds(attempt));
+  }
+  return status;
+}
+
+int FailWrite(const grpc::Status& status, const std::string& request_id) {
+  const int code = FailCall(status);
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+      status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    std::cerr << "The server may or may not have recorded it. Run the same command again with\n"
+              << "  --request-id " << request_id << "\n"
+              << "and it is recorded once, whichever happened.\n";
+  }
+  return code;
 }
 
 }  // namespace kitsync::admin

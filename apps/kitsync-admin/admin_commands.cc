@@ -19,11 +19,13 @@ namespace {
 
 using core::Status;
 
-int RecordMovement(AdminClient& client, const v1::RecordCentralMovementRequest& request) {
+int RecordMovement(AdminClient& client, v1::RecordCentralMovementRequest request) {
+  request.set_request_id(client.request_id());
   v1::RecordCentralMovementResponse response;
-  auto context = client.NewContext();
-  grpc::Status status = client.stub().RecordCentralMovement(context.get(), request, &response);
-  if (!status.ok()) return FailCall(status);
+  grpc::Status status = client.Write([&](grpc::ClientContext* context) {
+    return client.stub().RecordCentralMovement(context, request, &response);
+  });
+  if (!status.ok()) return FailWrite(status, client.request_id());
   for (const std::string& id : response.movement_ids()) std::cout << IdText(id) << "\n";
   return kExitOk;
 }

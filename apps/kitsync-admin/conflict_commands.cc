@@ -149,10 +149,12 @@ int ResolveConflict(AdminClient& client, const ResolveArgs& args) {
     if (!InHouseholdRange(*args.household)) return Fail(HouseholdOutOfRange());
     request.set_household_size(static_cast<uint32_t>(*args.household));
   }
+  request.set_request_id(client.request_id());
   v1::ResolveConflictResponse response;
-  auto context = client.NewContext();
-  grpc::Status status = client.stub().ResolveConflict(context.get(), request, &response);
-  if (!status.ok()) return FailCall(status);
+  grpc::Status status = client.Write([&](grpc::ClientContext* context) {
+    return client.stub().ResolveConflict(context, request, &response);
+  });
+  if (!status.ok()) return FailWrite(status, client.request_id());
   if (args.json) {
     json doc = ConflictJson(response.conflict());
     doc["records"] =
@@ -216,9 +218,11 @@ int CorrectBeneficiary(AdminClient& client, const CorrectArgs& args) {
   request.set_officer_code(args.officer);
   request.set_actor(args.by);
   v1::CorrectBeneficiaryResponse response;
-  auto context = client.NewContext();
-  grpc::Status status = client.stub().CorrectBeneficiary(context.get(), request, &response);
-  if (!status.ok()) return FailCall(status);
+  request.set_request_id(client.request_id());
+  grpc::Status status = client.Write([&](grpc::ClientContext* context) {
+    return client.stub().CorrectBeneficiary(context, request, &response);
+  });
+  if (!status.ok()) return FailWrite(status, client.request_id());
   std::cout << response.correction_id() << "\n";
   return kExitOk;
 }

@@ -32,6 +32,9 @@ int main(int argc, char** argv) {
   app.add_option("--timeout", connection.timeout_seconds, "Seconds to wait for each call")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
+  app.add_option("--request-id", connection.request_id,
+                 "ID of this write (stock, resolve, correct), to repeat one whose outcome was "
+                 "unknown without recording it twice; a new one when omitted");
 
   std::function<int(AdminClient&)> action;
 

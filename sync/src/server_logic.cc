@@ -9,6 +9,7 @@
 #include "kitsync/core/ids.h"
 #include "kitsync/core/validation.h"
 #include "kitsync/sync/wire.h"
+#include "server_request_key.h"
 
 namespace kitsync::sync {
 namespace {
@@ -406,6 +407,7 @@ Result<v1::RecordCentralMovementResponse> ServerLogic::RecordCentralMovement(
     in.reason = request.reason();
     in.officer_code = request.officer_code();
     in.now_ms = clock_();
+    ASSIGN_OR_RETURN(in.request, RequestKeyOf(request));
     return store_->RecordCentralMovement(in);
   };
   auto ids = record();

@@ -5,6 +5,7 @@
 
 #include "kitsync/core/validation.h"
 #include "kitsync/sync/server_logic.h"
+#include "server_request_key.h"
 
 namespace kitsync::sync {
 namespace {
@@ -218,6 +219,7 @@ Result<v1::ResolveConflictResponse> ServerLogic::ResolveConflict(
       }
       in.quantity = request.quantity();
     }
+    ASSIGN_OR_RETURN(in.request, RequestKeyOf(request));
     return store_->ResolveConflict(in);
   };
   auto outcome = resolve();
@@ -279,6 +281,7 @@ Result<v1::CorrectBeneficiaryResponse> ServerLogic::CorrectBeneficiary(
     in.officer_code = request.officer_code();
     in.actor = request.actor();
     in.now_ms = clock_();
+    ASSIGN_OR_RETURN(in.request, RequestKeyOf(request));
     return store_->CorrectBeneficiary(in);
   };
   auto id = correct();

@@ -287,6 +287,17 @@ CREATE TRIGGER beneficiary_merges_are_append_only_u BEFORE UPDATE ON beneficiary
 CREATE TRIGGER beneficiary_merges_are_append_only_d BEFORE DELETE ON beneficiary_merges
   BEGIN SELECT RAISE(ABORT, 'merges are append-only'); END;
 )sql",
+    // 6: the office's writes, by the request ID its tool chose, so that a request repeated
+    // after its answer was lost returns the first outcome instead of writing again.
+    R"sql(
+CREATE TABLE admin_requests (
+  request_id  TEXT PRIMARY KEY,
+  kind        TEXT NOT NULL,     -- which write: central-movement, resolve-conflict, correction
+  fingerprint TEXT NOT NULL,     -- SHA-256 of the request without its ID
+  outcome     TEXT NOT NULL,     -- the IDs it wrote, one per line
+  at_ms       INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql",
 };
 
 static_assert(std::size(kSteps) == kServerSchemaVersion);

@@ -372,8 +372,14 @@ Result<std::string> SqliteServerStore::CorrectCentrally(const CentralCorrectionI
 Result<std::string> SqliteServerStore::CorrectBeneficiary(const CentralCorrectionInput& in) {
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
+  ASSIGN_OR_RETURN(auto prior, PriorOutcome(in.request, "correction"));
+  if (prior) {
+    if (prior->size() != 1) return Status::Internal("a remembered correction has no single ID");
+    return prior->front();
+  }
   Situations touched;
   ASSIGN_OR_RETURN(std::string id, CorrectCentrally(in, touched));
+  RETURN_IF_ERROR(RememberOutcome(in.request, "correction", {id}, in.now_ms));
   RETURN_IF_ERROR(RefreshConflicts(touched, in.now_ms));
   std::string detail = "correction=" + id;
   if (in.full_name) detail += " name=" + *in.full_name;
@@ -685,6 +691,14 @@ Result<ResolveOutcome> SqliteServerStore::ResolveConflict(const ResolveInput& in
   RETURN_IF_ERROR(core::ValidateText("note", in.note, core::kMaxReasonLength, false));
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
+  ASSIGN_OR_RETURN(auto prior, PriorOutcome(in.request, "resolve-conflict"));
+  if (prior) {
+    // The decision was taken: the conflict as it stands now, and what the decision wrote.
+    ResolveOutcome again;
+    ASSIGN_OR_RETURN(again.conflict, ReadConflict(in.conflict_id));
+    again.record_ids = std::move(*prior);
+    return again;
+  }
   ASSIGN_OR_RETURN(ConflictRecord current, ReadConflict(in.conflict_id));
   const ConflictKind kind = current.conflict.kind;
   if (!ActionFits(kind, in.action)) {
@@ -876,6 +890,7 @@ Result<ResolveOutcome> SqliteServerStore::ResolveConflict(const ResolveInput& in
   }
   if (!in.note.empty()) detail += " note=" + in.note;
   RETURN_IF_ERROR(AppendAudit(in.now_ms, in.actor, "resolve-conflict", in.conflict_id, detail));
+  RETURN_IF_ERROR(RememberOutcome(in.request, "resolve-conflict", out.record_ids, in.now_ms));
   RETURN_IF_ERROR(SaveHlc());
   ASSIGN_OR_RETURN(out.conflict, ReadConflict(in.conflict_id));
   RETURN_IF_ERROR(tx->Commit());

@@ -187,6 +187,12 @@ class SqliteServerStore final : public ServerStore {
   core::Hlc NextHlc(int64_t now_ms);
   void ObserveHlc(core::Hlc hlc);
   core::Status SaveHlc();
+  // What an earlier request with the same ID wrote (server_store_requests.cc); nothing when the
+  // ID is new or empty. INVALID_ARGUMENT when the ID came with a different request.
+  core::Result<std::optional<std::vector<std::string>>> PriorOutcome(const RequestKey& request,
+                                                                     std::string_view kind);
+  core::Status RememberOutcome(const RequestKey& request, std::string_view kind,
+                               const std::vector<std::string>& ids, int64_t now_ms);
 
   std::mutex mu_;
   std::unique_ptr<core::sqlite::Db> db_;

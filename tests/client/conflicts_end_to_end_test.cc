@@ -620,3 +620,37 @@ TEST_F(ConflictsEndToEndTest, ConflictListWithAnUnknownKindNamesEveryKind) {
 
 }  // namespace
 }  // namespace kitsync::testing
+
+namespace kitsync::testing {
+namespace {
+
+// A central write whose answer never came is repeated with the request ID the tool printed, and
+// the stock counts it once.
+TEST_F(ConflictsEndToEndTest, AStockReceiptRepeatedWithItsRequestIdIsRecordedOnce) {
+  const std::vector<std::string> receive = {"--request-id", "WB-HQ-2026-11-001-a", "stock",
+                                            "receive", "--post", "HQ", "--kit", "HYG-KIT",
+                                            "--quantity", "500", "--officer", "HQ-OF-01"};
+  const ProcessResult first = Admin(receive);
+  ASSERT_EQ(first.exit_code, 0) << first.Describe(receive);
+  const ProcessResult again = Admin(receive);
+  ASSERT_EQ(again.exit_code, 0) << again.Describe(receive);
+  EXPECT_EQ(again.out, first.out);  // the same movement's ID
+  const ProcessResult report = Admin({"report", "stock", "--post", "HQ", "--format", "json"});
+  ASSERT_EQ(report.exit_code, 0) << report.err;
+  const json stock = json::parse(report.out, nullptr, false);
+  ASSERT_EQ(stock["rows"].size(), 1u) << stock.dump();
+  EXPECT_EQ(stock["rows"][0].value("received", 0), 500);
+
+  // With no server to answer, the tool says how to repeat the write safely.
+  const ProcessResult unreachable = RunProcess(
+      KITSYNC_ADMIN_BIN,
+      {"--server", "127.0.0.1:1", "--token-file", token_file_, "--timeout", "2", "stock",
+       "receive", "--post", "HQ", "--kit", "HYG-KIT", "--quantity", "5", "--officer",
+       "HQ-OF-01"},
+      dir_.path().string(), kCommandTimeout);
+  EXPECT_EQ(unreachable.exit_code, 1) << unreachable.err;
+  EXPECT_NE(unreachable.err.find("--request-id "), std::string::npos) << unreachable.err;
+}
+
+}  // namespace
+}  // namespace kitsync::testing

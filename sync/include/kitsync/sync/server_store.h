@@ -99,6 +99,13 @@ struct Enrolment {
   std::string programme_key;  // raw bytes
 };
 
+// Identifies one of the office's writes across retries: the ID its tool chose, and a digest of
+// the request without it. Empty `id`: the write is not protected against repeats.
+struct RequestKey {
+  std::string id;
+  std::string fingerprint;
+};
+
 // Stock moved by the centre. Codes, as an admin types them.
 struct CentralMovementInput {
   core::MovementKind kind = core::MovementKind::kReceipt;  // receipt, transfer out, adjustment
@@ -110,6 +117,7 @@ struct CentralMovementInput {
   std::string reason;
   std::string officer_code;
   int64_t now_ms = 0;
+  RequestKey request;
 };
 
 // A correction of a beneficiary's details by the central office.
@@ -121,6 +129,7 @@ struct CentralCorrectionInput {
   std::string officer_code;
   std::string actor;  // for the audit log
   int64_t now_ms = 0;
+  RequestKey request;
 };
 
 // A conflict as the server keeps it: what was detected, where it stands, what an admin did.
@@ -172,6 +181,7 @@ struct ResolveInput {
   std::optional<std::string> phone;
   std::optional<int64_t> household_size;
   int64_t now_ms = 0;
+  RequestKey request;
 };
 
 struct ResolveOutcome {
