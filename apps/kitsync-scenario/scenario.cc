@@ -50,7 +50,6 @@ struct Tablet {
   std::map<std::string, std::string> registered;   // document number -> beneficiary ID
   std::map<std::string, std::string> handed_to;    // document number -> handover ID
   std::string mistaken_handover;
-  int64_t commands_done = 0;
 };
 
 // A tablet's state read straight from its database file, as its own store reads it.
@@ -434,7 +433,6 @@ class Scenario {
                     std::to_string(t.plan->day.size()) + " lines (exit " +
                     std::to_string(batch_exit) + ")");
     }
-    t.commands_done = static_cast<int64_t>(index);
     return true;
   }
 
@@ -629,7 +627,6 @@ class Scenario {
                                "--officer", post + "-SV-01", "--note",
                                "already served at another post this round"});
         voided_.insert(side.value("id", ""));
-        admin_voids_[post].insert(side.value("id", ""));
       }
     }
     // The family registered at both counters of one post is one family: the office merges the
@@ -976,7 +973,6 @@ class Scenario {
   std::string correction_beneficiary_;
   std::string merged_keep_;  // the registration the office kept for the family registered twice
   std::set<std::string> voided_;
-  std::map<std::string, std::set<std::string>> admin_voids_;
   std::map<std::string, int64_t> decisions_for_;
   bool killed_mid_sync_ = false;
   std::vector<std::string> broken_;
