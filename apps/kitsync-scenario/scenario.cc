@@ -522,7 +522,7 @@ class Scenario {
     while (Clock::now() < deadline) {
       pending = PendingOf(t.db);
       if (pending > 0 && pending < backlog) break;
-      if (pending == 0) break;
+      if (pending <= 0) break;  // sent already, or the file cannot be read: kill now
       std::this_thread::sleep_for(10ms);
     }
     t.watch->Kill();
