@@ -251,9 +251,10 @@ Result<core::StockTotals> SqliteServerStore::Totals(const std::string& post_id,
     }
   }
   moved->Reset();
-  // All handovers from the covering index, minus the few voided ones.
+  // All handovers from the running sum a trigger keeps (schema step 6), minus the few voided
+  // ones: summing the handovers themselves grew with the post's history, batch after batch.
   ASSIGN_OR_RETURN(Statement * handed,
-                   db_->Cached("SELECT coalesce(sum(quantity), 0) FROM handovers "
+                   db_->Cached("SELECT coalesce(sum(quantity), 0) FROM handover_totals "
                                "WHERE post_id = ? AND kit_type_id = ?"));
   ASSIGN_OR_RETURN(bool row, handed->Bind(1, post_id).Bind(2, kit_type_id).Step());
   t.handed_out = row ? handed->Int(0) : 0;

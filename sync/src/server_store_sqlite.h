@@ -106,12 +106,19 @@ class SqliteServerStore final : public ServerStore {
   core::Result<bool> Exists(const char* sql, const std::string& id);
   // Refuses a reference to a record the server does not hold.
   core::Status RequireRef(const char* sql, const std::string& id, const std::string& what);
+  // References a push batch has already found held, by the query that found them: the records
+  // of a batch name the same round, kit type and officer over and over, and nothing they name
+  // is deleted while the batch's transaction runs.
+  using HeldRefs = std::set<std::pair<const char*, std::string>>;
+  core::Status RequireRef(const char* sql, const std::string& id, const std::string& what,
+                          HeldRefs& held);
 
   // One pushed fact: checked against what the server holds and, when new, written with its
   // feed entry. Returns whether it was written (false: the same fact was already held).
   // Adds the situations the fact may change to `touched`.
   core::Result<bool> ApplyFact(const core::RemoteChange& change, const core::LoggedForm& form,
-                               bool clock_ahead, const Principal& device, Situations& touched);
+                               bool clock_ahead, const Principal& device, Situations& touched,
+                               HeldRefs& refs);
   core::Status InsertMovement(const core::StockMovement& m, bool clock_ahead, int64_t server_seq);
 
   // Code -> ID of master data, with the known codes in the error.
