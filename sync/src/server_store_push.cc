@@ -114,6 +114,7 @@ Result<PushOutcome> SqliteServerStore::ApplyPush(const Principal& device, const 
   const int64_t ahead_limit = in.now_ms + in.max_clock_skew_ms;
   Situations touched;
   HeldRefs refs;
+  HandedOut handed;
   for (size_t i = skip; i < in.changes.size(); ++i) {
     const core::RemoteChange& change = in.changes[i];
     const bool clock_ahead = change.hlc.physical_ms > ahead_limit;
@@ -126,9 +127,14 @@ Result<PushOutcome> SqliteServerStore::ApplyPush(const Principal& device, const 
     if (*applied) {
       ++out.applied;
       if (clock_ahead) ++out.flagged;
+      if (auto* h = std::get_if<core::Handover>(&change.record)) {
+        handed[{h->post_id, h->kit_type_id}] += h->quantity;
+      }
     }
     if (!clock_ahead) ObserveHlc(change.hlc);
   }
+  // Before the stock situations read them.
+  RETURN_IF_ERROR(AddHandedOut(handed));
 
   // Conflicts never refuse a batch: they are recorded beside it, in the same transaction.
   RETURN_IF_ERROR(RefreshConflicts(touched, in.now_ms));
@@ -147,6 +153,17 @@ Result<PushOutcome> SqliteServerStore::ApplyPush(const Principal& device, const 
   RETURN_IF_ERROR(tx->Commit());
   out.acked_seq = last;
   return out;
+}
+
+Status SqliteServerStore::AddHandedOut(const HandedOut& handed) {
+  for (const auto& [key, quantity] : handed) {
+    ASSIGN_OR_RETURN(Statement * add,
+                     db_->Cached("INSERT INTO handover_totals (post_id, kit_type_id, quantity) "
+                                 "VALUES (?, ?, ?) ON CONFLICT DO UPDATE "
+                                 "SET quantity = quantity + excluded.quantity"));
+    RETURN_IF_ERROR(add->Bind(1, key.first).Bind(2, key.second).Bind(3, quantity).Run());
+  }
+  return Status::Ok();
 }
 
 Result<std::optional<std::string>> SqliteServerStore::QueryText(const char* sql,

@@ -6,6 +6,7 @@
 // server sequences become visible strictly in order.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -112,6 +113,11 @@ class SqliteServerStore final : public ServerStore {
   using HeldRefs = std::set<std::pair<const char*, std::string>>;
   core::Status RequireRef(const char* sql, const std::string& id, const std::string& what,
                           HeldRefs& held);
+  // Quantities a push batch handed out, by post and kit type, added to handover_totals once
+  // per batch. Every handover the server holds arrives through ApplyPush, which keeps the
+  // totals equal to the sums over handovers.
+  using HandedOut = std::map<std::pair<std::string, std::string>, int64_t>;
+  core::Status AddHandedOut(const HandedOut& handed);
 
   // One pushed fact: checked against what the server holds and, when new, written with its
   // feed entry. Returns whether it was written (false: the same fact was already held).
