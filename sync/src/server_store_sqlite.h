@@ -138,7 +138,8 @@ class SqliteServerStore final : public ServerStore {
   // what changed, in the caller's transaction.
   core::Status RefreshConflicts(const Situations& touched, int64_t now_ms);
   core::Status TouchHandover(const std::string& handover_id, Situations& touched);
-  core::Result<std::optional<core::DetectedConflict>> DetectSituation(const Situation& situation);
+  core::Result<std::optional<core::DetectedConflict>> DetectSituation(const Situation& situation,
+                                                                      bool recount = false);
   core::Result<std::optional<core::DetectedConflict>> DetectDuplicate(const std::string& doc_hash);
   core::Result<std::optional<core::DetectedConflict>> DetectCorrections(
       const std::string& beneficiary_id);
@@ -182,8 +183,10 @@ class SqliteServerStore final : public ServerStore {
   core::Status RefreshServedSummaries(const EntitlementSituation& s,
                                       const std::vector<core::ServedHandover>& served,
                                       int64_t now_ms);
+  // `recount`: sum the handovers themselves rather than read handover_totals, for a look at
+  // the facts from scratch (RecomputeConflicts).
   core::Result<core::StockTotals> Totals(const std::string& post_id,
-                                         const std::string& kit_type_id);
+                                         const std::string& kit_type_id, bool recount = false);
   static std::string SituationKey(const Situation& situation);
   core::Result<ConflictRecord> ReadConflict(const std::string& id);
   core::Status AppendAudit(int64_t now_ms, const std::string& actor, const std::string& action,
