@@ -323,12 +323,12 @@ Status ConfigureServerConnection(core::sqlite::Db& db, int busy_timeout_ms) {
   RETURN_IF_ERROR(db.Exec("PRAGMA synchronous=FULL"));
   RETURN_IF_ERROR(db.Exec("PRAGMA foreign_keys=ON"));
   // A push batch looks up families, handovers and summaries by key all over a database of
-  // hundreds of MiB; with SQLite's default 2 MiB cache most of those pages came back through
-  // pread on every batch. 32 MiB, as on the tablet.
+  // tens to hundreds of MiB; with SQLite's default 2 MiB cache many of those pages came back
+  // through pread on every batch. 32 MiB, as on the tablet.
   RETURN_IF_ERROR(db.Exec("PRAGMA cache_size=-32768"));
   // Checkpoints run inside the commit of whichever batch crosses the threshold. A larger WAL
   // (16 MiB instead of 4 MiB) lets a checkpoint write each hot page (feed and index tails) once
-  // for several batches instead of once per batch or two.
+  // for more batches.
   RETURN_IF_ERROR(db.Exec("PRAGMA wal_autocheckpoint=4000"));
   return Status::Ok();
 }
