@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "kitsync/core/canonical.h"
 #include "kitsync/core/ids.h"
 #include "kitsync/core/validation.h"
 #include "schema.h"
@@ -271,6 +272,48 @@ Result<std::vector<ChangeEntry>> Store::Impl::ReadPending(int64_t limit) {
     e.prev_hash = std::move(prev);
     prev = e.hash;
     out.push_back(std::move(e));
+  }
+  stmt->Reset();
+  return out;
+}
+
+Result<std::vector<Store::PendingFact>> Store::PendingFacts(int64_t limit) {
+  sqlite::Db& db = impl_->db();
+  // One read transaction, as for PendingChanges.
+  RETURN_IF_ERROR(db.Exec("BEGIN"));
+  auto out = impl_->ReadPendingFacts(limit);
+  (void)db.Exec("COMMIT");
+  return out;
+}
+
+Result<std::vector<Store::PendingFact>> Store::Impl::ReadPendingFacts(int64_t limit) {
+  ASSIGN_OR_RETURN(int64_t acked, ReadMetaInt(*db_, "acked_seq"));
+  ASSIGN_OR_RETURN(std::string prev, HashOfEntry(acked));
+  ASSIGN_OR_RETURN(sqlite::Statement * stmt,
+                   db_->Cached("SELECT seq, hlc, entity, entity_id, op, payload, hash "
+                               "FROM change_log WHERE seq > ? ORDER BY seq LIMIT ?"));
+  stmt->Bind(1, acked).Bind(2, limit);
+  std::vector<Store::PendingFact> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt->Step());
+    if (!row) break;
+    ChangeEntry e;
+    e.seq = stmt->Int(0);
+    e.hlc = Hlc::Unpack(static_cast<uint64_t>(stmt->Int(1)));
+    e.entity = stmt->Text(2);
+    e.entity_id = stmt->Text(3);
+    e.op = stmt->Text(4);
+    e.hash = stmt->Text(6);
+    auto record = stmt->IsNull(5) ? ReadStoredFact(e.entity, e.entity_id)
+                                  : DecodeLogged(e.entity, stmt->Text(5));
+    if (!record.ok()) {
+      stmt->Reset();
+      return Status::DataLoss("change " + std::to_string(e.seq) +
+                              " cannot be read: " + record.status().message());
+    }
+    e.prev_hash = std::move(prev);
+    prev = e.hash;
+    out.push_back({std::move(e), std::move(*record)});
   }
   stmt->Reset();
   return out;

@@ -87,11 +87,14 @@ class Store::Impl {
   Result<ChangeEntry> ReadEntry(const sqlite::Statement& row);
   Result<std::string> HashOfEntry(int64_t seq);
   Result<std::vector<ChangeEntry>> ReadPending(int64_t limit);
+  Result<std::vector<Store::PendingFact>> ReadPendingFacts(int64_t limit);
   Result<ChainReport> WalkChain();
   // The canonical payload of a fact held in its table (store_read.cc). A void is found by its
   // handover and `device_id`, this tablet's when empty.
   Result<std::string> EncodeStoredFact(const std::string& entity, const std::string& id,
                                        const std::string& device_id = {});
+  // The same fact as a record: equal to decoding EncodeStoredFact's payload.
+  Result<Record> ReadStoredFact(const std::string& entity, const std::string& id);
   Result<FactsDigest> Digest();
 
   // Upserts master data. REQUIRES: validated, and an open write transaction.

@@ -148,15 +148,15 @@ Status SyncSession::PushAll() {
     RETURN_IF_ERROR(CheckStop());
     ASSIGN_OR_RETURN(
         auto entries,
-        Local(store_.PendingChanges(static_cast<int64_t>(options_.batch_size) * options_.window)));
+        Local(store_.PendingFacts(static_cast<int64_t>(options_.batch_size) * options_.window)));
     if (entries.empty()) {
       last_seq_ = acked_;
       Emit(SyncPhase::kPush);
       return Status::Ok();
     }
-    last_seq_ = std::max(last_seq_, entries.back().seq);
+    last_seq_ = std::max(last_seq_, entries.back().entry.seq);
     ASSIGN_OR_RETURN(auto batches, BuildBatches(entries));
-    const int64_t sent_up_to = entries.back().seq;
+    const int64_t sent_up_to = entries.back().entry.seq;
     const int64_t acked_before = acked_;
     Emit(SyncPhase::kPush);
     Status s = transport_.Push(
@@ -178,27 +178,20 @@ Status SyncSession::PushAll() {
 }
 
 core::Result<std::vector<v1::PushBatch>> SyncSession::BuildBatches(
-    const std::vector<core::ChangeEntry>& entries) {
+    const std::vector<core::Store::PendingFact>& entries) {
   std::vector<v1::PushBatch> batches;
   batches.reserve((entries.size() + options_.batch_size - 1) / options_.batch_size);
   const int64_t now = options_.wall_clock();
   for (size_t begin = 0; begin < entries.size(); begin += options_.batch_size) {
     const size_t end = std::min(entries.size(), begin + options_.batch_size);
     v1::PushBatch& batch = batches.emplace_back();
-    batch.set_first_seq(static_cast<uint64_t>(entries[begin].seq));
-    batch.set_tip_hash(entries[end - 1].hash);
+    batch.set_first_seq(static_cast<uint64_t>(entries[begin].entry.seq));
+    batch.set_tip_hash(entries[end - 1].entry.hash);
     RecordBatchWriter writer(batch.mutable_records());
-    for (size_t i = begin; i < end; ++i) {
-      auto record = core::DecodeLogged(entries[i].entity, entries[i].payload);
-      if (!record.ok()) {
-        return Status::DataLoss("on this tablet: change " + std::to_string(entries[i].seq) +
-                                " cannot be read: " + record.status().message());
-      }
-      writer.Add(entries[i].hlc, *record);
-    }
+    for (size_t i = begin; i < end; ++i) writer.Add(entries[i].entry.hlc, entries[i].record);
     batch.set_sender_wall_ms(now);
     batch.set_pending(
-        static_cast<uint64_t>(std::max<int64_t>(0, last_seq_ - entries[end - 1].seq)));
+        static_cast<uint64_t>(std::max<int64_t>(0, last_seq_ - entries[end - 1].entry.seq)));
   }
   return batches;
 }

@@ -65,6 +65,48 @@ std::string EncodeRound(const core::Round& r) {
       .dump();
 }
 
+namespace {
+
+// A push writes one served summary per family it changed, so this runs once per handover.
+// The fields are hex digests, IDs and a count, which JSON writes as they are; the text is
+// byte for byte what nlohmann::json writes for the same object (keys in order, no spaces),
+// and anything that would need escaping goes through nlohmann::json.
+bool PlainJsonText(const std::string& s) {
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           c == '-' || c == '_' || c == '.';
+  });
+}
+
+std::string EncodeServedSummary(const core::ServedSummary& sv) {
+  if (!PlainJsonText(sv.doc_hash) || !PlainJsonText(sv.kit_type_id) ||
+      !PlainJsonText(sv.post_id) || !PlainJsonText(sv.round_id)) {
+    const json j = {{"doc_hash", sv.doc_hash},
+                    {"kit_type", sv.kit_type_id},
+                    {"post", sv.post_id},
+                    {"qty", sv.quantity},
+                    {"round", sv.round_id}};
+    return j.dump();
+  }
+  std::string out;
+  out.reserve(64 + sv.doc_hash.size() + sv.kit_type_id.size() + sv.post_id.size() +
+              sv.round_id.size());
+  out += "{\"doc_hash\":\"";
+  out += sv.doc_hash;
+  out += "\",\"kit_type\":\"";
+  out += sv.kit_type_id;
+  out += "\",\"post\":\"";
+  out += sv.post_id;
+  out += "\",\"qty\":";
+  out += std::to_string(sv.quantity);
+  out += ",\"round\":\"";
+  out += sv.round_id;
+  out += "\"}";
+  return out;
+}
+
+}  // namespace
+
 Result<core::LoggedForm> FeedForm(const core::Record& record) {
   if (auto* k = std::get_if<core::KitType>(&record)) {
     return core::LoggedForm{"kit_type", k->id, EncodeKitType(*k)};
@@ -79,10 +121,7 @@ Result<core::LoggedForm> FeedForm(const core::Record& record) {
     return core::LoggedForm{"round", r->id, EncodeRound(*r)};
   }
   if (auto* sv = std::get_if<core::ServedSummary>(&record)) {
-    const nlohmann::json j = {{"doc_hash", sv->doc_hash},   {"kit_type", sv->kit_type_id},
-                              {"post", sv->post_id},        {"qty", sv->quantity},
-                              {"round", sv->round_id}};
-    return core::LoggedForm{"served_summary", sv->doc_hash, j.dump()};
+    return core::LoggedForm{"served_summary", sv->doc_hash, EncodeServedSummary(*sv)};
   }
   if (auto* r = std::get_if<core::ConflictResolution>(&record)) {
     const nlohmann::json j = {{"action", r->action},     {"by", r->decided_by},

@@ -230,7 +230,7 @@ Status SqliteServerStore::RefreshServedSummaries(const EntitlementSituation& s,
 }
 
 Result<core::StockTotals> SqliteServerStore::Totals(const std::string& post_id,
-                                                    const std::string& kit_type_id) {
+                                                    const std::string& kit_type_id, bool recount) {
   core::StockTotals t;
   ASSIGN_OR_RETURN(Statement * moved,
                    db_->Cached("SELECT kind, sum(quantity) FROM stock_movements "
@@ -251,10 +251,13 @@ Result<core::StockTotals> SqliteServerStore::Totals(const std::string& post_id,
     }
   }
   moved->Reset();
-  // All handovers from the covering index, minus the few voided ones.
+  // All handovers from the running sum a trigger keeps (schema step 6), minus the few voided
+  // ones: summing the handovers themselves grew with the post's history, batch after batch.
   ASSIGN_OR_RETURN(Statement * handed,
-                   db_->Cached("SELECT coalesce(sum(quantity), 0) FROM handovers "
-                               "WHERE post_id = ? AND kit_type_id = ?"));
+                   db_->Cached(recount ? "SELECT coalesce(sum(quantity), 0) FROM handovers "
+                                         "WHERE post_id = ? AND kit_type_id = ?"
+                                       : "SELECT coalesce(sum(quantity), 0) FROM handover_totals "
+                                         "WHERE post_id = ? AND kit_type_id = ?"));
   ASSIGN_OR_RETURN(bool row, handed->Bind(1, post_id).Bind(2, kit_type_id).Step());
   t.handed_out = row ? handed->Int(0) : 0;
   handed->Reset();
@@ -392,7 +395,7 @@ Result<std::string> SqliteServerStore::CorrectBeneficiary(const CentralCorrectio
 }
 
 Result<std::optional<DetectedConflict>> SqliteServerStore::DetectSituation(
-    const Situation& situation) {
+    const Situation& situation, bool recount) {
   if (auto* doc_hash = std::get_if<DuplicateSituation>(&situation)) {
     return DetectDuplicate(doc_hash->doc_hash);
   }
@@ -404,7 +407,7 @@ Result<std::optional<DetectedConflict>> SqliteServerStore::DetectSituation(
     return DetectMergedCorrections(m->beneficiary_id);
   }
   const auto& stock = std::get<StockSituation>(situation);
-  ASSIGN_OR_RETURN(core::StockTotals totals, Totals(stock.post_id, stock.kit_type_id));
+  ASSIGN_OR_RETURN(core::StockTotals totals, Totals(stock.post_id, stock.kit_type_id, recount));
   return core::DetectStockDeficit(stock.post_id, stock.kit_type_id, totals);
 }
 
@@ -650,7 +653,10 @@ Result<std::vector<DetectedConflict>> SqliteServerStore::RecomputeConflicts() {
   ASSIGN_OR_RETURN(Situations all, AllSituations());
   std::vector<DetectedConflict> out;
   for (const Situation& situation : all) {
-    ASSIGN_OR_RETURN(std::optional<DetectedConflict> c, DetectSituation(situation));
+    // From the facts alone: stock from the handovers, not the running sum the pushes keep, so
+    // that comparing this with the stored conflicts also checks that sum.
+    ASSIGN_OR_RETURN(std::optional<DetectedConflict> c,
+                     DetectSituation(situation, /*recount=*/true));
     if (c) out.push_back(std::move(*c));
   }
   std::sort(out.begin(), out.end(),

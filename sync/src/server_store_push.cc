@@ -113,10 +113,12 @@ Result<PushOutcome> SqliteServerStore::ApplyPush(const Principal& device, const 
 
   const int64_t ahead_limit = in.now_ms + in.max_clock_skew_ms;
   Situations touched;
+  HeldRefs refs;
+  HandedOut handed;
   for (size_t i = skip; i < in.changes.size(); ++i) {
     const core::RemoteChange& change = in.changes[i];
     const bool clock_ahead = change.hlc.physical_ms > ahead_limit;
-    auto applied = ApplyFact(change, forms[i - skip], clock_ahead, device, touched);
+    auto applied = ApplyFact(change, forms[i - skip], clock_ahead, device, touched, refs);
     if (!applied.ok()) {
       const Status& s = applied.status();
       return Status(s.code(),
@@ -125,9 +127,14 @@ Result<PushOutcome> SqliteServerStore::ApplyPush(const Principal& device, const 
     if (*applied) {
       ++out.applied;
       if (clock_ahead) ++out.flagged;
+      if (auto* h = std::get_if<core::Handover>(&change.record)) {
+        handed[{h->post_id, h->kit_type_id}] += h->quantity;
+      }
     }
     if (!clock_ahead) ObserveHlc(change.hlc);
   }
+  // Before the stock situations read them.
+  RETURN_IF_ERROR(AddHandedOut(handed));
 
   // Conflicts never refuse a batch: they are recorded beside it, in the same transaction.
   RETURN_IF_ERROR(RefreshConflicts(touched, in.now_ms));
@@ -146,6 +153,17 @@ Result<PushOutcome> SqliteServerStore::ApplyPush(const Principal& device, const 
   RETURN_IF_ERROR(tx->Commit());
   out.acked_seq = last;
   return out;
+}
+
+Status SqliteServerStore::AddHandedOut(const HandedOut& handed) {
+  for (const auto& [key, quantity] : handed) {
+    ASSIGN_OR_RETURN(Statement * add,
+                     db_->Cached("INSERT INTO handover_totals (post_id, kit_type_id, quantity) "
+                                 "VALUES (?, ?, ?) ON CONFLICT DO UPDATE "
+                                 "SET quantity = quantity + excluded.quantity"));
+    RETURN_IF_ERROR(add->Bind(1, key.first).Bind(2, key.second).Bind(3, quantity).Run());
+  }
+  return Status::Ok();
 }
 
 Result<std::optional<std::string>> SqliteServerStore::QueryText(const char* sql,
@@ -203,7 +221,8 @@ Status SqliteServerStore::InsertMovement(const core::StockMovement& m, bool cloc
 
 Result<bool> SqliteServerStore::ApplyFact(const core::RemoteChange& change,
                                           const core::LoggedForm& form, bool clock_ahead,
-                                          const Principal& device, Situations& touched) {
+                                          const Principal& device, Situations& touched,
+                                          HeldRefs& refs) {
   const int64_t ahead = clock_ahead ? 1 : 0;
   auto held = [&](const char* sql, const std::string& k1, const std::string& k2,
                   const char* what) -> Result<bool> {
@@ -243,11 +262,19 @@ Result<bool> SqliteServerStore::ApplyFact(const core::RemoteChange& change,
                                      "ON f.server_seq = h.server_seq WHERE h.id = ?",
                                      h->id, {}, "handover"));
     if (same) return false;
-    RETURN_IF_ERROR(RequireRef("SELECT 1 FROM rounds WHERE id = ?", h->round_id, "round"));
-    RETURN_IF_ERROR(RequireRef("SELECT 1 FROM kit_types WHERE id = ?", h->kit_type_id, "kit type"));
-    RETURN_IF_ERROR(RequireRef("SELECT 1 FROM officers WHERE id = ?", h->officer_id, "officer"));
+    RETURN_IF_ERROR(RequireRef("SELECT 1 FROM rounds WHERE id = ?", h->round_id, "round", refs));
     RETURN_IF_ERROR(
-        RequireRef("SELECT 1 FROM beneficiaries WHERE id = ?", h->beneficiary_id, "beneficiary"));
+        RequireRef("SELECT 1 FROM kit_types WHERE id = ?", h->kit_type_id, "kit type", refs));
+    RETURN_IF_ERROR(
+        RequireRef("SELECT 1 FROM officers WHERE id = ?", h->officer_id, "officer", refs));
+    // The family's document hash names the entitlement situation the handover touches; reading
+    // it here also checks that the beneficiary is held.
+    ASSIGN_OR_RETURN(auto doc_hash, QueryText("SELECT doc_hash FROM beneficiaries WHERE id = ?",
+                                              h->beneficiary_id));
+    if (!doc_hash) {
+      return Status::InvalidArgument("beneficiary " + h->beneficiary_id +
+                                     " is not known to the server");
+    }
     ASSIGN_OR_RETURN(int64_t seq, AppendFeed(h->post_id, form, change.hlc, device.device_id));
     ASSIGN_OR_RETURN(
         Statement * stmt,
@@ -276,7 +303,9 @@ Result<bool> SqliteServerStore::ApplyFact(const core::RemoteChange& change,
                         .Bind(18, ahead)
                         .Bind(19, seq)
                         .Run());
-    RETURN_IF_ERROR(TouchHandover(h->id, touched));
+    // What TouchHandover would read back from the row just written.
+    touched.insert(EntitlementSituation{*doc_hash, h->round_id, h->kit_type_id});
+    touched.insert(StockSituation{h->post_id, h->kit_type_id});
     return true;
   }
 
@@ -293,7 +322,8 @@ Result<bool> SqliteServerStore::ApplyFact(const core::RemoteChange& change,
                                         ", which the server does not hold at post " +
                                         device.post_code);
     }
-    RETURN_IF_ERROR(RequireRef("SELECT 1 FROM officers WHERE id = ?", v->officer_id, "officer"));
+    RETURN_IF_ERROR(
+        RequireRef("SELECT 1 FROM officers WHERE id = ?", v->officer_id, "officer", refs));
     ASSIGN_OR_RETURN(int64_t seq, AppendFeed(device.post_id, form, change.hlc, device.device_id));
     ASSIGN_OR_RETURN(Statement * stmt,
                      db_->Cached("INSERT INTO handover_voids (handover_id, device_id, post_id, "
@@ -318,11 +348,13 @@ Result<bool> SqliteServerStore::ApplyFact(const core::RemoteChange& change,
                                      "ON f.server_seq = m.server_seq WHERE m.id = ?",
                                      m->id, {}, "stock movement"));
     if (same) return false;
-    RETURN_IF_ERROR(RequireRef("SELECT 1 FROM kit_types WHERE id = ?", m->kit_type_id, "kit type"));
-    RETURN_IF_ERROR(RequireRef("SELECT 1 FROM officers WHERE id = ?", m->officer_id, "officer"));
+    RETURN_IF_ERROR(
+        RequireRef("SELECT 1 FROM kit_types WHERE id = ?", m->kit_type_id, "kit type", refs));
+    RETURN_IF_ERROR(
+        RequireRef("SELECT 1 FROM officers WHERE id = ?", m->officer_id, "officer", refs));
     if (!m->counterpart_post_id.empty()) {
       RETURN_IF_ERROR(RequireRef("SELECT 1 FROM posts WHERE id = ?", m->counterpart_post_id,
-                                 "other post of the transfer"));
+                                 "other post of the transfer", refs));
     }
     ASSIGN_OR_RETURN(int64_t seq, AppendFeed(m->post_id, form, change.hlc, device.device_id));
     RETURN_IF_ERROR(InsertMovement(*m, clock_ahead, seq));
@@ -343,9 +375,11 @@ Result<bool> SqliteServerStore::ApplyFact(const core::RemoteChange& change,
     if (*registered_at != u->post_id) {
       return Status::PermissionDenied("beneficiary " + u->beneficiary_id +
                                       " belongs to another post; this device corrects only "
-                                      "records of post " + device.post_code);
+                                      "records of post " +
+                                      device.post_code);
     }
-    RETURN_IF_ERROR(RequireRef("SELECT 1 FROM officers WHERE id = ?", u->officer_id, "officer"));
+    RETURN_IF_ERROR(
+        RequireRef("SELECT 1 FROM officers WHERE id = ?", u->officer_id, "officer", refs));
     RETURN_IF_ERROR(InsertCorrection(*u, form, clock_ahead, device.device_id));
     touched.insert(CorrectionSituation{u->beneficiary_id});
     // A correction of a beneficiary the office merged away may have missed the merge.

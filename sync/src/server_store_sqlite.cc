@@ -338,6 +338,15 @@ Status SqliteServerStore::RequireRef(const char* sql, const std::string& id,
   return Status::Ok();
 }
 
+Status SqliteServerStore::RequireRef(const char* sql, const std::string& id,
+                                     const std::string& what, HeldRefs& held) {
+  auto key = std::make_pair(sql, id);
+  if (held.contains(key)) return Status::Ok();
+  RETURN_IF_ERROR(RequireRef(sql, id, what));
+  held.insert(std::move(key));
+  return Status::Ok();
+}
+
 Result<std::string> SqliteServerStore::IdByCode(const char* table, const char* noun,
                                                 const std::string& code) {
   const std::string select = std::string("SELECT id FROM ") + table + " WHERE code = ?";

@@ -6,6 +6,7 @@
 // server sequences become visible strictly in order.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -106,12 +107,24 @@ class SqliteServerStore final : public ServerStore {
   core::Result<bool> Exists(const char* sql, const std::string& id);
   // Refuses a reference to a record the server does not hold.
   core::Status RequireRef(const char* sql, const std::string& id, const std::string& what);
+  // References a push batch has already found held, by the query that found them: the records
+  // of a batch name the same round, kit type and officer over and over, and nothing they name
+  // is deleted while the batch's transaction runs.
+  using HeldRefs = std::set<std::pair<const char*, std::string>>;
+  core::Status RequireRef(const char* sql, const std::string& id, const std::string& what,
+                          HeldRefs& held);
+  // Quantities a push batch handed out, by post and kit type, added to handover_totals once
+  // per batch. Every handover the server holds arrives through ApplyPush, which keeps the
+  // totals equal to the sums over handovers.
+  using HandedOut = std::map<std::pair<std::string, std::string>, int64_t>;
+  core::Status AddHandedOut(const HandedOut& handed);
 
   // One pushed fact: checked against what the server holds and, when new, written with its
   // feed entry. Returns whether it was written (false: the same fact was already held).
   // Adds the situations the fact may change to `touched`.
   core::Result<bool> ApplyFact(const core::RemoteChange& change, const core::LoggedForm& form,
-                               bool clock_ahead, const Principal& device, Situations& touched);
+                               bool clock_ahead, const Principal& device, Situations& touched,
+                               HeldRefs& refs);
   core::Status InsertMovement(const core::StockMovement& m, bool clock_ahead, int64_t server_seq);
 
   // Code -> ID of master data, with the known codes in the error.
@@ -131,7 +144,8 @@ class SqliteServerStore final : public ServerStore {
   // rules (or the summaries) that the upgrade brought.
   core::Status RefreshAllSituations(int64_t now_ms);
   core::Status TouchHandover(const std::string& handover_id, Situations& touched);
-  core::Result<std::optional<core::DetectedConflict>> DetectSituation(const Situation& situation);
+  core::Result<std::optional<core::DetectedConflict>> DetectSituation(const Situation& situation,
+                                                                      bool recount = false);
   core::Result<std::optional<core::DetectedConflict>> DetectDuplicate(const std::string& doc_hash);
   core::Result<std::optional<core::DetectedConflict>> DetectCorrections(
       const std::string& beneficiary_id);
@@ -175,8 +189,10 @@ class SqliteServerStore final : public ServerStore {
   core::Status RefreshServedSummaries(const EntitlementSituation& s,
                                       const std::vector<core::ServedHandover>& served,
                                       int64_t now_ms);
+  // `recount`: sum the handovers themselves rather than read handover_totals, for a look at
+  // the facts from scratch (RecomputeConflicts).
   core::Result<core::StockTotals> Totals(const std::string& post_id,
-                                         const std::string& kit_type_id);
+                                         const std::string& kit_type_id, bool recount = false);
   static std::string SituationKey(const Situation& situation);
   core::Result<ConflictRecord> ReadConflict(const std::string& id);
   core::Status AppendAudit(int64_t now_ms, const std::string& actor, const std::string& action,

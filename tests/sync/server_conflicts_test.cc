@@ -251,6 +251,12 @@ TEST_F(ServerConflictsTest, StockDeficitShowsTheNegativeBalanceAndAReceiptSettle
   HandOverPpe(ent_, "D-1001", 2);
   HandOverPpe(ent_, "D-1002", 1);
   Push(ent_);
+  // The running sum the pushes keep for stock checks is the handovers' own.
+  EXPECT_EQ(Count("SELECT quantity FROM handover_totals h JOIN kit_types k "
+                  "ON k.id = h.kit_type_id WHERE k.code = 'PPE-SET'"),
+            3);
+  EXPECT_EQ(Count("SELECT sum(quantity) FROM handover_totals"),
+            Count("SELECT sum(quantity) FROM handovers"));
   auto deficits = List("stock-deficit");
   ASSERT_EQ(deficits.size(), 1u);
   const std::string id = deficits[0].id();

@@ -217,6 +217,14 @@ class Store {
 
   // Change-log entries after the last acknowledged upload, oldest first.
   Result<std::vector<ChangeEntry>> PendingChanges(int64_t limit);
+  // The same entries, each with the fact it records: what an upload sends. A fact is read from
+  // its row as a record rather than rebuilt as a payload to be parsed back; the entries'
+  // payloads are left empty.
+  struct PendingFact {
+    ChangeEntry entry;
+    Record record;
+  };
+  Result<std::vector<PendingFact>> PendingFacts(int64_t limit);
   // Marks everything up to `seq` as durably held by the server. Never moves backwards.
   Status AcknowledgeUpload(int64_t seq);
   // After the server reports holding less than this tablet believed acknowledged (its database

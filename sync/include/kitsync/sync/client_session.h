@@ -73,7 +73,7 @@ class SyncSession {
   core::Status CheckContinuity(const std::string& server_tip, int64_t held);
   core::Status PushAll();
   core::Result<std::vector<v1::PushBatch>> BuildBatches(
-      const std::vector<core::ChangeEntry>& entries);
+      const std::vector<core::Store::PendingFact>& entries);
   core::Status OnAck(const v1::PushAck& ack, int64_t sent_up_to);
   core::Status PullAll();
   core::Status OnPulled(const v1::PullBatch& batch, int64_t& cursor, bool& more);
