@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 #include <cstdlib>
 #include <vector>
 #include <stdexcept>
@@ -99,6 +101,33 @@ Stmt PrepareOrThrow(sqlite3* db, const std::string& sql) {
 int64_t RawDb::QueryInt(const std::string& sql) {
   Stmt stmt = PrepareOrThrow(db_, sql);
   return sqlite3_step(stmt.get()) == SQLITE_ROW ? sqlite3_column_int64(stmt.get(), 0) : 0;
+}
+
+std::set<std::string> RawDb::QueryColumn(const std::string& sql) {
+  Stmt stmt = PrepareOrThrow(db_, sql);
+  std::set<std::string> out;
+  while (sqlite3_step(stmt.get()) == SQLITE_ROW) {
+    const auto* p = sqlite3_column_text(stmt.get(), 0);
+    out.insert(p ? reinterpret_cast<const char*>(p) : "");
+  }
+  return out;
+}
+
+void LoadSqlFile(const std::string& db_path, const std::string& sql_file) {
+  std::ifstream in(sql_file);
+  if (!in) throw std::runtime_error("cannot read " + sql_file);
+  std::ostringstream sql;
+  sql << in.rdbuf();
+  sqlite3* raw = nullptr;
+  const int opened = sqlite3_open(db_path.c_str(), &raw);
+  std::unique_ptr<sqlite3, decltype(&sqlite3_close_v2)> db(raw, &sqlite3_close_v2);
+  if (opened != SQLITE_OK) throw std::runtime_error("cannot create " + db_path);
+  char* err = nullptr;
+  if (sqlite3_exec(db.get(), sql.str().c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string message = err ? err : "?";
+    sqlite3_free(err);
+    throw std::runtime_error(sql_file + ": " + message);
+  }
 }
 
 std::string RawDb::QueryText(const std::string& sql) {

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "kitsync/core/store.h"
@@ -51,6 +52,10 @@ core::HandoverInput SampleHandover(const std::string& beneficiary_id);
 // Every row of every table, in a canonical order: equal dumps mean equal content.
 std::string CanonicalDump(const std::string& db_path);
 
+// Runs the SQL in `sql_file` (a dump as the sqlite3 shell writes it) on a new database file at
+// `db_path`, outside the store: a database as an older kitsync left it. Throws on failure.
+void LoadSqlFile(const std::string& db_path, const std::string& sql_file);
+
 // Raw SQL on a database file, outside the store: for tampering and independent checks.
 class RawDb {
  public:
@@ -58,6 +63,8 @@ class RawDb {
   ~RawDb();
   void Exec(const std::string& sql);
   int64_t QueryInt(const std::string& sql);
+  // The text of the first column of every row, as a set.
+  std::set<std::string> QueryColumn(const std::string& sql);
   std::string QueryText(const std::string& sql);
 
  private:

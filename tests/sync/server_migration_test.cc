@@ -3,16 +3,14 @@
 // facts with the rules the old server did not have, so no conflict in them goes unrecorded.
 // The fixture is a database written by kitsync-server at schema version 1.
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 #include <string>
 
 #include "kitsync/sync/server_store.h"
 #include "sync_test_support.h"
+#include "test_support.h"
 
 namespace kitsync::sync {
 namespace {
@@ -23,40 +21,14 @@ using synctest::TempDir;
 constexpr char kEntToken[] = "ksd_lK4sndd84lKkaDb8ZA6yRLBW2AvhROs-PRaj2jZ2dx8";
 constexpr char kNunToken[] = "ksd_Ep-G7B2iO34dtXrK98IAF3yzfngvrV_XVkK-7z92eVs";
 
-void Exec(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  char* error = nullptr;
-  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
-  const std::string message = error != nullptr ? error : "";
-  sqlite3_free(error);
-  sqlite3_close(db);
-  ASSERT_EQ(rc, SQLITE_OK) << message;
-}
-
 std::set<std::string> Column(const std::string& path, const std::string& query) {
-  std::set<std::string> out;
-  sqlite3* db = nullptr;
-  EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
-  sqlite3_stmt* stmt = nullptr;
-  EXPECT_EQ(sqlite3_prepare_v2(db, query.c_str(), -1, &stmt, nullptr), SQLITE_OK);
-  while (stmt != nullptr && sqlite3_step(stmt) == SQLITE_ROW) {
-    const unsigned char* text = sqlite3_column_text(stmt, 0);
-    out.insert(text != nullptr ? reinterpret_cast<const char*>(text) : "");
-  }
-  sqlite3_finalize(stmt);
-  sqlite3_close(db);
-  return out;
+  return testing::RawDb(path).QueryColumn(query);
 }
 
 class ServerMigrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::ifstream in(std::string(KITSYNC_FIXTURES_DIR) + "/server_schema_v1.sql");
-    ASSERT_TRUE(in) << "fixture missing";
-    std::ostringstream sql;
-    sql << in.rdbuf();
-    ASSERT_NO_FATAL_FAILURE(Exec(db_, sql.str()));
+    testing::LoadSqlFile(db_, std::string(KITSYNC_FIXTURES_DIR) + "/server_schema_v1.sql");
     ASSERT_EQ(Column(db_, "PRAGMA user_version"), std::set<std::string>{"1"});
   }
 
