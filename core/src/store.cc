@@ -141,7 +141,11 @@ Status Store::Impl::Append(LogTip& tip, Hlc hlc, const char* entity, const std::
   return Status::Ok();
 }
 
-Result<ChangeEntry> Store::Impl::ReadEntry(const sqlite::Statement& row) {
+namespace {
+
+// An entry's fields but its payload (and prev_hash, which is the previous row's hash).
+// REQUIRES: a row of "SELECT seq, hlc, entity, entity_id, op, payload, hash".
+ChangeEntry ReadEntryHeader(const sqlite::Statement& row) {
   ChangeEntry e;
   e.seq = row.Int(0);
   e.hlc = Hlc::Unpack(static_cast<uint64_t>(row.Int(1)));
@@ -149,6 +153,13 @@ Result<ChangeEntry> Store::Impl::ReadEntry(const sqlite::Statement& row) {
   e.entity_id = row.Text(3);
   e.op = row.Text(4);
   e.hash = row.Text(6);
+  return e;
+}
+
+}  // namespace
+
+Result<ChangeEntry> Store::Impl::ReadEntry(const sqlite::Statement& row) {
+  ChangeEntry e = ReadEntryHeader(row);
   if (!row.IsNull(5)) {
     e.payload = row.Text(5);
   } else {
@@ -257,23 +268,41 @@ Result<std::vector<ChangeEntry>> Store::PendingChanges(int64_t limit) {
   return out;
 }
 
-Result<std::vector<ChangeEntry>> Store::Impl::ReadPending(int64_t limit) {
+Status Store::Impl::ForEachPending(
+    int64_t limit, const std::function<Status(ChangeEntry, const sqlite::Statement&)>& each) {
   ASSIGN_OR_RETURN(int64_t acked, ReadMetaInt(*db_, "acked_seq"));
   ASSIGN_OR_RETURN(std::string prev, HashOfEntry(acked));
   ASSIGN_OR_RETURN(sqlite::Statement * stmt,
                    db_->Cached("SELECT seq, hlc, entity, entity_id, op, payload, hash "
                                "FROM change_log WHERE seq > ? ORDER BY seq LIMIT ?"));
   stmt->Bind(1, acked).Bind(2, limit);
-  std::vector<ChangeEntry> out;
   while (true) {
-    ASSIGN_OR_RETURN(bool row, stmt->Step());
-    if (!row) break;
-    ASSIGN_OR_RETURN(ChangeEntry e, ReadEntry(*stmt));
+    auto row = stmt->Step();
+    if (!row.ok() || !*row) {
+      stmt->Reset();
+      return row.status();
+    }
+    ChangeEntry e = ReadEntryHeader(*stmt);
     e.prev_hash = std::move(prev);
     prev = e.hash;
-    out.push_back(std::move(e));
+    if (Status s = each(std::move(e), *stmt); !s.ok()) {
+      stmt->Reset();
+      return s;
+    }
   }
-  stmt->Reset();
+}
+
+Result<std::vector<ChangeEntry>> Store::Impl::ReadPending(int64_t limit) {
+  std::vector<ChangeEntry> out;
+  RETURN_IF_ERROR(ForEachPending(limit, [&](ChangeEntry e, const sqlite::Statement& row) -> Status {
+    if (!row.IsNull(5)) {
+      e.payload = row.Text(5);
+    } else {
+      ASSIGN_OR_RETURN(e.payload, EncodeStoredFact(e.entity, e.entity_id));
+    }
+    out.push_back(std::move(e));
+    return Status::Ok();
+  }));
   return out;
 }
 
@@ -287,35 +316,18 @@ Result<std::vector<Store::PendingFact>> Store::PendingFacts(int64_t limit) {
 }
 
 Result<std::vector<Store::PendingFact>> Store::Impl::ReadPendingFacts(int64_t limit) {
-  ASSIGN_OR_RETURN(int64_t acked, ReadMetaInt(*db_, "acked_seq"));
-  ASSIGN_OR_RETURN(std::string prev, HashOfEntry(acked));
-  ASSIGN_OR_RETURN(sqlite::Statement * stmt,
-                   db_->Cached("SELECT seq, hlc, entity, entity_id, op, payload, hash "
-                               "FROM change_log WHERE seq > ? ORDER BY seq LIMIT ?"));
-  stmt->Bind(1, acked).Bind(2, limit);
   std::vector<Store::PendingFact> out;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, stmt->Step());
-    if (!row) break;
-    ChangeEntry e;
-    e.seq = stmt->Int(0);
-    e.hlc = Hlc::Unpack(static_cast<uint64_t>(stmt->Int(1)));
-    e.entity = stmt->Text(2);
-    e.entity_id = stmt->Text(3);
-    e.op = stmt->Text(4);
-    e.hash = stmt->Text(6);
-    auto record = stmt->IsNull(5) ? ReadStoredFact(e.entity, e.entity_id)
-                                  : DecodeLogged(e.entity, stmt->Text(5));
+  RETURN_IF_ERROR(ForEachPending(limit, [&](ChangeEntry e, const sqlite::Statement& row) -> Status {
+    // The record straight from its row: no canonical payload encoded only to be parsed again.
+    auto record =
+        row.IsNull(5) ? ReadStoredFact(e.entity, e.entity_id) : DecodeLogged(e.entity, row.Text(5));
     if (!record.ok()) {
-      stmt->Reset();
       return Status::DataLoss("change " + std::to_string(e.seq) +
                               " cannot be read: " + record.status().message());
     }
-    e.prev_hash = std::move(prev);
-    prev = e.hash;
     out.push_back({std::move(e), std::move(*record)});
-  }
-  stmt->Reset();
+    return Status::Ok();
+  }));
   return out;
 }
 

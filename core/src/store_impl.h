@@ -2,6 +2,7 @@
 // beneficiaries and handovers, stock), all over the same connection.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -88,6 +89,10 @@ class Store::Impl {
   Result<std::string> HashOfEntry(int64_t seq);
   Result<std::vector<ChangeEntry>> ReadPending(int64_t limit);
   Result<std::vector<Store::PendingFact>> ReadPendingFacts(int64_t limit);
+  // Calls `each` for the entries after the acknowledged one, in order, at most `limit`, with the
+  // entry's fields (prev_hash included) but its payload, and its row for the rest.
+  Status ForEachPending(int64_t limit,
+                        const std::function<Status(ChangeEntry, const sqlite::Statement&)>& each);
   Result<ChainReport> WalkChain();
   // The canonical payload of a fact held in its table (store_read.cc). A void is found by its
   // handover and `device_id`, this tablet's when empty.
