@@ -44,6 +44,20 @@ Statement& Statement::BindBlob(int index, std::string_view bytes) {
   return *this;
 }
 
+Statement& Statement::BindView(int index, std::string_view text) {
+  int rc = sqlite3_bind_text(stmt_.get(), index, text.data(), static_cast<int>(text.size()),
+                             SQLITE_STATIC);
+  if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = StatusFromSqlite(rc, "bind", db_);
+  return *this;
+}
+
+Statement& Statement::BindBlobView(int index, std::string_view bytes) {
+  int rc = sqlite3_bind_blob(stmt_.get(), index, bytes.data(), static_cast<int>(bytes.size()),
+                             SQLITE_STATIC);
+  if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = StatusFromSqlite(rc, "bind", db_);
+  return *this;
+}
+
 Statement& Statement::BindNull(int index) {
   sqlite3_bind_null(stmt_.get(), index);
   return *this;
@@ -62,9 +76,9 @@ Result<bool> Statement::Step() {
 }
 
 Status Statement::Run() {
-  ASSIGN_OR_RETURN(bool row, Step());
-  (void)row;
-  return Status::Ok();
+  Result<bool> row = Step();
+  Reset();
+  return row.status();
 }
 
 void Statement::Reset() {

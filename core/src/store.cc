@@ -124,17 +124,18 @@ Status Store::Impl::Append(LogTip& tip, Hlc hlc, const char* entity, const std::
   ASSIGN_OR_RETURN(sqlite::Statement * stmt,
                    db_->Cached("INSERT INTO change_log (seq, hlc, entity, entity_id, op, payload, "
                                "hash) VALUES (?, ?, ?, ?, ?, ?, ?)"));
+  // `e` and `hash` outlive Run(), which resets the statement (BindView).
   stmt->Bind(1, e.seq)
       .Bind(2, static_cast<int64_t>(hlc.Pack()))
-      .Bind(3, e.entity)
-      .Bind(4, e.entity_id)
-      .Bind(5, e.op);
+      .BindView(3, e.entity)
+      .BindView(4, e.entity_id)
+      .BindView(5, e.op);
   if (store_payload) {
-    stmt->BindBlob(6, e.payload);
+    stmt->BindBlobView(6, e.payload);
   } else {
     stmt->BindNull(6);
   }
-  RETURN_IF_ERROR(stmt->BindBlob(7, hash).Run());
+  RETURN_IF_ERROR(stmt->BindBlobView(7, hash).Run());
   tip.seq = e.seq;
   tip.hlc = hlc;
   tip.hash = std::move(hash);

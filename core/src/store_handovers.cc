@@ -20,12 +20,16 @@ Status ValidateAgainstRound(const HandoverInput& in, const RoundInfo& round) {
 }
 
 struct BeneficiaryHistory {
-  bool known = false;
+  // The registration the kit counts for: the one asked for, or the one the office kept when it
+  // merged the asked-for registration away.
+  std::optional<std::string> kept;
+  bool known = false;     // this tablet holds that registration
   int64_t received = 0;   // of this kit type in this round, not voided, at this post
   int64_t elsewhere = 0;  // the same, at other posts, as of the last pull
 };
 
-// One statement for both questions asked of every handover: it runs once per recorded kit.
+// Every question asked of every handover in one statement, reading the registration once: it
+// runs once per recorded kit, and a bulk import runs it for every row.
 Result<BeneficiaryHistory> ReadHistory(sqlite::Db& db, const std::string& beneficiary_id,
                                        const std::string& round_id,
                                        const std::string& kit_type_id,
@@ -33,22 +37,30 @@ Result<BeneficiaryHistory> ReadHistory(sqlite::Db& db, const std::string& benefi
   // A family is its document hash: handovers here to any beneficiary registered with it (a
   // duplicate registration included), and what other posts reported as of the last pull.
   ASSIGN_OR_RETURN(auto* stmt,
-                   db.Cached("SELECT EXISTS (SELECT 1 FROM beneficiaries WHERE id = ?1), "
-                             "(SELECT coalesce(sum(h.quantity), 0) FROM beneficiaries b "
-                             "JOIN handovers h ON h.beneficiary_id = b.id "
-                             "WHERE b.doc_hash = (SELECT doc_hash FROM beneficiaries WHERE id = ?1) "
+                   db.Cached("SELECT m.kept_id, b.doc_hash IS NOT NULL, "
+                             "(SELECT coalesce(sum(h.quantity), 0) FROM beneficiaries f "
+                             "JOIN handovers h ON h.beneficiary_id = f.id "
+                             "WHERE f.doc_hash = b.doc_hash "
                              "AND h.round_id = ?2 AND h.kit_type_id = ?3 AND NOT EXISTS "
                              "(SELECT 1 FROM handover_voids v WHERE v.handover_id = h.id)), "
                              "(SELECT coalesce(sum(s.quantity), 0) FROM served_elsewhere s "
-                             "WHERE s.doc_hash = (SELECT doc_hash FROM beneficiaries WHERE id = ?1) "
-                             "AND s.round_id = ?2 AND s.kit_type_id = ?3 AND s.post_id != ?4)"));
+                             "WHERE s.doc_hash = b.doc_hash "
+                             "AND s.round_id = ?2 AND s.kit_type_id = ?3 AND s.post_id != ?4) "
+                             "FROM (SELECT ?1 AS asked) a "
+                             "LEFT JOIN beneficiary_merges m ON m.retired_id = a.asked "
+                             "LEFT JOIN beneficiaries b ON b.id = coalesce(m.kept_id, a.asked)"));
   ASSIGN_OR_RETURN(bool row, stmt->Bind(1, beneficiary_id)
                                  .Bind(2, round_id)
                                  .Bind(3, kit_type_id)
                                  .Bind(4, post_id)
                                  .Step());
   BeneficiaryHistory history;
-  if (row) history = {stmt->Int(0) != 0, stmt->Int(1), stmt->Int(2)};
+  if (row) {
+    if (!stmt->IsNull(0)) history.kept = stmt->Text(0);
+    history.known = stmt->Int(1) != 0;
+    history.received = stmt->Int(2);
+    history.elsewhere = stmt->Int(3);
+  }
   stmt->Reset();
   return history;
 }
@@ -156,13 +168,6 @@ Result<Store::Impl::PreparedHandover> Store::Impl::PrepareHandover(const Handove
   Handover& h = out.handover;
   h.round_id = round.id;
   h.beneficiary_id = in.beneficiary_id;
-  // A family the office merged is served under the registration it kept: the officer may still
-  // hold the retired ID (on a card, in a list), and the kit must count for the family once.
-  ASSIGN_OR_RETURN(std::optional<std::string> kept, KeptIdOf(in.beneficiary_id));
-  if (kept) {
-    out.merged_from = in.beneficiary_id;
-    h.beneficiary_id = *kept;
-  }
   h.kit_type_id = kit_type_id;
   h.quantity = in.quantity;
   h.post_id = post_id;
@@ -177,11 +182,17 @@ Result<Store::Impl::PreparedHandover> Store::Impl::PrepareHandover(const Handove
 
   // Rows written earlier in this transaction are visible to this query.
   ASSIGN_OR_RETURN(BeneficiaryHistory history,
-                   ReadHistory(*db_, h.beneficiary_id, round.id, kit_type_id, post_id));
-  if (!history.known && kept) {
-    return Status::NotFound("beneficiary " + in.beneficiary_id + " was merged into " + *kept +
-                            " by the central office, and this tablet does not hold " + *kept +
-                            " yet; sync, then record the handover again");
+                   ReadHistory(*db_, in.beneficiary_id, round.id, kit_type_id, post_id));
+  // A family the office merged is served under the registration it kept: the officer may still
+  // hold the retired ID (on a card, in a list), and the kit must count for the family once.
+  if (history.kept) {
+    out.merged_from = in.beneficiary_id;
+    h.beneficiary_id = *history.kept;
+  }
+  if (!history.known && history.kept) {
+    return Status::NotFound("beneficiary " + in.beneficiary_id + " was merged into " +
+                            *history.kept + " by the central office, and this tablet does not hold " +
+                            *history.kept + " yet; sync, then record the handover again");
   }
   if (!history.known) {
     return Status::NotFound("no beneficiary " + in.beneficiary_id +

@@ -100,23 +100,25 @@ Status Store::Impl::InsertHandover(const Handover& h) {
                                "override_reason, overridden_warnings) "
                                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                                "ON CONFLICT DO NOTHING"));
-  return stmt->Bind(1, h.id)
-      .Bind(2, h.round_id)
-      .Bind(3, h.beneficiary_id)
-      .Bind(4, h.kit_type_id)
+  // One chain ending in Run(), so every bound view outlives the step (BindView).
+  const std::string warnings = JoinWarnings(h.overridden_warnings);
+  return stmt->BindView(1, h.id)
+      .BindView(2, h.round_id)
+      .BindView(3, h.beneficiary_id)
+      .BindView(4, h.kit_type_id)
       .Bind(5, h.quantity)
-      .Bind(6, h.post_id)
-      .Bind(7, h.officer_id)
-      .Bind(8, h.device_id)
+      .BindView(6, h.post_id)
+      .BindView(7, h.officer_id)
+      .BindView(8, h.device_id)
       .Bind(9, static_cast<int64_t>(h.hlc.Pack()))
       .Bind(10, h.wall_ms)
-      .Bind(11, ToString(h.proof_kind))
-      .Bind(12, h.proof_ref)
-      .Bind(13, ToString(h.collected_by))
-      .Bind(14, h.proxy_relation)
+      .BindView(11, ToString(h.proof_kind))
+      .BindView(12, h.proof_ref)
+      .BindView(13, ToString(h.collected_by))
+      .BindView(14, h.proxy_relation)
       .Bind(15, int64_t{h.consent})
-      .Bind(16, h.override_reason)
-      .Bind(17, JoinWarnings(h.overridden_warnings))
+      .BindView(16, h.override_reason)
+      .BindView(17, warnings)
       .Run();
 }
 

@@ -24,12 +24,17 @@ class Statement {
   Statement& Bind(int index, int64_t value);
   Statement& Bind(int index, std::string_view text);
   Statement& BindBlob(int index, std::string_view bytes);
+  // Without a copy, for the rows written on every handover. REQUIRES: `text` outlives the
+  // statement's next Step() or Run(); Run() resets the statement, so a chain of binds ending
+  // in Run() qualifies.
+  Statement& BindView(int index, std::string_view text);
+  Statement& BindBlobView(int index, std::string_view bytes);
   Statement& BindNull(int index);
   Statement& BindOptional(int index, const std::optional<int64_t>& value);
 
   // true: a row is ready; false: done.
   Result<bool> Step();
-  // For statements that return no rows.
+  // For statements that return no rows; resets the statement, releasing what it bound.
   Status Run();
   void Reset();
 
