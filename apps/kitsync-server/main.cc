@@ -1,5 +1,5 @@
 // kitsync-server: the central sync server. `init` creates a data directory; `serve` runs the
-// gRPC services over it until SIGTERM or SIGINT.
+// gRPC services over it until SIGTERM or SIGINT; `backup` copies its database while it runs.
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -16,6 +16,7 @@
 #include <string>
 #include <thread>
 
+#include "backup.h"
 #include "kitsync/core/hlc.h"
 #include "kitsync/sync/server_grpc.h"
 #include "kitsync/sync/server_logic.h"
@@ -168,11 +169,20 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(int64_t{0}, int64_t{7} * 24 * 3600 * 1000))
       ->capture_default_str();
 
+  std::string backup_dir;
+  std::string backup_to;
+  CLI::App* backup = app.add_subcommand(
+      "backup", "Copy the server's database to a new file, while the server runs or not");
+  backup->add_option("--data", backup_dir, "Data directory made by 'init'")->required();
+  backup->add_option("--to", backup_to, "The new file to write (never replaced if it exists)")
+      ->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? kExitOk : kExitUsage;
   }
   if (init->parsed()) return Init(init_dir);
+  if (backup->parsed()) return kitsync::server_app::Backup(backup_dir, backup_to);
   return Serve(serve_options);
 }

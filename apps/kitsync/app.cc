@@ -40,6 +40,7 @@ int RunKitsync(const std::vector<std::string>& args) {
   AddQueryCommands(app, cli);
   AddSyncCommands(app, cli);
   AddBatchCommand(app, cli);
+  AddBackupCommand(app, cli);
 
   // CLI11 takes a vector of arguments last first.
   std::vector<std::string> reversed(args.rbegin(), args.rend());

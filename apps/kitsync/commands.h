@@ -16,5 +16,6 @@ void AddStockCommands(CLI::App& app, Cli& cli);   // stock receive|transfer|...|
 void AddQueryCommands(CLI::App& app, Cli& cli);   // handovers, status
 void AddSyncCommands(CLI::App& app, Cli& cli);    // enroll, sync
 void AddBatchCommand(CLI::App& app, Cli& cli);    // batch
+void AddBackupCommand(CLI::App& app, Cli& cli);   // backup
 
 }  // namespace kitsync::cli

@@ -7,9 +7,11 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -480,6 +482,87 @@ TEST_F(ServerProcessTest, SigkillDuringAPushLeavesTheBatchWhollyThereOrNotAtAll)
   // For the log: how many kills hit before the commit (the rest after it).
   std::cerr << landed_before_commit << " of " << kill_after.size()
             << " kills landed before the batch committed\n";
+}
+
+// A backup taken while a tablet pushes holds whole batches only, opens as a server database,
+// and a restored copy serves the tablet from where the copy left off.
+TEST_F(ServerProcessTest, BackupWhilePushingHoldsWholeBatchesAndNeverReplacesAFile) {
+  constexpr int kBatch = 2000;
+  constexpr int kBatches = 4;
+  StartServer();
+  Tablet t = EnrolTablet();
+  ASSERT_NE(t.store, nullptr);
+  for (int i = 0; i < kBatch * kBatches; ++i) {
+    ASSERT_TRUE(t.store->RegisterBeneficiary(
+                          {"P" + std::to_string(2'000'000 + i), "Family " + std::to_string(i), "", 3})
+                    .ok());
+  }
+  auto log = t.store->PendingChanges(kBatch * kBatches);
+  ASSERT_TRUE(log.ok());
+  ASSERT_EQ(log->size(), static_cast<size_t>(kBatch * kBatches));
+
+  std::atomic<bool> pushed{false};
+  std::thread pusher([&] {
+    for (int b = 0; b < kBatches; ++b) {
+      const std::vector<core::ChangeEntry> entries(log->begin() + b * kBatch,
+                                                   log->begin() + (b + 1) * kBatch);
+      v1::PushAck ack;
+      bool acked = false;
+      grpc::Status s = PushOne(t.token, BuildPushBatch(entries, NowMs()), &ack, &acked);
+      EXPECT_TRUE(s.ok() && acked) << s.error_message();
+    }
+    pushed = true;
+  });
+  std::vector<std::string> copies;
+  for (int i = 0; i < 40 && (i < 3 || !pushed); ++i) {
+    copies.push_back(dir_.File("backup-" + std::to_string(i) + ".db"));
+    RunResult backup = RunToCompletion(kServer, {"backup", "--data", data_, "--to", copies.back()},
+                                       60s);
+    ASSERT_TRUE(ExitedWith(backup.status, 0)) << backup.output;
+    EXPECT_THAT(backup.output, HasSubstr("integrity check ok"));
+  }
+  pusher.join();
+  copies.push_back(dir_.File("backup-final.db"));
+  RunResult final_backup =
+      RunToCompletion(kServer, {"backup", "--data", data_, "--to", copies.back()}, 60s);
+  ASSERT_TRUE(ExitedWith(final_backup.status, 0)) << final_backup.output;
+  std::set<int64_t> seen;
+  for (const std::string& copy : copies) {
+    RawDb db(copy);
+    EXPECT_EQ(db.QueryText("PRAGMA integrity_check"), "ok");
+    const std::string device = "'" + t.device_id + "'";
+    const int64_t acked = db.QueryInt("SELECT acked_seq FROM devices WHERE id = " + device);
+    EXPECT_EQ(acked % kBatch, 0) << copy << " holds part of a batch";
+    EXPECT_EQ(db.QueryInt("SELECT count(*) FROM beneficiaries WHERE device_id = " + device), acked);
+    EXPECT_EQ(db.QueryInt("SELECT count(*) FROM feed WHERE origin_device = " + device), acked);
+    seen.insert(acked);
+  }
+  std::cerr << copies.size() << " backups saw " << seen.size() << " distinct upload positions\n";
+
+  // A backup never replaces a file, and the file is left as it was.
+  const std::string existing = copies.front();
+  const std::string before = ReadFileBytes(existing);
+  RunResult again = RunToCompletion(kServer, {"backup", "--data", data_, "--to", existing}, 60s);
+  EXPECT_TRUE(ExitedWith(again.status, 2)) << again.output;
+  EXPECT_EQ(ReadFileBytes(existing), before);
+  RunResult nowhere = RunToCompletion(
+      kServer, {"backup", "--data", dir_.File("no-such-data"), "--to", dir_.File("x.db")}, 60s);
+  EXPECT_TRUE(ExitedWith(nowhere.status, 2)) << nowhere.output;
+  EXPECT_FALSE(std::filesystem::exists(dir_.File("x.db")));
+  StopServer(SIGTERM);
+
+  // The copy taken after the pushes, served from a data directory of its own, holds them all.
+  const std::string restored = dir_.File("restored");
+  std::filesystem::create_directory(restored);
+  std::filesystem::copy_file(copies.back(), sync::ServerDatabasePath(restored));
+  data_ = restored;
+  StartServer();
+  v1::StatusRequest request;
+  v1::StatusResponse status;
+  grpc::Status s = sync_->GetStatus(Context(t.token).get(), request, &status);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(status.acked_seq(), static_cast<uint64_t>(kBatch * kBatches));
+  StopServer(SIGTERM);
 }
 
 }  // namespace

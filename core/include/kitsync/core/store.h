@@ -251,6 +251,14 @@ class Store {
   // server verifies every entry it receives against the chain it holds.
   Result<TabletStatus> GetStatus(bool verify_chain = true);
 
+  // Writes a consistent copy of this tablet's database to the new file `path` (an SD card, a
+  // laptop) while the tablet stays usable, then opens the copy as a tablet and walks its whole
+  // change log, returning the copy's status (a chain broken on the tablet is broken in the copy
+  // too, and reported, not hidden). The copy holds the device credential and the programme key:
+  // it is readable by the owner alone. See core/snapshot.h for the errors; a copy that does not
+  // open as a tablet is removed and DATA_LOSS returned.
+  Result<TabletStatus> WriteBackup(const std::string& path);
+
  private:
   class Impl;
   explicit Store(std::unique_ptr<Impl> impl);
