@@ -513,12 +513,14 @@ class LocalTransport final : public sync::Transport {
   LocalTransport(sync::ServerLogic& logic, std::string token)
       : logic_(logic), token_(std::move(token)) {}
 
-  core::Status Push(const std::vector<v1::PushBatch>& batches, const AckHandler& on_ack) override {
-    for (const v1::PushBatch& batch : batches) {
-      ASSIGN_OR_RETURN(v1::PushAck ack, logic_.Push(token_, batch));
+  core::Status Push(const BatchSource& next, const AckHandler& on_ack) override {
+    for (int i = 0; i < 1'000'000; ++i) {
+      ASSIGN_OR_RETURN(std::optional<v1::PushBatch> batch, next());
+      if (!batch) return core::Status::Ok();
+      ASSIGN_OR_RETURN(v1::PushAck ack, logic_.Push(token_, *batch));
       RETURN_IF_ERROR(on_ack(ack));
     }
-    return core::Status::Ok();
+    return core::Status::Internal("setup push did not end in 1,000,000 batches");
   }
   core::Status Pull(const v1::PullRequest& request, const PullHandler& on_batch) override {
     v1::PullRequest next = request;
@@ -693,21 +695,35 @@ class MeteredTransport final : public sync::Transport {
  public:
   explicit MeteredTransport(sync::Transport& inner) : inner_(inner) {}
 
-  core::Status Push(const std::vector<v1::PushBatch>& batches, const AckHandler& on_ack) override {
+  core::Status Push(const BatchSource& next, const AckHandler& on_ack) override {
     ++push_calls;
-    for (const v1::PushBatch& b : batches) {
-      push_batches += 1;
-      push_changes += b.records().changes_size();
-      push_protobuf_bytes += static_cast<int64_t>(b.ByteSizeLong());
-    }
+    bool first = true;
     const auto start = Clock::now();
-    core::Status s = inner_.Push(batches, [&](const v1::PushAck& ack) {
-      const auto ack_start = Clock::now();
-      core::Status r = on_ack(ack);
-      ack_handler_s += Seconds(Clock::now() - ack_start);
-      ++acks;
-      return r;
-    });
+    core::Status s = inner_.Push(
+        [&]() -> core::Result<std::optional<v1::PushBatch>> {
+          const auto source_start = Clock::now();
+          auto batch = next();
+          const double took = Seconds(Clock::now() - source_start);
+          source_s += took;
+          // The transport asks for the first batch before it opens a stream: the server has
+          // nothing to do meanwhile. Later ones are built while earlier ones are in flight.
+          if (first) first_batch_s += took;
+          if (first && batch.ok() && *batch) ++push_streams;
+          first = false;
+          if (batch.ok() && *batch) {
+            push_batches += 1;
+            push_changes += (*batch)->records().changes_size();
+            push_protobuf_bytes += static_cast<int64_t>((*batch)->ByteSizeLong());
+          }
+          return batch;
+        },
+        [&](const v1::PushAck& ack) {
+          const auto ack_start = Clock::now();
+          core::Status r = on_ack(ack);
+          ack_handler_s += Seconds(Clock::now() - ack_start);
+          ++acks;
+          return r;
+        });
     push_s += Seconds(Clock::now() - start);
     return s;
   }
@@ -726,11 +742,14 @@ class MeteredTransport final : public sync::Transport {
   void Cancel() override { inner_.Cancel(); }
 
   int64_t push_calls = 0;
+  int64_t push_streams = 0;  // the calls that had something to send
   int64_t push_batches = 0;
   int64_t push_changes = 0;
   int64_t push_protobuf_bytes = 0;
   int64_t acks = 0;
-  double push_s = 0;         // inside Transport::Push: the streams, acks included
+  double push_s = 0;         // inside Transport::Push: the streams, source and acks included
+  double source_s = 0;       // of which in the session's source, reading the log and building
+  double first_batch_s = 0;  // of which in its first call of each Push, before a stream opens
   double ack_handler_s = 0;  // of which in the session's ack handler (the upload cursor commit)
   double pull_s = 0;
   double status_s = 0;
@@ -745,7 +764,6 @@ struct SyncClientOptions {
   std::string token_file;
   std::string result;
   int batch_size = 500;
-  int window = 4;
   int in_flight = 4;
 };
 
@@ -773,7 +791,6 @@ int SyncClientMain(const SyncClientOptions& opt) {
   MeteredTransport metered(**transport);
   sync::SessionOptions session_options;
   session_options.batch_size = opt.batch_size;
-  session_options.window = opt.window;
   sync::SyncSession session(**store, metered, session_options);
 
   // The session reports its first progress once it has read the tablet's own state (cursor,
@@ -799,12 +816,15 @@ int SyncClientMain(const SyncClientOptions& opt) {
   out["cpu_s"] = cpu;
   out["peak_rss_kib"] = ProcStatusKib(0, "VmHWM");
   out["push_calls"] = metered.push_calls;
+  out["push_streams"] = metered.push_streams;
   out["push_batches"] = metered.push_batches;
   out["push_changes"] = metered.push_changes;
   out["push_protobuf_bytes"] = metered.push_protobuf_bytes;
   out["acks"] = metered.acks;
   out["push_s"] = metered.push_s;
   out["ack_handler_s"] = metered.ack_handler_s;
+  out["source_s"] = metered.source_s;
+  out["first_batch_s"] = metered.first_batch_s;
   out["pull_s"] = metered.pull_s;
   out["status_s"] = metered.status_s;
   out["local_state_s"] = local_state_s;
@@ -1071,7 +1091,6 @@ struct Options {
   std::string dir = fs::temp_directory_path().string();
   bool keep = false;
   int batch_size = 500;  // SessionOptions::batch_size
-  int window = 4;        // SessionOptions::window
   int in_flight = 4;     // GrpcTransportOptions::window
   int ideal_batch = 500;
   bool ideal_compress = false;
@@ -1300,8 +1319,6 @@ int Run(const Options& opt) {
                                     result,
                                     "--batch-size",
                                     std::to_string(opt.batch_size),
-                                    "--window",
-                                    std::to_string(opt.window),
                                     "--in-flight",
                                     std::to_string(opt.in_flight)};
   };
@@ -1390,19 +1407,22 @@ int Run(const Options& opt) {
     const double local_state_s = std::max(0.0, c.value("local_state_s", 0.0));
     const double outside =
         kitsync.wall_s - push_s - c.value("pull_s", 0.0) - c.value("status_s", 0.0) - local_state_s;
+    const double first_batch_s = c.value("first_batch_s", 0.0);
     std::printf(
         "  kitsync client: %lld changes in %lld batches over %lld push streams "
-        "(batch_size %d, window %d, in flight %d). Where the wall time went: %.2f s reading "
-        "the tablet's state before the first call (Store::GetStatus), %.2f s status call, "
-        "%.2f s reading the log and building batches between streams (the server idle), "
-        "%.2f s inside push streams (of which %.2f s in the ack handler, committing the "
-        "upload cursor), %.2f s pull. (diag) A second pass with nothing to send took "
-        "%.2f s\n",
+        "(batch_size %d, in flight %d). Where the wall time went: %.2f s reading the tablet's "
+        "state before the first call (Store::GetStatus), %.2f s status call, %.2f s outside "
+        "any call, %.2f s inside Transport::Push (of which %.2f s reading and building the "
+        "first batch before a stream opened (the server idle), %.2f s reading the log and "
+        "building the later batches while earlier ones were with the server, %.2f s in the ack "
+        "handler, committing the upload cursor), %.2f s pull. (diag) A second pass with nothing "
+        "to send took %.2f s\n",
         static_cast<long long>(c.value("push_changes", int64_t{0})),
         static_cast<long long>(c.value("push_batches", int64_t{0})),
-        static_cast<long long>(c.value("push_calls", int64_t{0})), opt.batch_size, opt.window,
-        opt.in_flight, local_state_s, c.value("status_s", 0.0), outside, push_s,
-        c.value("ack_handler_s", 0.0), c.value("pull_s", 0.0), empty_pass_s);
+        static_cast<long long>(c.value("push_streams", int64_t{0})), opt.batch_size, opt.in_flight,
+        local_state_s, c.value("status_s", 0.0), outside, push_s, first_batch_s,
+        c.value("source_s", 0.0) - first_batch_s, c.value("ack_handler_s", 0.0),
+        c.value("pull_s", 0.0), empty_pass_s);
   }
   std::printf("  load average: %s at start, %s at end (2 vCPU shared)\n", load_start.c_str(),
               load_end.c_str());
@@ -1447,7 +1467,6 @@ int Run(const Options& opt) {
         {"seconds", round1(setup.seconds)}}},
       {"options",
        {{"batch_size", opt.batch_size},
-        {"window", opt.window},
         {"in_flight", opt.in_flight},
         {"ideal_batch", opt.ideal_batch},
         {"ideal_compress", opt.ideal_compress}}},
@@ -1489,9 +1508,6 @@ int main(int argc, char** argv) {
   app.add_option("--batch-size", opt.batch_size, "SessionOptions::batch_size (changes per batch)")
       ->check(CLI::Range(1, 2000))
       ->capture_default_str();
-  app.add_option("--window", opt.window, "SessionOptions::window (batches per push stream)")
-      ->check(CLI::Range(1, 100'000))
-      ->capture_default_str();
   app.add_option("--in-flight", opt.in_flight,
                  "GrpcTransportOptions::window (unacknowledged batches on a stream)")
       ->check(CLI::Range(1, 100'000))
@@ -1515,7 +1531,6 @@ int main(int argc, char** argv) {
   sync_client->add_option("--token-file", client.token_file)->required();
   sync_client->add_option("--result", client.result)->required();
   sync_client->add_option("--batch-size", client.batch_size);
-  sync_client->add_option("--window", client.window);
   sync_client->add_option("--in-flight", client.in_flight);
 
   std::string sink_db;

@@ -255,7 +255,6 @@ sync::GrpcTransportOptions TransportOptions(const LinkOptions& o) {
 
 sync::SessionOptions SessionOptionsFor(const LinkOptions& o) {
   sync::SessionOptions s;
-  s.window = o.window;
   s.batch_size = o.batch;
   return s;
 }

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -269,14 +270,19 @@ Result<std::vector<ChangeEntry>> Store::PendingChanges(int64_t limit) {
   return out;
 }
 
-Status Store::Impl::ForEachPending(
-    int64_t limit, const std::function<Status(ChangeEntry, const sqlite::Statement&)>& each) {
-  ASSIGN_OR_RETURN(int64_t acked, ReadMetaInt(*db_, "acked_seq"));
-  ASSIGN_OR_RETURN(std::string prev, HashOfEntry(acked));
+namespace {
+
+using EntryVisitor = std::function<Status(ChangeEntry, const sqlite::Statement&)>;
+using StoredFactReader = std::function<Result<Record>(const std::string&, const std::string&)>;
+
+// Calls `each` for the entries after `after`, whose hash is `prev`, in order, at most `limit`,
+// with the entry's fields (prev_hash included) but its payload, and its row for the rest.
+Status ForEachEntryAfter(sqlite::Db& db, std::string prev, int64_t after, int64_t limit,
+                         const EntryVisitor& each) {
   ASSIGN_OR_RETURN(sqlite::Statement * stmt,
-                   db_->Cached("SELECT seq, hlc, entity, entity_id, op, payload, hash "
-                               "FROM change_log WHERE seq > ? ORDER BY seq LIMIT ?"));
-  stmt->Bind(1, acked).Bind(2, limit);
+                   db.Cached("SELECT seq, hlc, entity, entity_id, op, payload, hash "
+                             "FROM change_log WHERE seq > ? ORDER BY seq LIMIT ?"));
+  stmt->Bind(1, after).Bind(2, limit);
   while (true) {
     auto row = stmt->Step();
     if (!row.ok() || !*row) {
@@ -291,6 +297,34 @@ Status Store::Impl::ForEachPending(
       return s;
     }
   }
+}
+
+Result<std::vector<Store::PendingFact>> ReadFactsAfter(sqlite::Db& db, std::string prev,
+                                                       int64_t after, int64_t limit,
+                                                       const StoredFactReader& read_stored) {
+  std::vector<Store::PendingFact> out;
+  RETURN_IF_ERROR(ForEachEntryAfter(
+      db, std::move(prev), after, limit, [&](ChangeEntry e, const sqlite::Statement& row) {
+        // The record straight from its row: no canonical payload encoded only to be parsed
+        // again.
+        auto record = row.IsNull(5) ? read_stored(e.entity, e.entity_id)
+                                    : DecodeLogged(e.entity, row.Text(5));
+        if (!record.ok()) {
+          return Status::DataLoss("change " + std::to_string(e.seq) +
+                                  " cannot be read: " + record.status().message());
+        }
+        out.push_back({std::move(e), std::move(*record)});
+        return Status::Ok();
+      }));
+  return out;
+}
+
+}  // namespace
+
+Status Store::Impl::ForEachPending(int64_t limit, const EntryVisitor& each) {
+  ASSIGN_OR_RETURN(int64_t acked, ReadMetaInt(*db_, "acked_seq"));
+  ASSIGN_OR_RETURN(std::string prev, HashOfEntry(acked));
+  return ForEachEntryAfter(*db_, std::move(prev), acked, limit, each);
 }
 
 Result<std::vector<ChangeEntry>> Store::Impl::ReadPending(int64_t limit) {
@@ -316,20 +350,34 @@ Result<std::vector<Store::PendingFact>> Store::PendingFacts(int64_t limit) {
   return out;
 }
 
-Result<std::vector<Store::PendingFact>> Store::Impl::ReadPendingFacts(int64_t limit) {
-  std::vector<Store::PendingFact> out;
-  RETURN_IF_ERROR(ForEachPending(limit, [&](ChangeEntry e, const sqlite::Statement& row) -> Status {
-    // The record straight from its row: no canonical payload encoded only to be parsed again.
-    auto record =
-        row.IsNull(5) ? ReadStoredFact(e.entity, e.entity_id) : DecodeLogged(e.entity, row.Text(5));
-    if (!record.ok()) {
-      return Status::DataLoss("change " + std::to_string(e.seq) +
-                              " cannot be read: " + record.status().message());
+Result<std::vector<Store::PendingFact>> Store::PendingFacts(int64_t after, int64_t limit) {
+  sqlite::Db& db = impl_->db();
+  RETURN_IF_ERROR(db.Exec("BEGIN"));
+  auto out = [&]() -> Result<std::vector<PendingFact>> {
+    ASSIGN_OR_RETURN(int64_t last, db.QueryInt("SELECT max(seq) FROM change_log"));
+    if (after < 0 || after > last) {
+      return Status::OutOfRange("no change " + std::to_string(after) +
+                                " to read after: the log ends at " + std::to_string(last));
     }
-    out.push_back({std::move(e), std::move(*record)});
-    return Status::Ok();
-  }));
+    ASSIGN_OR_RETURN(int64_t acked, ReadMetaInt(db, "acked_seq"));
+    const int64_t from = std::max(after, acked);
+    ASSIGN_OR_RETURN(std::string prev, impl_->HashOfEntry(from));
+    return ReadFactsAfter(db, std::move(prev), from, limit,
+                          [&](const std::string& entity, const std::string& id) {
+                            return impl_->ReadStoredFact(entity, id);
+                          });
+  }();
+  (void)db.Exec("COMMIT");
   return out;
+}
+
+Result<std::vector<Store::PendingFact>> Store::Impl::ReadPendingFacts(int64_t limit) {
+  ASSIGN_OR_RETURN(int64_t acked, ReadMetaInt(*db_, "acked_seq"));
+  ASSIGN_OR_RETURN(std::string prev, HashOfEntry(acked));
+  return ReadFactsAfter(*db_, std::move(prev), acked, limit,
+                        [this](const std::string& entity, const std::string& id) {
+                          return ReadStoredFact(entity, id);
+                        });
 }
 
 Status Store::AcknowledgeUpload(int64_t seq) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <deque>
 #include <thread>
 
 #include "kitsync/sync/grpc_status.h"
@@ -19,23 +20,28 @@ uint64_t LastSeq(const v1::PushBatch& batch) {
   return batch.first_seq() + static_cast<uint64_t>(batch.records().changes_size()) - 1;
 }
 
-// The Push stream's flow control: the writer may run `window` batches ahead of the acks.
+// The Push stream's flow control: the writer may run `window` batches ahead of the acks. It also
+// tells a stalled stream from a long one: a stream lasts as long as the backlog, so instead of
+// one deadline for the whole call, each wait for an ack gets its own.
 class PushWindow {
  public:
-  PushWindow(const std::vector<v1::PushBatch>& batches, int window)
-      : batches_(batches), window_(static_cast<size_t>(std::max(1, window))) {}
+  using Clock = std::chrono::steady_clock;
+
+  explicit PushWindow(int window) : window_(static_cast<size_t>(std::max(1, window))) {}
 
   // Blocks until another batch may be written; false once the stream is over.
   bool WaitForRoom() {
     std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return closed_ || written_ - acked_batches_ < window_; });
+    cv_.wait(lock, [&] { return closed_ || unacked_.size() < window_; });
     return !closed_;
   }
   // Called before the batch is written: its ack may be read before Write() returns.
-  void Sending() {
+  void Sending(uint64_t last_seq) {
     std::lock_guard lock(mu_);
-    ++written_;
+    if (unacked_.empty()) last_progress_ = Clock::now();
+    unacked_.push_back(last_seq);
     Advance();
+    cv_.notify_all();
   }
   // Counts batches by the sequence acknowledged, not by the number of acks: a duplicated or
   // late ack must not open the window further than the server's real progress.
@@ -50,25 +56,50 @@ class PushWindow {
     closed_ = true;
     cv_.notify_all();
   }
+  // Nothing more will be written: from the last ack on, the stream's end is awaited.
+  void WritesDone() {
+    std::lock_guard lock(mu_);
+    if (unacked_.empty()) last_progress_ = Clock::now();
+    writes_done_ = true;
+    cv_.notify_all();
+  }
   bool AllAcked() {
     std::lock_guard lock(mu_);
-    return max_acked_ >= LastSeq(batches_.back());
+    return unacked_.empty();
+  }
+  // Blocks until the stream is over (false) or has waited `limit` for an ack, or for its end
+  // once every batch is acknowledged, without anything arriving (true).
+  bool WaitForStall(std::chrono::milliseconds limit) {
+    std::unique_lock lock(mu_);
+    while (!closed_) {
+      if (unacked_.empty() && !writes_done_) {
+        cv_.wait(lock);
+        continue;
+      }
+      const Clock::time_point due = last_progress_ + limit;
+      if (Clock::now() >= due) return true;
+      cv_.wait_until(lock, due);
+    }
+    return false;
   }
 
  private:
   void Advance() {
-    while (acked_batches_ < written_ && LastSeq(batches_[acked_batches_]) <= max_acked_) {
-      ++acked_batches_;
+    bool moved = false;
+    while (!unacked_.empty() && unacked_.front() <= max_acked_) {
+      unacked_.pop_front();
+      moved = true;
     }
+    if (moved) last_progress_ = Clock::now();
   }
 
-  const std::vector<v1::PushBatch>& batches_;
   const size_t window_;
   std::mutex mu_;
   std::condition_variable cv_;
-  size_t written_ = 0;
-  size_t acked_batches_ = 0;
+  std::deque<uint64_t> unacked_;  // the last sequence of each batch written and not acked
   uint64_t max_acked_ = 0;
+  Clock::time_point last_progress_;
+  bool writes_done_ = false;
   bool closed_ = false;
 };
 
@@ -163,8 +194,9 @@ GrpcTransport::GrpcTransport(std::shared_ptr<grpc::Channel> channel, std::string
       authorization_("Bearer " + device_token),
       options_(options) {}
 
-void GrpcTransport::Prepare(grpc::ClientContext& context, milliseconds deadline) const {
-  context.set_deadline(std::chrono::system_clock::now() + deadline);
+void GrpcTransport::Prepare(grpc::ClientContext& context,
+                            std::optional<milliseconds> deadline) const {
+  if (deadline) context.set_deadline(std::chrono::system_clock::now() + *deadline);
   context.AddMetadata("authorization", authorization_);
   context.set_compression_algorithm(GRPC_COMPRESS_GZIP);
 }
@@ -180,28 +212,40 @@ milliseconds GrpcTransport::PullDeadline(const v1::PullRequest& request) const {
   return options_.call_deadline + options_.per_batch_deadline * static_cast<int64_t>(batches);
 }
 
-core::Status GrpcTransport::Push(const std::vector<v1::PushBatch>& batches,
-                                 const AckHandler& on_ack) {
-  if (batches.empty()) return core::Status::Ok();
-  for (const v1::PushBatch& b : batches) {
-    if (b.records().changes_size() == 0) return core::Status::InvalidArgument("empty batch");
-  }
+core::Status GrpcTransport::Push(const BatchSource& next, const AckHandler& on_ack) {
+  // `next` and `on_ack` both use the caller's store, which is for one thread at a time.
+  std::mutex callbacks;
+  auto take = [&]() -> core::Result<std::optional<v1::PushBatch>> {
+    std::lock_guard lock(callbacks);
+    ASSIGN_OR_RETURN(std::optional<v1::PushBatch> batch, next());
+    if (batch && batch->records().changes_size() == 0) {
+      return core::Status::InvalidArgument("empty batch");
+    }
+    return batch;
+  };
+  // Nothing to send opens no stream.
+  ASSIGN_OR_RETURN(std::optional<v1::PushBatch> first, take());
+  if (!first) return core::Status::Ok();
+
   grpc::ClientContext context;
   ActiveCall call(*this, context);
   RETURN_IF_ERROR(call.status());
-  Prepare(context, options_.call_deadline +
-                       options_.per_batch_deadline * static_cast<int64_t>(batches.size()));
+  Prepare(context, std::nullopt);
   RenewFailedChannel();
   auto stream = stub_->Push(&context);
 
-  PushWindow window(batches, options_.window);
+  PushWindow window(options_.window);
   core::Status handler_error;
   // Acks are read on their own thread so writing never waits for them beyond the window.
   std::thread reader([&] {
     v1::PushAck ack;
     while (stream->Read(&ack)) {
       if (!handler_error.ok()) continue;  // draining after TryCancel
-      core::Status s = on_ack(ack);
+      core::Status s;
+      {
+        std::lock_guard lock(callbacks);
+        s = on_ack(ack);
+      }
       if (!s.ok()) {
         handler_error = std::move(s);
         context.TryCancel();
@@ -212,15 +256,42 @@ core::Status GrpcTransport::Push(const std::vector<v1::PushBatch>& batches,
     }
     window.Close();
   });
-  for (const v1::PushBatch& batch : batches) {
-    if (!window.WaitForRoom()) break;
-    window.Sending();
-    if (!stream->Write(batch)) break;
+  // The first ack waits for the connection as well as the batch; later ones for a batch each.
+  std::atomic<bool> stalled{false};
+  std::thread watchdog([&] {
+    if (window.WaitForStall(options_.call_deadline + options_.per_batch_deadline)) {
+      stalled = true;
+      context.TryCancel();
+    }
+  });
+
+  core::Status source_error;
+  std::optional<v1::PushBatch> batch = std::move(first);
+  while (window.WaitForRoom()) {
+    window.Sending(LastSeq(*batch));
+    if (!stream->Write(*batch)) break;
+    auto more = take();
+    if (!more.ok()) {
+      source_error = more.status();
+      break;
+    }
+    if (!*more) break;
+    batch = std::move(*more);
   }
+  // Ending the stream normally, even after a source error, lets the batches already sent be
+  // acknowledged instead of sent again by the next pass.
+  window.WritesDone();
   stream->WritesDone();
   reader.join();
+  window.Close();
+  watchdog.join();
   const grpc::Status status = stream->Finish();
   if (!handler_error.ok()) return handler_error;
+  if (!source_error.ok()) return source_error;
+  if (stalled) {
+    return core::Status(core::Code::kDeadlineExceeded,
+                        "upload: outcome unknown, the server did not acknowledge a batch in time");
+  }
   if (!status.ok()) return CallError("upload", status);
   if (!window.AllAcked()) {
     return core::Status::Unavailable(

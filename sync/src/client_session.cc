@@ -40,7 +40,6 @@ core::Result<int64_t> ToSeq(uint64_t value, const char* what) {
 SyncSession::SyncSession(core::Store& store, Transport& transport, SessionOptions options)
     : store_(store), transport_(transport), options_(std::move(options)) {
   options_.batch_size = std::max(1, options_.batch_size);
-  options_.window = std::max(1, options_.window);
   if (!options_.wall_clock) options_.wall_clock = core::SystemWallClock();
 }
 
@@ -146,21 +145,13 @@ Status SyncSession::PushAll() {
   int gap_recoveries = 0;
   while (true) {
     RETURN_IF_ERROR(CheckStop());
-    ASSIGN_OR_RETURN(
-        auto entries,
-        Local(store_.PendingFacts(static_cast<int64_t>(options_.batch_size) * options_.window)));
-    if (entries.empty()) {
-      last_seq_ = acked_;
-      Emit(SyncPhase::kPush);
-      return Status::Ok();
-    }
-    last_seq_ = std::max(last_seq_, entries.back().entry.seq);
-    ASSIGN_OR_RETURN(auto batches, BuildBatches(entries));
-    const int64_t sent_up_to = entries.back().entry.seq;
+    // Each stream starts after what the server is known to hold: batches sent on a stream that
+    // failed may or may not have been applied, and Align or the server's acks settle which.
+    sent_ = acked_;
+    sent_all_ = false;
     const int64_t acked_before = acked_;
-    Emit(SyncPhase::kPush);
-    Status s = transport_.Push(
-        batches, [this, sent_up_to](const v1::PushAck& ack) { return OnAck(ack, sent_up_to); });
+    Status s = transport_.Push([this] { return NextBatch(); },
+                               [this](const v1::PushAck& ack) { return OnAck(ack); });
     if (s.code() == core::Code::kFailedPrecondition &&
         gap_recoveries < options_.max_gap_recoveries) {
       ++gap_recoveries;
@@ -170,6 +161,11 @@ Status SyncSession::PushAll() {
       continue;
     }
     RETURN_IF_ERROR(s);
+    if (sent_all_ && acked_ >= sent_) {
+      last_seq_ = acked_;
+      Emit(SyncPhase::kPush);
+      return Status::Ok();
+    }
     if (acked_ == acked_before) {
       // A transport that reports success without an ack would otherwise loop here forever.
       return Status::Unavailable("upload: outcome unknown, the server acknowledged nothing");
@@ -177,33 +173,40 @@ Status SyncSession::PushAll() {
   }
 }
 
-core::Result<std::vector<v1::PushBatch>> SyncSession::BuildBatches(
-    const std::vector<core::Store::PendingFact>& entries) {
-  std::vector<v1::PushBatch> batches;
-  batches.reserve((entries.size() + options_.batch_size - 1) / options_.batch_size);
-  const int64_t now = options_.wall_clock();
-  for (size_t begin = 0; begin < entries.size(); begin += options_.batch_size) {
-    const size_t end = std::min(entries.size(), begin + options_.batch_size);
-    v1::PushBatch& batch = batches.emplace_back();
-    batch.set_first_seq(static_cast<uint64_t>(entries[begin].entry.seq));
-    batch.set_tip_hash(entries[end - 1].entry.hash);
-    RecordBatchWriter writer(batch.mutable_records());
-    for (size_t i = begin; i < end; ++i) writer.Add(entries[i].entry.hlc, entries[i].record);
-    batch.set_sender_wall_ms(now);
-    batch.set_pending(
-        static_cast<uint64_t>(std::max<int64_t>(0, last_seq_ - entries[end - 1].entry.seq)));
+core::Result<std::optional<v1::PushBatch>> SyncSession::NextBatch() {
+  RETURN_IF_ERROR(CheckStop());
+  ASSIGN_OR_RETURN(auto entries, Local(store_.PendingFacts(sent_, options_.batch_size)));
+  if (entries.empty()) {
+    sent_all_ = true;
+    return std::optional<v1::PushBatch>();
   }
-  return batches;
+  last_seq_ = std::max(last_seq_, entries.back().entry.seq);
+  v1::PushBatch batch = BuildBatch(entries);
+  sent_ = entries.back().entry.seq;
+  Emit(SyncPhase::kPush);
+  return std::optional<v1::PushBatch>(std::move(batch));
 }
 
-Status SyncSession::OnAck(const v1::PushAck& ack, int64_t sent_up_to) {
-  int64_t seq = ack.acked_seq() > static_cast<uint64_t>(sent_up_to)
-                    ? sent_up_to
+v1::PushBatch SyncSession::BuildBatch(const std::vector<core::Store::PendingFact>& entries) const {
+  v1::PushBatch batch;
+  batch.set_first_seq(static_cast<uint64_t>(entries.front().entry.seq));
+  batch.set_tip_hash(entries.back().entry.hash);
+  RecordBatchWriter writer(batch.mutable_records());
+  for (const core::Store::PendingFact& e : entries) writer.Add(e.entry.hlc, e.record);
+  batch.set_sender_wall_ms(options_.wall_clock());
+  batch.set_pending(
+      static_cast<uint64_t>(std::max<int64_t>(0, last_seq_ - entries.back().entry.seq)));
+  return batch;
+}
+
+Status SyncSession::OnAck(const v1::PushAck& ack) {
+  int64_t seq = ack.acked_seq() > static_cast<uint64_t>(sent_)
+                    ? sent_
                     : static_cast<int64_t>(ack.acked_seq());
   if (static_cast<uint64_t>(seq) != ack.acked_seq()) {
     // Beyond what this pass sent, the tablet cannot check the server's chain; the next pass's
     // status check settles it.
-    spdlog::warn("server acknowledged change {} but only {} was sent", ack.acked_seq(), sent_up_to);
+    spdlog::warn("server acknowledged change {} but only {} was sent", ack.acked_seq(), sent_);
   }
   report_.flagged += static_cast<int64_t>(ack.flagged());
   if (seq > acked_) {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <deque>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -28,6 +29,17 @@ std::vector<v1::PushBatch> Batches(int n, int changes_each) {
     for (int c = 0; c < changes_each; ++c) b.mutable_records()->add_changes()->set_hlc_delta(1);
   }
   return out;
+}
+
+// Hands out `batches` in order, then nullopt.
+sync::Transport::BatchSource From(std::vector<v1::PushBatch> batches) {
+  auto left = std::make_shared<std::deque<v1::PushBatch>>(batches.begin(), batches.end());
+  return [left]() -> core::Result<std::optional<v1::PushBatch>> {
+    if (left->empty()) return std::optional<v1::PushBatch>();
+    std::optional<v1::PushBatch> next(std::move(left->front()));
+    left->pop_front();
+    return next;
+  };
 }
 
 std::unique_ptr<sync::GrpcTransport> Connect(const std::string& address,
@@ -67,7 +79,7 @@ TEST(GrpcTransportTest, PushKeepsTheWindowFullAndSendsTheCredential) {
   options.window = 3;
   auto transport = Connect(server.address(), options);
   std::vector<uint64_t> acks;
-  core::Status s = transport->Push(Batches(10, 5), [&](const v1::PushAck& ack) {
+  core::Status s = transport->Push(From(Batches(10, 5)), [&](const v1::PushAck& ack) {
     acks.push_back(ack.acked_seq());
     return core::Status::Ok();
   });
@@ -82,7 +94,7 @@ TEST(GrpcTransportTest, RequestsAreGzipCompressed) {
   ScriptedServer server("", "", /*accept_gzip=*/false);
   auto transport = Connect(server.address());
   core::Status push =
-      transport->Push(Batches(2, 3), [](const v1::PushAck&) { return core::Status::Ok(); });
+      transport->Push(From(Batches(2, 3)), [](const v1::PushAck&) { return core::Status::Ok(); });
   EXPECT_EQ(push.code(), core::Code::kUnimplemented) << push.ToString();
   EXPECT_EQ(transport->GetStatus().status().code(), core::Code::kUnimplemented);
   EXPECT_EQ(server.sync.batches_read(), 0);
@@ -100,7 +112,7 @@ TEST(GrpcTransportTest, WindowOfOneWaitsForEachAck) {
   auto transport = Connect(server.address(), options);
   for (int round = 0; round < 30; ++round) {
     int acks = 0;
-    core::Status s = transport->Push(Batches(6, 2), [&](const v1::PushAck&) {
+    core::Status s = transport->Push(From(Batches(6, 2)), [&](const v1::PushAck&) {
       ++acks;
       return core::Status::Ok();
     });
@@ -114,11 +126,113 @@ TEST(GrpcTransportTest, AnAckHandlerErrorEndsThePushWithThatError) {
   ScriptedServer server;
   auto transport = Connect(server.address());
   int acks = 0;
-  core::Status s = transport->Push(Batches(8, 1), [&](const v1::PushAck&) {
+  core::Status s = transport->Push(From(Batches(8, 1)), [&](const v1::PushAck&) {
     return ++acks == 2 ? core::Status::DataLoss("disk full") : core::Status::Ok();
   });
   EXPECT_EQ(s.code(), core::Code::kDataLoss);
   EXPECT_EQ(acks, 2);
+}
+
+// The source is asked for a batch only when the window has room, so a caller reads and builds
+// the next batch while earlier ones are with the server, and never more than the window ahead.
+TEST(GrpcTransportTest, PushAsksForTheNextBatchWhileEarlierOnesAwaitTheirAcks) {
+  ScriptedServer server;
+  server.sync.ack_lag = 3;
+  sync::GrpcTransportOptions options;
+  options.window = 3;
+  auto transport = Connect(server.address(), options);
+  std::deque<v1::PushBatch> left;
+  for (v1::PushBatch& b : Batches(20, 2)) left.push_back(std::move(b));
+  size_t handed_out = 0;
+  uint64_t acked_seq = 0;
+  size_t most_ahead = 0;
+  core::Status s = transport->Push(
+      [&]() -> core::Result<std::optional<v1::PushBatch>> {
+        // Batches of 2 changes: the ones handed out and not yet acknowledged.
+        const size_t ahead = handed_out - static_cast<size_t>(acked_seq / 2);
+        most_ahead = std::max(most_ahead, ahead);
+        if (left.empty()) return std::optional<v1::PushBatch>();
+        std::optional<v1::PushBatch> next(std::move(left.front()));
+        left.pop_front();
+        ++handed_out;
+        return next;
+      },
+      [&](const v1::PushAck& ack) {
+        acked_seq = std::max(acked_seq, ack.acked_seq());
+        return core::Status::Ok();
+      });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(acked_seq, 40u);
+  EXPECT_EQ(server.sync.push_streams(), 1);
+  // The server acks nothing until it holds 3, so the third batch was asked for with two
+  // unacknowledged; and never with more than the window.
+  EXPECT_GE(most_ahead, 2u);
+  EXPECT_LE(most_ahead, 3u);
+  EXPECT_EQ(server.sync.max_unacked(), 3u);
+}
+
+TEST(GrpcTransportTest, NothingToSendOpensNoStream) {
+  ScriptedServer server;
+  auto transport = Connect(server.address());
+  core::Status s = transport->Push(From({}), [](const v1::PushAck&) { return core::Status::Ok(); });
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(server.sync.push_streams(), 0);
+}
+
+TEST(GrpcTransportTest, ASourceErrorEndsThePushAfterWhatWasSentIsAcknowledged) {
+  ScriptedServer server;
+  auto transport = Connect(server.address());
+  auto batches = From(Batches(3, 2));
+  uint64_t acked_seq = 0;
+  core::Status s = transport->Push(
+      [&]() -> core::Result<std::optional<v1::PushBatch>> {
+        ASSIGN_OR_RETURN(std::optional<v1::PushBatch> next, batches());
+        if (!next) return core::Status::DataLoss("change 7 cannot be read");
+        return next;
+      },
+      [&](const v1::PushAck& ack) {
+        acked_seq = std::max(acked_seq, ack.acked_seq());
+        return core::Status::Ok();
+      });
+  EXPECT_EQ(s.code(), core::Code::kDataLoss) << s.ToString();
+  EXPECT_EQ(acked_seq, 6u);
+}
+
+// A push stream lasts as long as the backlog: its limit is on each wait for an ack, not on the
+// whole stream.
+TEST(GrpcTransportTest, AStreamLongerThanOneAckWaitIsNotCut) {
+  ScriptedServer server;
+  server.sync.ack_delay = 40ms;
+  sync::GrpcTransportOptions options;
+  options.window = 2;
+  options.call_deadline = 100ms;
+  options.per_batch_deadline = 150ms;
+  auto transport = Connect(server.address(), options);
+  const auto start = std::chrono::steady_clock::now();
+  int acks = 0;
+  core::Status s = transport->Push(From(Batches(20, 1)), [&](const v1::PushAck&) {
+    ++acks;
+    return core::Status::Ok();
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(acks, 20);
+  EXPECT_GT(std::chrono::steady_clock::now() - start, 500ms);
+}
+
+TEST(GrpcTransportTest, AStalledPushIsAnUnknownOutcome) {
+  ScriptedServer server;
+  server.sync.ack_lag = 100;  // reads, never acks until the input ends
+  sync::GrpcTransportOptions options;
+  options.window = 2;
+  options.call_deadline = 200ms;
+  options.per_batch_deadline = 300ms;
+  auto transport = Connect(server.address(), options);
+  const auto start = std::chrono::steady_clock::now();
+  core::Status s =
+      transport->Push(From(Batches(5, 1)), [](const v1::PushAck&) { return core::Status::Ok(); });
+  EXPECT_EQ(s.code(), core::Code::kDeadlineExceeded) << s.ToString();
+  EXPECT_EQ(sync::ClassifyFailure(s), sync::SyncFailure::kOutcomeUnknown);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
 }
 
 TEST(GrpcTransportTest, ServerRefusalKeepsItsCode) {
@@ -127,7 +241,7 @@ TEST(GrpcTransportTest, ServerRefusalKeepsItsCode) {
       grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "batch starts at 9, held up to 4");
   auto transport = Connect(server.address());
   core::Status s =
-      transport->Push(Batches(2, 1), [](const v1::PushAck&) { return core::Status::Ok(); });
+      transport->Push(From(Batches(2, 1)), [](const v1::PushAck&) { return core::Status::Ok(); });
   EXPECT_EQ(s.code(), core::Code::kFailedPrecondition);
   EXPECT_NE(s.message().find("held up to 4"), std::string::npos);
 }
@@ -150,7 +264,7 @@ TEST(GrpcTransportTest, NoServerIsAnUnknownOutcome) {
   options.call_deadline = 3s;
   auto transport = Connect(DeadAddress(), options);
   core::Status s =
-      transport->Push(Batches(1, 1), [](const v1::PushAck&) { return core::Status::Ok(); });
+      transport->Push(From(Batches(1, 1)), [](const v1::PushAck&) { return core::Status::Ok(); });
   EXPECT_EQ(sync::ClassifyFailure(s), sync::SyncFailure::kOutcomeUnknown) << s.ToString();
   EXPECT_NE(s.message().find("outcome unknown"), std::string::npos);
 }

@@ -20,7 +20,6 @@ constexpr int kChanges = 250;
 SessionOptions SmallBatches() {
   SessionOptions options;
   options.batch_size = 20;  // 13 batches for kChanges
-  options.window = 3;
   options.pull_batch_size = 25;
   return options;
 }
@@ -70,8 +69,8 @@ TEST_F(SessionTest, PushesEveryChangeOnceAndPullsTheFeed) {
   EXPECT_EQ(report.pulled, 8 + 30 + kChanges);
   EXPECT_EQ(PullCursor(), 8 + 30 + kChanges);
   EXPECT_TRUE(tablet_->FindBeneficiaryByDocument("ENT-B-29").ok());
-  // Window 3 of 20-change batches: 13 batches in 5 pushes, none larger than the window.
-  EXPECT_EQ(transport_->push_sizes(), (std::vector<size_t>{3, 3, 3, 3, 1}));
+  // The 13 batches of 20 changes on one stream.
+  EXPECT_EQ(transport_->push_sizes(), (std::vector<size_t>{13}));
   ASSERT_FALSE(progress.empty());
   EXPECT_EQ(progress.front().pending, kChanges);
   EXPECT_EQ(progress.back().phase, sync::SyncPhase::kDone);

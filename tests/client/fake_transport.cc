@@ -1,5 +1,7 @@
 #include "fake_transport.h"
 
+#include <deque>
+
 #include "kitsync/core/canonical.h"
 #include "kitsync/sync/wire.h"
 
@@ -106,11 +108,33 @@ Status FakeTransport::StartCall() {
   return Status::Ok();
 }
 
-Status FakeTransport::Push(const std::vector<v1::PushBatch>& batches, const AckHandler& on_ack) {
+Status FakeTransport::Push(const BatchSource& next, const AckHandler& on_ack) {
   std::lock_guard lock(mu_);
+  // As over gRPC: the source is asked before a stream opens, and nothing to send opens none.
+  ASSIGN_OR_RETURN(std::optional<v1::PushBatch> first, next());
+  if (!first) return Status::Ok();
   RETURN_IF_ERROR(StartCall());
-  push_sizes_.push_back(batches.size());
-  for (const v1::PushBatch& batch : batches) {
+  push_sizes_.push_back(1);
+  // Up to `window_` batches taken from the source and not yet acknowledged, as on a stream.
+  std::deque<v1::PushBatch> in_flight;
+  in_flight.push_back(std::move(*first));
+  Status source_error;
+  bool ended = false;
+  for (int64_t delivered = 0; delivered < kMaxBatchesPerPush; ++delivered) {
+    while (!ended && source_error.ok() && in_flight.size() < window_) {
+      auto batch = next();
+      if (!batch.ok()) {
+        source_error = batch.status();
+      } else if (!*batch) {
+        ended = true;
+      } else {
+        in_flight.push_back(std::move(**batch));
+        ++push_sizes_.back();
+      }
+    }
+    if (in_flight.empty()) return source_error;
+    const v1::PushBatch batch = std::move(in_flight.front());
+    in_flight.pop_front();
     const int n = ++batches_;
     if (n == faults_.lose_batch) return Status::Unavailable("outcome unknown: link dropped");
     if (n == faults_.gap_at_batch) return Status::FailedPrecondition("gap (injected)");
@@ -124,7 +148,7 @@ Status FakeTransport::Push(const std::vector<v1::PushBatch>& batches, const AckH
     if (faults_.duplicate_acks) RETURN_IF_ERROR(on_ack(ack));
     if (cancelled_) return Status(core::Code::kCancelled, "cancelled");
   }
-  return Status::Ok();
+  return Status::Internal("push did not end in " + std::to_string(kMaxBatchesPerPush) + " batches");
 }
 
 Status FakeTransport::Pull(const v1::PullRequest& request, const PullHandler& on_batch) {
@@ -155,7 +179,7 @@ class ForwardingTransport final : public sync::Transport {
  public:
   explicit ForwardingTransport(std::shared_ptr<FakeTransport> target)
       : target_(std::move(target)) {}
-  core::Status Push(const std::vector<v1::PushBatch>& b, const AckHandler& a) override {
+  core::Status Push(const BatchSource& b, const AckHandler& a) override {
     return target_->Push(b, a);
   }
   core::Status Pull(const v1::PullRequest& r, const PullHandler& h) override {

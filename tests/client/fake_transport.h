@@ -2,6 +2,7 @@
 // tests of the session and the engine drive real tablet databases against it.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -84,15 +85,21 @@ class FakeTransport final : public sync::Transport {
  public:
   explicit FakeTransport(std::shared_ptr<FakeServer> server) : server_(std::move(server)) {}
 
-  core::Status Push(const std::vector<v1::PushBatch>& batches, const AckHandler& on_ack) override;
+  // Takes up to the window's batches from the source before the server sees the first, then one
+  // more per ack, as a stream with that many unacknowledged batches would.
+  core::Status Push(const BatchSource& next, const AckHandler& on_ack) override;
   core::Status Pull(const v1::PullRequest& request, const PullHandler& on_batch) override;
   core::Result<v1::StatusResponse> GetStatus() override;
   void Cancel() override { cancelled_ = true; }
 
   void SetFaults(const Faults& faults);
+  void SetWindow(size_t window) {
+    std::lock_guard lock(mu_);
+    window_ = std::max<size_t>(1, window);
+  }
   int calls() const;
-  int push_calls() const;
-  std::vector<size_t> push_sizes() const;  // batches handed to each Push call
+  int push_calls() const;                  // streams opened: Push calls with a batch to send
+  std::vector<size_t> push_sizes() const;  // batches taken from the source on each stream
   // Runs `fn` on the server under the transport's lock (safe while an engine is running).
   template <typename Fn>
   auto WithServer(Fn fn) {
@@ -107,7 +114,10 @@ class FakeTransport final : public sync::Transport {
   std::shared_ptr<FakeServer> server_;
   Faults faults_;
   int calls_ = 0;
+  static constexpr int64_t kMaxBatchesPerPush = 100'000;
+
   int batches_ = 0;
+  size_t window_ = 3;
   std::vector<size_t> push_sizes_;
   std::atomic<bool> cancelled_{false};
 };

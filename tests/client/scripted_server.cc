@@ -21,8 +21,10 @@ std::string ScriptedSync::Authorization() const {
 grpc::Status ScriptedSync::Push(grpc::ServerContext* context,
                                 grpc::ServerReaderWriter<v1::PushAck, v1::PushBatch>* stream) {
   Observe(context);
+  ++push_streams_;
   std::deque<uint64_t> unacked;  // last sequence of each batch not yet acknowledged
   auto ack_front = [&] {
+    std::this_thread::sleep_for(ack_delay);
     v1::PushAck ack;
     ack.set_acked_seq(unacked.front());
     ack.set_applied(1);

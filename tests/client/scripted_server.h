@@ -28,6 +28,7 @@ class ScriptedSync final : public v1::Sync::Service {
   // Script. Set before calls start.
   size_t ack_lag = 1;  // a batch is acked once this many are unacknowledged (or the input ends)
   grpc::Status push_error = grpc::Status::OK;  // returned after reading the first batch
+  std::chrono::milliseconds ack_delay{0};      // before each push ack
   int pull_batches = 3;
   std::chrono::milliseconds pull_gap{0};  // between pull batches
   std::chrono::milliseconds status_delay{0};
@@ -35,6 +36,7 @@ class ScriptedSync final : public v1::Sync::Service {
   // Observations.
   std::string Authorization() const;
   size_t max_unacked() const { return max_unacked_; }
+  int push_streams() const { return push_streams_; }
   int batches_read() const { return batches_read_; }
   int pull_batches_written() const { return pull_written_; }
 
@@ -44,6 +46,7 @@ class ScriptedSync final : public v1::Sync::Service {
   mutable std::mutex mu_;
   std::string authorization_;
   std::atomic<size_t> max_unacked_{0};
+  std::atomic<int> push_streams_{0};
   std::atomic<int> batches_read_{0};
   std::atomic<int> pull_written_{0};
 };

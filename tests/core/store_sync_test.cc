@@ -195,6 +195,42 @@ TEST_F(StoreSyncTest, ServerLinkIsKeptAndNotFoundBeforeEnrolment) {
   EXPECT_EQ(link->device_token, "secret-token");
 }
 
+// An upload that keeps sending while earlier batches await their acks reads on after the last
+// entry it sent, never from before the upload cursor.
+TEST_F(StoreSyncTest, PendingFactsAfterAnEntryContinueFromItAndNeverBeforeTheUploadCursor) {
+  RecordAtA();
+  auto all = a_->PendingFacts(1000);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  ASSERT_GE(all->size(), 4u);
+  const size_t n = all->size();
+
+  auto rest = a_->PendingFacts((*all)[1].entry.seq, 1000);
+  ASSERT_TRUE(rest.ok()) << rest.status().ToString();
+  ASSERT_EQ(rest->size(), n - 2);
+  for (size_t i = 0; i < rest->size(); ++i) {
+    EXPECT_EQ((*rest)[i].entry.seq, (*all)[i + 2].entry.seq);
+    EXPECT_EQ((*rest)[i].entry.hash, (*all)[i + 2].entry.hash);
+  }
+  EXPECT_EQ(rest->front().entry.prev_hash, (*all)[1].entry.hash);
+
+  auto one = a_->PendingFacts((*all)[0].entry.seq, 1);
+  ASSERT_TRUE(one.ok());
+  ASSERT_EQ(one->size(), 1u);
+  EXPECT_EQ(one->front().entry.seq, (*all)[1].entry.seq);
+
+  ASSERT_TRUE(a_->AcknowledgeUpload((*all)[2].entry.seq).ok());
+  auto from_cursor = a_->PendingFacts(0, 1000);
+  ASSERT_TRUE(from_cursor.ok());
+  ASSERT_EQ(from_cursor->size(), n - 3);
+  EXPECT_EQ(from_cursor->front().entry.seq, (*all)[3].entry.seq);
+
+  const int64_t last = all->back().entry.seq;
+  auto at_end = a_->PendingFacts(last, 10);
+  ASSERT_TRUE(at_end.ok());
+  EXPECT_TRUE(at_end->empty());
+  EXPECT_EQ(a_->PendingFacts(last + 1, 10).status().code(), Code::kOutOfRange);
+}
+
 TEST_F(StoreSyncTest, UploadCursorCanBeResetToWhatTheServerHolds) {
   RecordAtA();
   ASSERT_TRUE(a_->AcknowledgeUpload(4).ok());

@@ -129,10 +129,10 @@ class Scenario {
   // One sync pass over the link. On a bad link it may stop anywhere; it must never fail for a
   // reason other than the link.
   void Sync(Tablet& t, const LinkFaults& faults) {
-    SimTransport link(server_.logic(), t.token, rng_, faults, late_);
+    const size_t window = std::uniform_int_distribution<size_t>(1, 3)(rng_);
+    SimTransport link(server_.logic(), t.token, rng_, faults, late_, window);
     sync::SessionOptions options;
     options.batch_size = std::uniform_int_distribution<int>(1, 8)(rng_);
-    options.window = std::uniform_int_distribution<int>(1, 3)(rng_);
     options.pull_batch_size = std::uniform_int_distribution<uint32_t>(1, 8)(rng_);
     options.wall_clock = server_.clock().AsWallClock();
     sync::SyncSession session(*t.store, link, options);

@@ -38,21 +38,53 @@ void SimTransport::DeliverSomeLateMessages() {
   }
 }
 
-core::Status SimTransport::Push(const std::vector<v1::PushBatch>& batches,
-                                const AckHandler& on_ack) {
+core::Status SimTransport::Push(const BatchSource& next, const AckHandler& on_ack) {
   DeliverSomeLateMessages();
-  for (const v1::PushBatch& sent : batches) {
+  ASSIGN_OR_RETURN(std::optional<v1::PushBatch> first, next());
+  if (!first) return core::Status::Ok();  // no stream opened
+  // Batches the tablet has written to the stream and the server has not yet read, at most
+  // `window_`: the tablet reads and builds the next ones before the earlier ones are acked.
+  std::deque<v1::PushBatch> in_flight;
+  in_flight.push_back(std::move(*first));
+  core::Status source_error;
+  bool ended = false;
+  for (int round = 0; round < 100'000; ++round) {
+    while (!ended && source_error.ok() && in_flight.size() < window_) {
+      auto batch = next();
+      if (!batch.ok()) {
+        source_error = batch.status();
+      } else if (!*batch) {
+        ended = true;
+      } else {
+        in_flight.push_back(std::move(**batch));
+      }
+    }
+    if (in_flight.empty()) return source_error;
+    const v1::PushBatch sent = std::move(in_flight.front());
+    in_flight.pop_front();
     if (Chance(faults_.lose_request)) return Lost("push lost on the way to the server");
     const v1::PushBatch received = OverTheWire(sent);
     auto ack = server_.Push(token_, received);
     if (Chance(faults_.duplicate)) (void)server_.Push(token_, received);
     if (Chance(faults_.delay)) late_.pushes.push_back({token_, received});
     if (!ack.ok()) return ack.status();
-    if (Chance(faults_.lose_reply)) return Lost("ack lost after the server committed");
+    if (Chance(faults_.lose_reply)) {
+      DeliverSomeInFlight(in_flight);
+      return Lost("ack lost after the server committed");
+    }
     RETURN_IF_ERROR(on_ack(OverTheWire(*ack)));
-    if (Chance(faults_.cut)) return Lost("link cut after an ack");
+    if (Chance(faults_.cut)) {
+      DeliverSomeInFlight(in_flight);
+      return Lost("link cut after an ack");
+    }
   }
-  return core::Status::Ok();
+  return core::Status::Internal("push did not end in 100000 batches");
+}
+
+void SimTransport::DeliverSomeInFlight(const std::deque<v1::PushBatch>& in_flight) {
+  // The stream is ordered: the server reads a prefix of what was written, and its acks are lost.
+  const size_t reached = std::uniform_int_distribution<size_t>(0, in_flight.size())(rng_);
+  for (size_t i = 0; i < reached; ++i) (void)server_.Push(token_, OverTheWire(in_flight[i]));
 }
 
 core::Status SimTransport::Pull(const v1::PullRequest& request, const PullHandler& on_batch) {

@@ -1,11 +1,13 @@
 // A Transport that calls the server's logic in the same process, over a link that misbehaves
 // the way a border link does: requests lost, acks lost after the server committed, messages
-// delivered twice, copies arriving late, streams cut. Every message is serialised and parsed
-// again, as it would be on the wire. Driven by the caller's seeded generator, so a run is
-// replayable.
+// delivered twice, copies arriving late, streams cut with several batches on them unacknowledged.
+// Every message is serialised and parsed again, as it would be on the wire. Driven by the
+// caller's seeded generator, so a run is replayable.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <deque>
 #include <random>
 #include <string>
 #include <vector>
@@ -37,11 +39,17 @@ struct LateMessages {
 
 class SimTransport final : public sync::Transport {
  public:
+  // A push keeps up to `window` batches on its stream ahead of the acks.
   SimTransport(sync::ServerLogic& server, std::string token, std::mt19937_64& rng,
-               LinkFaults faults, LateMessages& late)
-      : server_(server), token_(std::move(token)), rng_(rng), faults_(faults), late_(late) {}
+               LinkFaults faults, LateMessages& late, size_t window = 1)
+      : server_(server),
+        token_(std::move(token)),
+        rng_(rng),
+        faults_(faults),
+        late_(late),
+        window_(std::max<size_t>(1, window)) {}
 
-  core::Status Push(const std::vector<v1::PushBatch>& batches, const AckHandler& on_ack) override;
+  core::Status Push(const BatchSource& next, const AckHandler& on_ack) override;
   core::Status Pull(const v1::PullRequest& request, const PullHandler& on_batch) override;
   core::Result<v1::StatusResponse> GetStatus() override;
 
@@ -52,12 +60,16 @@ class SimTransport final : public sync::Transport {
   bool Chance(double p);
   // Some of the late copies arrive now, before this call's own messages.
   void DeliverSomeLateMessages();
+  // A broken stream: some of the batches written after the last one read may still have
+  // reached the server, unacknowledged.
+  void DeliverSomeInFlight(const std::deque<v1::PushBatch>& in_flight);
 
   sync::ServerLogic& server_;
   std::string token_;
   std::mt19937_64& rng_;
   LinkFaults faults_;
   LateMessages& late_;
+  const size_t window_;
   int64_t faults_injected_ = 0;
 };
 

@@ -225,6 +225,11 @@ class Store {
     Record record;
   };
   Result<std::vector<PendingFact>> PendingFacts(int64_t limit);
+  // The pending entries after entry `after` (those after the acknowledged one when `after` is
+  // earlier), with their facts: an upload that keeps sending while earlier batches await their
+  // acks continues after the last entry it sent. OUT_OF_RANGE when the log does not reach
+  // `after`.
+  Result<std::vector<PendingFact>> PendingFacts(int64_t after, int64_t limit);
   // Marks everything up to `seq` as durably held by the server. Never moves backwards.
   Status AcknowledgeUpload(int64_t seq);
   // After the server reports holding less than this tablet believed acknowledged (its database

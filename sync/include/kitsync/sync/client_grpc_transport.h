@@ -1,5 +1,6 @@
 // Transport over gRPC: kitsync.v1.Sync with the device credential as bearer metadata, a deadline
-// on every call, gzip-compressed requests, and a pipelined Push stream.
+// on every call (on every wait for an ack, for Push), gzip-compressed requests, and a pipelined
+// Push stream.
 //
 // Thread-safety: one call at a time per transport, except Cancel(), which any thread may call.
 #pragma once
@@ -10,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -22,9 +24,13 @@ namespace kitsync::sync {
 
 struct GrpcTransportOptions {
   ChannelOptions channel;
-  // GetStatus and Enroll; also the fixed part of every stream's deadline.
+  // GetStatus and Enroll; also the fixed part of a pull's deadline and of a push's wait for an
+  // ack.
   std::chrono::milliseconds call_deadline{20'000};
-  // Added to a stream's deadline per batch pushed, or per batch a pull is expected to bring.
+  // Added to a pull's deadline per batch it is expected to bring. A push stream lasts as long as
+  // the backlog, so it has no deadline of its own: it ends as DEADLINE_EXCEEDED when a batch
+  // sent waits call_deadline + per_batch_deadline without any ack moving the server's cursor
+  // (or, once every batch is acknowledged, for the stream's end).
   // 500 compressed records take seconds on a 2G link; this leaves room for a slow one.
   std::chrono::milliseconds per_batch_deadline{30'000};
   // Unacknowledged batches on the Push stream: enough to hide the wait for each ack.
@@ -40,7 +46,7 @@ class GrpcTransport final : public Transport {
   GrpcTransport(std::shared_ptr<grpc::Channel> channel, std::string device_token,
                 GrpcTransportOptions options);
 
-  core::Status Push(const std::vector<v1::PushBatch>& batches, const AckHandler& on_ack) override;
+  core::Status Push(const BatchSource& next, const AckHandler& on_ack) override;
   core::Status Pull(const v1::PullRequest& request, const PullHandler& on_batch) override;
   core::Result<v1::StatusResponse> GetStatus() override;
   void Cancel() override;
@@ -48,7 +54,10 @@ class GrpcTransport final : public Transport {
  private:
   class ActiveCall;
 
-  void Prepare(grpc::ClientContext& context, std::chrono::milliseconds deadline) const;
+  // Without a deadline, the call's own code bounds its waits (a push stream lasts as long as the
+  // backlog).
+  void Prepare(grpc::ClientContext& context,
+               std::optional<std::chrono::milliseconds> deadline) const;
   // Replaces a channel stuck in TRANSIENT_FAILURE before a call (see the definition for why).
   // Only between calls, from the thread that makes them.
   void RenewFailedChannel();

@@ -1,17 +1,19 @@
 // One sync pass of a tablet: line up with the server's view of this tablet's log, push what the
-// server does not hold, then pull the feed. Every step is durable as it happens (an ack moves the
-// upload cursor, a pulled batch is applied with its cursor in one transaction), so a pass cut at
-// any point resumes without re-sending anything acknowledged.
+// server does not hold (one stream, each batch read from the log after the last one sent while
+// earlier ones await their acks), then pull the feed. Every step is durable as it happens (an ack
+// moves the upload cursor, a pulled batch is applied with its cursor in one transaction), so a
+// pass cut at any point resumes without re-sending anything acknowledged.
 //
-// Thread-safety: Run() uses the store and the transport from the calling thread only; the
-// progress callback is called on that thread (or on the transport's ack thread, never both at
-// once). `SessionOptions::stop` may be set from any thread.
+// Thread-safety: Run() uses the store and the transport from the calling thread, and the store
+// from the transport's ack thread, never both at once (as Transport::Push promises); the progress
+// callback is called on either. `SessionOptions::stop` may be set from any thread.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,8 +25,9 @@
 namespace kitsync::sync {
 
 struct SessionOptions {
-  int batch_size = 500;  // change-log entries per PushBatch
-  int window = 4;        // batches handed to one Transport::Push
+  // Change-log entries per PushBatch. The whole backlog goes over one Transport::Push, each
+  // batch read and built as the transport has room for it (GrpcTransportOptions::window).
+  int batch_size = 500;
   uint32_t pull_batch_size = 500;
   // FAILED_PRECONDITION on push (the server's cursor moved, e.g. a restore) re-reads the
   // server's status and resumes from there, at most this many times per pass.
@@ -72,9 +75,10 @@ class SyncSession {
   core::Status Align();
   core::Status CheckContinuity(const std::string& server_tip, int64_t held);
   core::Status PushAll();
-  core::Result<std::vector<v1::PushBatch>> BuildBatches(
-      const std::vector<core::Store::PendingFact>& entries);
-  core::Status OnAck(const v1::PushAck& ack, int64_t sent_up_to);
+  // The batch after the last change sent, or nullopt when the log holds nothing more.
+  core::Result<std::optional<v1::PushBatch>> NextBatch();
+  v1::PushBatch BuildBatch(const std::vector<core::Store::PendingFact>& entries) const;
+  core::Status OnAck(const v1::PushAck& ack);
   core::Status PullAll();
   core::Status OnPulled(const v1::PullBatch& batch, int64_t& cursor, bool& more);
   core::Status CheckStop() const;
@@ -86,9 +90,11 @@ class SyncSession {
   ProgressCallback progress_;
 
   SyncReport report_;
-  int64_t last_seq_ = 0;     // the end of this tablet's log, as far as this pass has seen
-  int64_t acked_ = 0;        // the upload cursor, as stored
-  int64_t feed_head_ = 0;    // the server's feed head, as of the status call
+  int64_t last_seq_ = 0;   // the end of this tablet's log, as far as this pass has seen
+  int64_t acked_ = 0;      // the upload cursor, as stored
+  int64_t sent_ = 0;       // the last change handed to the current push stream
+  bool sent_all_ = false;  // the current push stream's source found nothing after sent_
+  int64_t feed_head_ = 0;  // the server's feed head, as of the status call
 };
 
 }  // namespace kitsync::sync

@@ -8,11 +8,11 @@
 //   UNAUTHENTICATED                 the device credential was refused (revoked, or not enrolled).
 //   FAILED_PRECONDITION (Push)      the batches do not continue the server's copy of the log.
 //   CANCELLED                       Cancel() was called.
-//   anything an on_ack/on_batch callback returned, unchanged.
+//   anything a next/on_ack/on_batch callback returned, unchanged.
 #pragma once
 
 #include <functional>
-#include <vector>
+#include <optional>
 
 #include "kitsync/core/status.h"
 #include "kitsync/v1/sync.pb.h"
@@ -22,16 +22,23 @@ namespace kitsync::sync {
 class Transport {
  public:
   using AckHandler = std::function<core::Status(const v1::PushAck&)>;
+  // The next batch to push, or nullopt when there is nothing more to send.
+  using BatchSource = std::function<core::Result<std::optional<v1::PushBatch>>()>;
   using PullHandler = std::function<core::Status(const v1::PullBatch&)>;
 
   virtual ~Transport() = default;
 
-  // Sends `batches` in order on one stream and calls `on_ack` for each ack as it arrives, on any
-  // thread but never concurrently, and never after Push has returned. Acks may repeat or lag
-  // (each carries the highest sequence held, so the caller keeps the maximum). Stops at the first error, including one returned by
-  // `on_ack`, and returns it. OK means every batch was acknowledged.
-  virtual core::Status Push(const std::vector<v1::PushBatch>& batches,
-                            const AckHandler& on_ack) = 0;
+  // Sends the batches `next` returns, in order, on one stream, and calls `on_ack` for each ack
+  // as it arrives. `next` is called on the calling thread, only when a batch may be sent (a
+  // transport bounds how many it has sent and not yet seen acknowledged), so the caller builds
+  // each batch while earlier ones are with the server; it is not called again after returning
+  // nullopt or an error. `on_ack` is called on any thread, but never concurrently with itself
+  // or with `next`, and never after Push has returned. Acks may repeat or lag (each carries the
+  // highest sequence held, so the caller keeps the maximum). When `next` returns nullopt before
+  // any batch, no stream is opened. Stops at the first error, including one returned by `next`
+  // (after waiting for the acks of what was already sent) or by `on_ack`, and returns it. OK means
+  // `next` returned nullopt and every batch was acknowledged.
+  virtual core::Status Push(const BatchSource& next, const AckHandler& on_ack) = 0;
 
   // Streams the feed after `request.cursor`, calling `on_batch` for each batch in order. OK
   // means the server finished the stream.
