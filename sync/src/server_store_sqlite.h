@@ -3,7 +3,8 @@
 //
 // One connection behind one mutex: SQLite serialises writers anyway, and keeping reads on the
 // same connection means a pull never sees a feed entry whose transaction has not committed, so
-// server sequences become visible strictly in order.
+// server sequences become visible strictly in order. A second connection, the checkpointer's,
+// only copies the write-ahead log into the database file and reads no rows.
 #pragma once
 
 #include <map>
@@ -18,6 +19,7 @@
 #include "kitsync/core/canonical.h"
 #include "kitsync/core/sqlite.h"
 #include "kitsync/sync/server_store.h"
+#include "server_checkpointer.h"
 
 namespace kitsync::sync {
 
@@ -212,6 +214,8 @@ class SqliteServerStore final : public ServerStore {
 
   std::mutex mu_;
   std::unique_ptr<core::sqlite::Db> db_;
+  // After db_: stopped, and its hook removed, before the connection closes.
+  std::unique_ptr<ServerCheckpointer> checkpointer_;
   std::string server_device_id_;
   std::string admin_token_sha256_;
   std::string programme_key_;
