@@ -181,10 +181,15 @@ class SqliteServerStore final : public ServerStore {
                                                          const std::string& except_post_id);
   core::Result<std::optional<core::DetectedConflict>> DetectMergedCorrections(
       const std::string& beneficiary_id);
+  // Most kits a round entitles a family to, by round and kit type (0: none), as read so far
+  // by one call: a batch's families mostly share their round and kit type, and master data
+  // does not change under the store's lock.
+  using EntitlementRules = std::map<std::pair<std::string, std::string>, int64_t>;
   // With `served` already gathered, no second read of the family's handovers.
   core::Result<std::optional<core::DetectedConflict>> DetectEntitlement(
       const EntitlementSituation& situation,
-      std::optional<std::vector<core::ServedHandover>> served = std::nullopt);
+      std::optional<std::vector<core::ServedHandover>> served = std::nullopt,
+      EntitlementRules* rules = nullptr);
   // Every handover of the situation's kit type and round to the family, voided or not.
   core::Result<std::vector<core::ServedHandover>> GatherServed(const EntitlementSituation& s);
   // Sends a new summary to every tablet for each post whose total for the family changed.
