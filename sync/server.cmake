@@ -3,6 +3,7 @@
 add_library(kitsync_server
   src/server_auth.cc
   src/server_schema.cc
+  src/server_checkpointer.cc
   src/server_master_codec.cc
   src/server_store_sqlite.cc
   src/server_store_push.cc

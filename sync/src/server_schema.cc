@@ -337,9 +337,10 @@ Status ConfigureServerConnection(core::sqlite::Db& db, int busy_timeout_ms) {
   // tens to hundreds of MiB; with SQLite's default 2 MiB cache many of those pages came back
   // through pread on every batch. 32 MiB, as on the tablet.
   RETURN_IF_ERROR(db.Exec("PRAGMA cache_size=-32768"));
-  // Checkpoints run inside the commit of whichever batch crosses the threshold. A larger WAL
-  // (16 MiB instead of 4 MiB) lets a checkpoint write each hot page (feed and index tails) once
-  // for more batches.
+  // Where nothing checkpoints from the side (server_checkpointer.h replaces this on the
+  // store's connection), checkpoints run inside the commit of whichever batch crosses the
+  // threshold. A larger WAL (16 MiB instead of 4 MiB) lets a checkpoint write each hot page
+  // (feed and index tails) once for more batches.
   RETURN_IF_ERROR(db.Exec("PRAGMA wal_autocheckpoint=4000"));
   return Status::Ok();
 }

@@ -143,15 +143,25 @@ Result<std::optional<DetectedConflict>> SqliteServerStore::DetectDuplicate(
 }
 
 Result<std::optional<DetectedConflict>> SqliteServerStore::DetectEntitlement(
-    const EntitlementSituation& s, std::optional<std::vector<core::ServedHandover>> served) {
-  ASSIGN_OR_RETURN(Statement * allowed,
-                   db_->Cached("SELECT max_per_beneficiary FROM round_entitlements "
-                               "WHERE round_id = ? AND kit_type_id = ?"));
-  ASSIGN_OR_RETURN(bool has_rule, allowed->Bind(1, s.round_id).Bind(2, s.kit_type_id).Step());
-  const int64_t max = has_rule ? allowed->Int(0) : 0;
-  allowed->Reset();
+    const EntitlementSituation& s, std::optional<std::vector<core::ServedHandover>> served,
+    EntitlementRules* rules) {
+  std::pair<std::string, std::string> rule_key{s.round_id, s.kit_type_id};
+  auto known = rules ? rules->find(rule_key) : EntitlementRules::iterator();
+  int64_t max = 0;
+  if (rules && known != rules->end()) {
+    max = known->second;
+  } else {
+    ASSIGN_OR_RETURN(Statement * allowed,
+                     db_->Cached("SELECT max_per_beneficiary FROM round_entitlements "
+                                 "WHERE round_id = ? AND kit_type_id = ?"));
+    ASSIGN_OR_RETURN(bool has_rule, allowed->Bind(1, s.round_id).Bind(2, s.kit_type_id).Step());
+    max = has_rule ? allowed->Int(0) : 0;
+    allowed->Reset();
+    if (rules) rules->emplace(std::move(rule_key), max);
+  }
   // A kit type the round does not entitle anyone to is refused at the tablet; nothing to count.
-  if (!has_rule) return std::optional<DetectedConflict>();
+  // (The schema refuses a rule of 0 or fewer: 0 stands for no rule.)
+  if (max == 0) return std::optional<DetectedConflict>();
   if (!served) {
     ASSIGN_OR_RETURN(served, GatherServed(s));
   }
@@ -432,6 +442,7 @@ std::string SqliteServerStore::SituationKey(const Situation& situation) {
 // --- keeping the stored conflicts up to date
 
 Status SqliteServerStore::RefreshConflicts(const Situations& touched, int64_t now_ms) {
+  EntitlementRules rules;
   for (const Situation& situation : touched) {
     // A family's totals per post changed where its entitlement situation was touched: tablets
     // everywhere hear of it, conflict or not.
@@ -439,7 +450,7 @@ Status SqliteServerStore::RefreshConflicts(const Situations& touched, int64_t no
     if (auto* e = std::get_if<EntitlementSituation>(&situation)) {
       ASSIGN_OR_RETURN(std::vector<core::ServedHandover> served, GatherServed(*e));
       RETURN_IF_ERROR(RefreshServedSummaries(*e, served, now_ms));
-      ASSIGN_OR_RETURN(detected, DetectEntitlement(*e, std::move(served)));
+      ASSIGN_OR_RETURN(detected, DetectEntitlement(*e, std::move(served), &rules));
     } else {
       ASSIGN_OR_RETURN(detected, DetectSituation(situation));
     }

@@ -50,6 +50,13 @@ Status CheckOwnership(const core::RemoteChange& change, int64_t seq, const Princ
   return Status::Ok();
 }
 
+// Almost every handover overrides no warning: the same "[]" nlohmann would write, without
+// building a JSON value for each.
+std::string WarningsJson(const std::vector<std::string>& warnings) {
+  if (warnings.empty()) return "[]";
+  return nlohmann::json(warnings).dump();
+}
+
 Status Conflict(const std::string& what, const std::string& id) {
   return Status::AlreadyExists(what + " " + id +
                                " is already held by the server with different content");
@@ -299,7 +306,7 @@ Result<bool> SqliteServerStore::ApplyFact(const core::RemoteChange& change,
                         .Bind(14, h->proxy_relation)
                         .Bind(15, int64_t{h->consent})
                         .Bind(16, h->override_reason)
-                        .Bind(17, nlohmann::json(h->overridden_warnings).dump())
+                        .Bind(17, WarningsJson(h->overridden_warnings))
                         .Bind(18, ahead)
                         .Bind(19, seq)
                         .Run());

@@ -184,6 +184,15 @@ Result<std::unique_ptr<SqliteServerStore>> SqliteServerStore::Open(
                                .count();
     RETURN_IF_ERROR(store->RefreshAllSituations(now_ms));
   }
+  if (options.background_checkpoints) {
+    CheckpointerOptions checkpoints;
+    checkpoints.soft_pages = options.checkpoint_soft_pages;
+    checkpoints.hard_pages = options.checkpoint_hard_pages;
+    checkpoints.period = std::chrono::milliseconds(options.checkpoint_period_ms);
+    checkpoints.busy_timeout_ms = options.busy_timeout_ms;
+    ASSIGN_OR_RETURN(store->checkpointer_,
+                     ServerCheckpointer::Start(*store->db_, path, checkpoints));
+  }
   return store;
 }
 

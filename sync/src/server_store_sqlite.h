@@ -3,7 +3,8 @@
 //
 // One connection behind one mutex: SQLite serialises writers anyway, and keeping reads on the
 // same connection means a pull never sees a feed entry whose transaction has not committed, so
-// server sequences become visible strictly in order.
+// server sequences become visible strictly in order. A second connection, the checkpointer's,
+// only copies the write-ahead log into the database file and reads no rows.
 #pragma once
 
 #include <map>
@@ -18,6 +19,7 @@
 #include "kitsync/core/canonical.h"
 #include "kitsync/core/sqlite.h"
 #include "kitsync/sync/server_store.h"
+#include "server_checkpointer.h"
 
 namespace kitsync::sync {
 
@@ -179,10 +181,15 @@ class SqliteServerStore final : public ServerStore {
                                                          const std::string& except_post_id);
   core::Result<std::optional<core::DetectedConflict>> DetectMergedCorrections(
       const std::string& beneficiary_id);
+  // Most kits a round entitles a family to, by round and kit type (0: none), as read so far
+  // by one call: a batch's families mostly share their round and kit type, and master data
+  // does not change under the store's lock.
+  using EntitlementRules = std::map<std::pair<std::string, std::string>, int64_t>;
   // With `served` already gathered, no second read of the family's handovers.
   core::Result<std::optional<core::DetectedConflict>> DetectEntitlement(
       const EntitlementSituation& situation,
-      std::optional<std::vector<core::ServedHandover>> served = std::nullopt);
+      std::optional<std::vector<core::ServedHandover>> served = std::nullopt,
+      EntitlementRules* rules = nullptr);
   // Every handover of the situation's kit type and round to the family, voided or not.
   core::Result<std::vector<core::ServedHandover>> GatherServed(const EntitlementSituation& s);
   // Sends a new summary to every tablet for each post whose total for the family changed.
@@ -212,6 +219,8 @@ class SqliteServerStore final : public ServerStore {
 
   std::mutex mu_;
   std::unique_ptr<core::sqlite::Db> db_;
+  // After db_: stopped, and its hook removed, before the connection closes.
+  std::unique_ptr<ServerCheckpointer> checkpointer_;
   std::string server_device_id_;
   std::string admin_token_sha256_;
   std::string programme_key_;

@@ -565,5 +565,94 @@ TEST_F(ServerProcessTest, BackupWhilePushingHoldsWholeBatchesAndNeverReplacesAFi
   StopServer(SIGTERM);
 }
 
+TEST_F(ServerProcessTest, WhatASigkilledServerAcknowledgedIsThereAfterARestart) {
+  // Batches are pushed one after another until the server is killed: a second or more of
+  // pushes, so the kills land while the store's thread checkpoints the log (it copies the log
+  // every second at least, and at start the log a killed server left behind).
+  constexpr int kBatch = 2000;
+  const std::vector<std::chrono::milliseconds> kill_after = {300ms, 700ms, 1100ms, 1500ms};
+  constexpr size_t kChanges = 40'000;
+
+  StartServer();
+  Tablet t = EnrolTablet();
+  ASSERT_NE(t.store, nullptr);
+  StopServer(SIGTERM);
+  for (size_t i = 0; i < kChanges; ++i) {
+    core::BeneficiaryInput b;
+    b.doc_number = "Q" + std::to_string(1'000'000 + i);
+    b.full_name = "Beneficiary " + std::to_string(i);
+    ASSERT_TRUE(t.store->RegisterBeneficiary(b).ok());
+  }
+  auto log = t.store->PendingChanges(static_cast<int64_t>(kChanges));
+  ASSERT_TRUE(log.ok());
+  ASSERT_EQ(log->size(), kChanges);
+  auto batch_from = [&](int64_t done) {
+    const size_t from = static_cast<size_t>(done);
+    const size_t to = std::min(from + kBatch, log->size());
+    return BuildPushBatch({log->begin() + from, log->begin() + to}, NowMs());
+  };
+
+  auto held_by_server = [&](int64_t* acked, int64_t* facts, int64_t* feed) {
+    RawDb db(sync::ServerDatabasePath(data_));
+    EXPECT_EQ(db.QueryText("PRAGMA integrity_check"), "ok");
+    const std::string device = "'" + t.device_id + "'";
+    *acked = db.QueryInt("SELECT acked_seq FROM devices WHERE id = " + device);
+    *facts = db.QueryInt("SELECT count(*) FROM beneficiaries WHERE device_id = " + device);
+    *feed = db.QueryInt("SELECT count(*) FROM feed WHERE origin_device = " + device);
+  };
+
+  int64_t done = 0;  // changes the server acknowledged, as far as the tablet heard
+  size_t killed_mid_push = 0;
+  for (const auto after : kill_after) {
+    SCOPED_TRACE("kill after " + std::to_string(after.count()) + " ms");
+    StartServer();
+    std::atomic<int64_t> heard{done};
+    std::atomic<bool> stop{false};
+    std::thread pusher([&] {
+      while (!stop && heard < static_cast<int64_t>(kChanges)) {
+        v1::PushAck ack;
+        bool acked = false;
+        (void)PushOne(t.token, batch_from(heard), &ack, &acked);
+        if (!acked) return;
+        heard = static_cast<int64_t>(ack.acked_seq());
+      }
+    });
+    std::this_thread::sleep_for(after);
+    StopServer(SIGKILL, /*hang_up=*/false);
+    stop = true;
+    pusher.join();
+
+    int64_t acked_seq = 0, facts = 0, feed = 0;
+    held_by_server(&acked_seq, &facts, &feed);
+    EXPECT_GE(acked_seq, heard.load()) << "an acknowledged batch was lost";
+    EXPECT_EQ(acked_seq % kBatch, 0) << "a partial batch";
+    EXPECT_EQ(facts, acked_seq);
+    EXPECT_EQ(feed, acked_seq);
+    done = heard;
+    if (acked_seq == static_cast<int64_t>(kChanges)) break;  // a fast machine: all pushed
+    ++killed_mid_push;
+  }
+  std::cerr << killed_mid_push << " of " << kill_after.size()
+            << " kills landed while batches were being pushed\n";
+
+  // The tablet sends from where it last heard; what the server already holds is acknowledged
+  // again, never applied twice.
+  StartServer();
+  while (done < static_cast<int64_t>(kChanges)) {
+    v1::PushAck ack;
+    bool acked = false;
+    grpc::Status status = PushOne(t.token, batch_from(done), &ack, &acked);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    ASSERT_TRUE(acked);
+    done = static_cast<int64_t>(ack.acked_seq());
+  }
+  StopServer(SIGTERM);
+  int64_t acked_seq = 0, facts = 0, feed = 0;
+  held_by_server(&acked_seq, &facts, &feed);
+  EXPECT_EQ(acked_seq, static_cast<int64_t>(kChanges));
+  EXPECT_EQ(facts, static_cast<int64_t>(kChanges));
+  EXPECT_EQ(feed, static_cast<int64_t>(kChanges));
+}
+
 }  // namespace
 }  // namespace kitsync::synctest

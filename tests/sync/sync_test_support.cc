@@ -79,15 +79,26 @@ v1::LoadMasterDataRequest MasterRequest(const core::MasterData& data, int64_t no
   return request;
 }
 
-TestServer::TestServer(const sync::ServerLogicOptions& options) {
+TestServer::TestServer(const sync::ServerLogicOptions& options,
+                       const sync::SqliteServerStoreOptions& store_options) {
   data_dir_ = dir_.File("server");
   auto init = sync::InitSqliteServerStore(data_dir_, clock_.now());
   if (!init.ok()) throw std::runtime_error(init.status().ToString());
   admin_token_ = init->admin_token;
-  auto store = sync::OpenSqliteServerStore(data_dir_);
+  auto store = sync::OpenSqliteServerStore(data_dir_, store_options);
   if (!store.ok()) throw std::runtime_error(store.status().ToString());
   store_ = std::move(store).value();
+  logic_options_ = options;
   logic_ = std::make_unique<sync::ServerLogic>(store_.get(), clock_.AsWallClock(), options);
+}
+
+void TestServer::Reopen(const sync::SqliteServerStoreOptions& store_options) {
+  logic_.reset();
+  store_.reset();
+  auto store = sync::OpenSqliteServerStore(data_dir_, store_options);
+  if (!store.ok()) throw std::runtime_error(store.status().ToString());
+  store_ = std::move(store).value();
+  logic_ = std::make_unique<sync::ServerLogic>(store_.get(), clock_.AsWallClock(), logic_options_);
 }
 
 TestServer::~TestServer() = default;

@@ -68,7 +68,8 @@ struct Tablet {
 // A server over an SQLite data directory in a temp dir, its logic on a manual clock.
 class TestServer {
  public:
-  explicit TestServer(const sync::ServerLogicOptions& options = {});
+  explicit TestServer(const sync::ServerLogicOptions& options = {},
+                      const sync::SqliteServerStoreOptions& store_options = {});
   ~TestServer();
 
   sync::ServerStore& store() { return *store_; }
@@ -79,6 +80,8 @@ class TestServer {
   std::string db_path() const;
   TempDir& dir() { return dir_; }
 
+  // Closes the store, as a stopping server does, and opens the data directory again.
+  void Reopen(const sync::SqliteServerStoreOptions& store_options = {});
   // Loads TestMasterData(); fails the test on error.
   void LoadMasterData();
   // Creates a code for `post_code` and enrols a tablet with it; the tablet's database holds
@@ -93,6 +96,7 @@ class TestServer {
   std::string admin_token_;
   std::unique_ptr<sync::ServerStore> store_;
   std::unique_ptr<sync::ServerLogic> logic_;
+  sync::ServerLogicOptions logic_options_;
   int tablets_ = 0;
 };
 

@@ -269,6 +269,16 @@ class ServerStore {
 
 struct SqliteServerStoreOptions {
   int busy_timeout_ms = 5000;
+  // Write-ahead log checkpoints from a thread and connection of the store's own, off the
+  // commits of pushes (server_checkpointer.h). Off: SQLite's automatic checkpoint, inside the
+  // commit that crosses its threshold.
+  bool background_checkpoints = true;
+  // A checkpoint once this many pages (4 KiB each) were committed since the last; one that
+  // holds up writers until it is done once the log holds `checkpoint_hard_pages`.
+  int64_t checkpoint_soft_pages = 4000;
+  int64_t checkpoint_hard_pages = 16000;
+  // How often what is left in the log is copied while pushes commit fewer pages.
+  int64_t checkpoint_period_ms = 1000;
 };
 
 // Creates a data directory: the database and DIR/admin.token (mode 0600). ALREADY_EXISTS when
