@@ -1,5 +1,7 @@
 // Applying a device's pushed batch: cursor, hash chain, ownership, references, and the facts
-// with their feed entries, in one transaction.
+// with their feed entries, in one transaction. The rows written for every pushed record bind
+// their text without a copy (BindView): each bind chain ends in Run(), within the lifetime of
+// what it binds.
 #include <nlohmann/json.hpp>
 
 #include "kitsync/core/change_log.h"
@@ -192,12 +194,12 @@ Result<int64_t> SqliteServerStore::AppendFeed(const std::string& channel,
   ASSIGN_OR_RETURN(Statement * stmt,
                    db_->Cached("INSERT INTO feed (channel, entity, entity_id, hlc, origin_device, "
                                "payload) VALUES (?, ?, ?, ?, ?, ?)"));
-  RETURN_IF_ERROR(stmt->Bind(1, channel)
-                      .Bind(2, form.entity)
-                      .Bind(3, form.entity_id)
+  RETURN_IF_ERROR(stmt->BindView(1, channel)
+                      .BindView(2, form.entity)
+                      .BindView(3, form.entity_id)
                       .Bind(4, static_cast<int64_t>(hlc.Pack()))
-                      .Bind(5, origin_device)
-                      .BindBlob(6, form.payload)
+                      .BindView(5, origin_device)
+                      .BindBlobView(6, form.payload)
                       .Run());
   return static_cast<int64_t>(sqlite3_last_insert_rowid(db_->handle()));
 }
@@ -209,16 +211,16 @@ Status SqliteServerStore::InsertMovement(const core::StockMovement& m, bool cloc
                                "quantity, counterpart_post_id, reference, reason, officer_id, "
                                "device_id, hlc, wall_ms, clock_ahead, server_seq) "
                                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
-  return stmt->Bind(1, m.id)
-      .Bind(2, m.post_id)
-      .Bind(3, m.kit_type_id)
-      .Bind(4, core::ToString(m.kind))
+  return stmt->BindView(1, m.id)
+      .BindView(2, m.post_id)
+      .BindView(3, m.kit_type_id)
+      .BindView(4, core::ToString(m.kind))
       .Bind(5, m.quantity)
-      .Bind(6, m.counterpart_post_id)
-      .Bind(7, m.reference)
-      .Bind(8, m.reason)
-      .Bind(9, m.officer_id)
-      .Bind(10, m.device_id)
+      .BindView(6, m.counterpart_post_id)
+      .BindView(7, m.reference)
+      .BindView(8, m.reason)
+      .BindView(9, m.officer_id)
+      .BindView(10, m.device_id)
       .Bind(11, static_cast<int64_t>(m.hlc.Pack()))
       .Bind(12, m.wall_ms)
       .Bind(13, int64_t{clock_ahead})
@@ -249,13 +251,13 @@ Result<bool> SqliteServerStore::ApplyFact(const core::RemoteChange& change,
                      db_->Cached("INSERT INTO beneficiaries (id, doc_hash, full_name, phone, "
                                  "household_size, post_id, device_id, hlc, clock_ahead, "
                                  "server_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
-    RETURN_IF_ERROR(stmt->Bind(1, b->id)
-                        .Bind(2, b->doc_hash)
-                        .Bind(3, b->full_name)
-                        .Bind(4, b->phone)
+    RETURN_IF_ERROR(stmt->BindView(1, b->id)
+                        .BindView(2, b->doc_hash)
+                        .BindView(3, b->full_name)
+                        .BindView(4, b->phone)
                         .Bind(5, b->household_size)
-                        .Bind(6, b->post_id)
-                        .Bind(7, b->device_id)
+                        .BindView(6, b->post_id)
+                        .BindView(7, b->device_id)
                         .Bind(8, static_cast<int64_t>(b->hlc.Pack()))
                         .Bind(9, ahead)
                         .Bind(10, seq)
@@ -290,23 +292,23 @@ Result<bool> SqliteServerStore::ApplyFact(const core::RemoteChange& change,
                     "collected_by, proxy_relation, consent, override_reason, "
                     "overridden_warnings, clock_ahead, server_seq) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
-    RETURN_IF_ERROR(stmt->Bind(1, h->id)
-                        .Bind(2, h->round_id)
-                        .Bind(3, h->beneficiary_id)
-                        .Bind(4, h->kit_type_id)
+    RETURN_IF_ERROR(stmt->BindView(1, h->id)
+                        .BindView(2, h->round_id)
+                        .BindView(3, h->beneficiary_id)
+                        .BindView(4, h->kit_type_id)
                         .Bind(5, h->quantity)
-                        .Bind(6, h->post_id)
-                        .Bind(7, h->officer_id)
-                        .Bind(8, h->device_id)
+                        .BindView(6, h->post_id)
+                        .BindView(7, h->officer_id)
+                        .BindView(8, h->device_id)
                         .Bind(9, static_cast<int64_t>(h->hlc.Pack()))
                         .Bind(10, h->wall_ms)
-                        .Bind(11, core::ToString(h->proof_kind))
-                        .Bind(12, h->proof_ref)
-                        .Bind(13, core::ToString(h->collected_by))
-                        .Bind(14, h->proxy_relation)
+                        .BindView(11, core::ToString(h->proof_kind))
+                        .BindView(12, h->proof_ref)
+                        .BindView(13, core::ToString(h->collected_by))
+                        .BindView(14, h->proxy_relation)
                         .Bind(15, int64_t{h->consent})
-                        .Bind(16, h->override_reason)
-                        .Bind(17, WarningsJson(h->overridden_warnings))
+                        .BindView(16, h->override_reason)
+                        .BindView(17, WarningsJson(h->overridden_warnings))
                         .Bind(18, ahead)
                         .Bind(19, seq)
                         .Run());
@@ -336,11 +338,11 @@ Result<bool> SqliteServerStore::ApplyFact(const core::RemoteChange& change,
                      db_->Cached("INSERT INTO handover_voids (handover_id, device_id, post_id, "
                                  "reason, officer_id, hlc, wall_ms, clock_ahead, server_seq) "
                                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"));
-    RETURN_IF_ERROR(stmt->Bind(1, v->handover_id)
-                        .Bind(2, v->device_id)
-                        .Bind(3, device.post_id)
-                        .Bind(4, v->reason)
-                        .Bind(5, v->officer_id)
+    RETURN_IF_ERROR(stmt->BindView(1, v->handover_id)
+                        .BindView(2, v->device_id)
+                        .BindView(3, device.post_id)
+                        .BindView(4, v->reason)
+                        .BindView(5, v->officer_id)
                         .Bind(6, static_cast<int64_t>(v->hlc.Pack()))
                         .Bind(7, v->wall_ms)
                         .Bind(8, ahead)
