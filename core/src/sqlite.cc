@@ -24,38 +24,33 @@ Status StatusFromSqlite(int rc, std::string_view context, sqlite3* db) {
   }
 }
 
-Statement& Statement::Bind(int index, int64_t value) {
-  int rc = sqlite3_bind_int64(stmt_.get(), index, value);
+Statement& Statement::Checked(int rc) {
   if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = StatusFromSqlite(rc, "bind", db_);
   return *this;
+}
+
+Statement& Statement::Bind(int index, int64_t value) {
+  return Checked(sqlite3_bind_int64(stmt_.get(), index, value));
 }
 
 Statement& Statement::Bind(int index, std::string_view text) {
-  int rc = sqlite3_bind_text(stmt_.get(), index, text.data(), static_cast<int>(text.size()),
-                             SQLITE_TRANSIENT);
-  if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = StatusFromSqlite(rc, "bind", db_);
-  return *this;
+  return Checked(sqlite3_bind_text(stmt_.get(), index, text.data(),
+                                   static_cast<int>(text.size()), SQLITE_TRANSIENT));
 }
 
 Statement& Statement::BindBlob(int index, std::string_view bytes) {
-  int rc = sqlite3_bind_blob(stmt_.get(), index, bytes.data(), static_cast<int>(bytes.size()),
-                             SQLITE_TRANSIENT);
-  if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = StatusFromSqlite(rc, "bind", db_);
-  return *this;
+  return Checked(sqlite3_bind_blob(stmt_.get(), index, bytes.data(),
+                                   static_cast<int>(bytes.size()), SQLITE_TRANSIENT));
 }
 
 Statement& Statement::BindView(int index, std::string_view text) {
-  int rc = sqlite3_bind_text(stmt_.get(), index, text.data(), static_cast<int>(text.size()),
-                             SQLITE_STATIC);
-  if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = StatusFromSqlite(rc, "bind", db_);
-  return *this;
+  return Checked(sqlite3_bind_text(stmt_.get(), index, text.data(),
+                                   static_cast<int>(text.size()), SQLITE_STATIC));
 }
 
 Statement& Statement::BindBlobView(int index, std::string_view bytes) {
-  int rc = sqlite3_bind_blob(stmt_.get(), index, bytes.data(), static_cast<int>(bytes.size()),
-                             SQLITE_STATIC);
-  if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = StatusFromSqlite(rc, "bind", db_);
-  return *this;
+  return Checked(sqlite3_bind_blob(stmt_.get(), index, bytes.data(),
+                                   static_cast<int>(bytes.size()), SQLITE_STATIC));
 }
 
 Statement& Statement::BindNull(int index) {

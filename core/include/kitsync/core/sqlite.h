@@ -44,6 +44,9 @@ class Statement {
   int ColumnCount() const { return sqlite3_column_count(stmt_.get()); }
 
  private:
+  // Keeps the first failed bind's error for Step() to return.
+  Statement& Checked(int rc);
+
   struct Finalize {
     void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
   };
