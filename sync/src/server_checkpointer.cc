@@ -81,7 +81,12 @@ int ServerCheckpointer::OnCommit(void* arg, sqlite3* db, const char* schema, int
     {
       // SQLite refuses a second checkpoint at once without waiting: wait for the thread's.
       std::lock_guard one_at_a_time(self->checkpoint_mu_);
+      // A reader outside the store (a backup's snapshot) would make RESTART wait out the busy
+      // timeout on every commit while it reads: give up at once instead, let the log grow until
+      // the reader is done, and try again at the next commit.
+      sqlite3_busy_timeout(db, 0);
       rc = sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr);
+      sqlite3_busy_timeout(db, self->options_.busy_timeout_ms);
     }
     std::lock_guard lock(self->mu_);
     if (rc == SQLITE_OK) {

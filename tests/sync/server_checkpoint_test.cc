@@ -3,6 +3,7 @@
 // commit copying them, and closing the store stops the thread with nothing lost.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -112,6 +113,38 @@ TEST_F(ServerCheckpointTest, TheWriteAheadLogStaysBoundedWhileBatchesArePushed) 
   EXPECT_GT(FileSize(server_->db_path()), 3 * bound);
   EXPECT_GT(largest_batch, 0);
   ExpectServerHolds(2000);
+}
+
+// A backup reads one snapshot while pushes go on. At the log's limit the committing connection
+// would wait for that reader in every commit (the busy timeout, here 60 s) before giving up; it
+// must give up at once and let the log grow until the reader is done.
+TEST_F(ServerCheckpointTest, AReaderHoldingASnapshotDoesNotHoldUpPushesAtTheLogsLimit) {
+  sync::SqliteServerStoreOptions options;
+  options.busy_timeout_ms = 60'000;
+  options.checkpoint_soft_pages = 16;
+  options.checkpoint_hard_pages = 64;
+  options.checkpoint_period_ms = 20;
+  Start(options);
+  Record(1500);
+  RawDb reader(server_->db_path());
+  reader.Exec("BEGIN");
+  ASSERT_GT(reader.QueryInt("SELECT count(*) FROM feed"), 0);  // the snapshot is taken here
+
+  std::atomic<bool> done{false};
+  int pushes = 0;
+  std::thread pusher([&] {
+    while (PushOne()) ++pushes;
+    done = true;
+  });
+  for (int i = 0; i < 300 && !done; ++i) std::this_thread::sleep_for(100ms);
+  const bool finished_while_reading = done;
+  reader.Exec("COMMIT");
+  pusher.join();
+  EXPECT_TRUE(finished_while_reading) << "pushes waited for the reader's snapshot";
+  EXPECT_EQ(pushes, (1 + 2 * 1500 + kBatch - 1) / kBatch);
+  // The log outgrew its limit while the reader held it back, and everything is there.
+  EXPECT_GT(FileSize(wal()), static_cast<uintmax_t>(options.checkpoint_hard_pages * kFrameBytes));
+  ExpectServerHolds(1500);
 }
 
 TEST_F(ServerCheckpointTest, CommittedPagesReachTheDatabaseFileWithoutACommitCopyingThem) {
