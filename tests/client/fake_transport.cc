@@ -1,8 +1,7 @@
 #include "fake_transport.h"
 
-#include <deque>
-
 #include "kitsync/core/canonical.h"
+#include "kitsync/sync/client_read_ahead.h"
 #include "kitsync/sync/wire.h"
 
 namespace kitsync::testing {
@@ -116,25 +115,12 @@ Status FakeTransport::Push(const BatchSource& next, const AckHandler& on_ack) {
   RETURN_IF_ERROR(StartCall());
   push_sizes_.push_back(1);
   // Up to `window_` batches taken from the source and not yet acknowledged, as on a stream.
-  std::deque<v1::PushBatch> in_flight;
-  in_flight.push_back(std::move(*first));
-  Status source_error;
-  bool ended = false;
+  sync::ReadAhead ahead(next, window_, std::move(*first));
   for (int64_t delivered = 0; delivered < kMaxBatchesPerPush; ++delivered) {
-    while (!ended && source_error.ok() && in_flight.size() < window_) {
-      auto batch = next();
-      if (!batch.ok()) {
-        source_error = batch.status();
-      } else if (!*batch) {
-        ended = true;
-      } else {
-        in_flight.push_back(std::move(**batch));
-        ++push_sizes_.back();
-      }
-    }
-    if (in_flight.empty()) return source_error;
-    const v1::PushBatch batch = std::move(in_flight.front());
-    in_flight.pop_front();
+    ahead.Fill();
+    push_sizes_.back() = ahead.taken();
+    if (ahead.empty()) return ahead.source_error();
+    const v1::PushBatch batch = ahead.Pop();
     const int n = ++batches_;
     if (n == faults_.lose_batch) return Status::Unavailable("outcome unknown: link dropped");
     if (n == faults_.gap_at_batch) return Status::FailedPrecondition("gap (injected)");

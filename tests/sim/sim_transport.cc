@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "kitsync/sync/client_read_ahead.h"
+
 namespace kitsync::simtest {
 namespace {
 
@@ -43,25 +45,12 @@ core::Status SimTransport::Push(const BatchSource& next, const AckHandler& on_ac
   ASSIGN_OR_RETURN(std::optional<v1::PushBatch> first, next());
   if (!first) return core::Status::Ok();  // no stream opened
   // Batches the tablet has written to the stream and the server has not yet read, at most
-  // `window_`: the tablet reads and builds the next ones before the earlier ones are acked.
-  std::deque<v1::PushBatch> in_flight;
-  in_flight.push_back(std::move(*first));
-  core::Status source_error;
-  bool ended = false;
+  // `window_`.
+  sync::ReadAhead ahead(next, window_, std::move(*first));
   for (int round = 0; round < 100'000; ++round) {
-    while (!ended && source_error.ok() && in_flight.size() < window_) {
-      auto batch = next();
-      if (!batch.ok()) {
-        source_error = batch.status();
-      } else if (!*batch) {
-        ended = true;
-      } else {
-        in_flight.push_back(std::move(**batch));
-      }
-    }
-    if (in_flight.empty()) return source_error;
-    const v1::PushBatch sent = std::move(in_flight.front());
-    in_flight.pop_front();
+    ahead.Fill();
+    if (ahead.empty()) return ahead.source_error();
+    const v1::PushBatch sent = ahead.Pop();
     if (Chance(faults_.lose_request)) return Lost("push lost on the way to the server");
     const v1::PushBatch received = OverTheWire(sent);
     auto ack = server_.Push(token_, received);
@@ -69,12 +58,12 @@ core::Status SimTransport::Push(const BatchSource& next, const AckHandler& on_ac
     if (Chance(faults_.delay)) late_.pushes.push_back({token_, received});
     if (!ack.ok()) return ack.status();
     if (Chance(faults_.lose_reply)) {
-      DeliverSomeInFlight(in_flight);
+      DeliverSomeInFlight(ahead.held());
       return Lost("ack lost after the server committed");
     }
     RETURN_IF_ERROR(on_ack(OverTheWire(*ack)));
     if (Chance(faults_.cut)) {
-      DeliverSomeInFlight(in_flight);
+      DeliverSomeInFlight(ahead.held());
       return Lost("link cut after an ack");
     }
   }
