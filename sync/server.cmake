@@ -1,7 +1,6 @@
 # The central server's side of sync: the server store (SQLite), the transport-agnostic service
 # logic, and the gRPC services over it.
 add_library(kitsync_server
-  src/server_auth.cc
   src/server_schema.cc
   src/server_checkpointer.cc
   src/server_master_codec.cc

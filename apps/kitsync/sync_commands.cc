@@ -116,8 +116,8 @@ Words EnrollWords(const Status& status) {
   switch (sync::ClassifyFailure(status)) {
     case sync::SyncFailure::kOutcomeUnknown:
       return {"Enrolment not finished",
-              "If the server received the code, it may now be used up: if enrolling again "
-              "says the code is unknown or used, ask an admin for a new one."};
+              "Run the same command again with the same code when the link is back: the "
+              "server will recognise this tablet even if it already took the code."};
     case sync::SyncFailure::kEnrolment:
       return {"Enrolment refused",
               "The code is unknown, already used or expired: ask an admin for a new one."};
@@ -484,8 +484,11 @@ int RunEnroll(const GlobalOptions& global, const EnrollOptions& options) {
   std::string ca_file;
   if (!options.ca_file.empty()) ca_file = std::filesystem::absolute(options.ca_file, ec).string();
 
+  // Kept until the tablet's database holds the credential, so that running this again with the
+  // same code after a lost reply or a failure below finishes the same enrolment.
+  const std::string attempt_file = sync::EnrolmentAttemptPath(global.db_path);
   auto answer = sync::Enroll(options.server, ca_file, options.code, options.device_name,
-                             TransportOptions(options.link));
+                             attempt_file, TransportOptions(options.link));
   if (!answer.ok()) {
     return ReportLinkError(global, answer.status(), EnrollWords(answer.status()));
   }
@@ -505,9 +508,12 @@ int RunEnroll(const GlobalOptions& global, const EnrollOptions& options) {
     if (store.ok()) store->reset();
     RemoveDatabase(global.db_path);
     return ReportError(global,
-                       "tablet not enrolled (the code is now used up; ask an admin "
-                       "for a new one)",
+                       "tablet not enrolled (run the same command again with the same code "
+                       "to finish)",
                        saved);
+  }
+  if (Status forgotten = sync::ForgetEnrolmentAttempt(attempt_file); !forgotten.ok()) {
+    spdlog::warn("{}", forgotten.message());
   }
   const core::DeviceIdentity identity = (*store)->identity();
   if (!global.json) {

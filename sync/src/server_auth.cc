@@ -55,6 +55,20 @@ Result<std::string> RandomBytes(size_t bytes) {
 Result<std::string> NewAdminToken() { return NewToken("ksa_"); }
 Result<std::string> NewDeviceToken() { return NewToken("ksd_"); }
 
+bool IsWellFormedDeviceToken(std::string_view token) {
+  constexpr std::string_view kPrefix = "ksd_";
+  constexpr size_t kChars = (kTokenBytes * 8 + 5) / 6;
+  if (token.size() != kPrefix.size() + kChars || token.substr(0, kPrefix.size()) != kPrefix) {
+    return false;
+  }
+  for (char c : token.substr(kPrefix.size())) {
+    const bool base64url = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                           (c >= '0' && c <= '9') || c == '-' || c == '_';
+    if (!base64url) return false;
+  }
+  return true;
+}
+
 Result<std::string> NewEnrolmentCode() {
   ASSIGN_OR_RETURN(std::string bytes, RandomBytes(kCodeChars));
   std::string out;

@@ -8,6 +8,7 @@
 
 #include "kitsync/core/ids.h"
 #include "kitsync/core/validation.h"
+#include "kitsync/sync/server_auth.h"
 #include "kitsync/sync/wire.h"
 #include "server_request_key.h"
 
@@ -252,7 +253,11 @@ Result<v1::EnrollResponse> ServerLogic::Enroll(const v1::EnrollRequest& request)
     }
     RETURN_IF_ERROR(core::ValidateText("device name", request.device_name(), core::kMaxNameLength,
                                        /*required=*/true));
-    return store_->Enroll(request.code(), request.device_name(), clock_());
+    if (!request.device_token().empty() && !IsWellFormedDeviceToken(request.device_token())) {
+      return Status::InvalidArgument(
+          "the offered device credential is malformed (\"ksd_\" and 43 base64url characters)");
+    }
+    return store_->Enroll(request.code(), request.device_name(), request.device_token(), clock_());
   };
   auto e = enrol();
   if (!e.ok()) {
@@ -260,7 +265,7 @@ Result<v1::EnrollResponse> ServerLogic::Enroll(const v1::EnrollRequest& request)
     return e.status();
   }
   const Principal who{Principal::Kind::kDevice, e->device_id, e->post_id, e->post_code};
-  LogOutcome("enroll", &who, Status::Ok());
+  LogOutcome(e->repeated ? "enroll-repeated" : "enroll", &who, Status::Ok());
   v1::EnrollResponse out;
   out.set_device_id(UuidToBytes(e->device_id));
   out.set_post_id(UuidToBytes(e->post_id));

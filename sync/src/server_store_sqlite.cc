@@ -251,35 +251,68 @@ Result<EnrolmentCode> SqliteServerStore::CreateEnrolmentCode(const std::string& 
 }
 
 Result<Enrolment> SqliteServerStore::Enroll(const std::string& code, const std::string& device_name,
-                                            int64_t now_ms) {
+                                            const std::string& offered_token, int64_t now_ms) {
   const std::string digest = Sha256(NormalizeEnrolmentCode(code));
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
   ASSIGN_OR_RETURN(Statement * find,
-                   db_->Cached("SELECT c.post_id, p.code, c.expires_ms, c.used_ms "
+                   db_->Cached("SELECT c.post_id, p.code, c.expires_ms, c.used_ms, d.id, "
+                               "d.token_sha256, d.revoked_ms "
                                "FROM enrolment_codes c JOIN posts p ON p.id = c.post_id "
+                               "LEFT JOIN devices d ON d.id = c.used_by "
                                "WHERE c.code_sha256 = ?"));
   ASSIGN_OR_RETURN(bool row, find->BindBlob(1, digest).Step());
   if (!row) return Unauthenticated("unknown enrolment code");
   Enrolment e;
   e.post_id = find->Text(0);
   e.post_code = find->Text(1);
+  e.programme_key = programme_key_;
   const int64_t expires = find->Int(2);
   const bool used = !find->IsNull(3);
+  const std::string used_by = find->Text(4);
+  const std::string used_by_token = find->Text(5);
+  const bool used_by_revoked = !find->IsNull(6);
   find->Reset();
-  if (used) return Unauthenticated("this enrolment code was already used; ask for a new one");
+  if (used) {
+    // The same tablet asking again after its reply was lost: it already holds the credential,
+    // so answering again hands nothing to anyone new.
+    const bool same_tablet = !offered_token.empty() && !used_by.empty() &&
+                             DigestsEqual(Sha256(offered_token), used_by_token);
+    if (!same_tablet) {
+      return Unauthenticated("this enrolment code was already used; ask for a new one");
+    }
+    if (used_by_revoked) {
+      return Unauthenticated("the tablet enrolled with this code has been revoked");
+    }
+    e.device_id = used_by;
+    e.device_token = offered_token;
+    e.repeated = true;
+    return e;
+  }
   if (now_ms >= expires) return Unauthenticated("this enrolment code expired; ask for a new one");
 
+  if (offered_token.empty()) {
+    ASSIGN_OR_RETURN(e.device_token, NewDeviceToken());
+  } else {
+    e.device_token = offered_token;
+  }
+  const std::string token_digest = Sha256(e.device_token);
+  ASSIGN_OR_RETURN(Statement * taken,
+                   db_->Cached("SELECT 1 FROM devices WHERE token_sha256 = ?"));
+  ASSIGN_OR_RETURN(bool clash, taken->BindBlob(1, token_digest).Step());
+  taken->Reset();
+  if (clash) {
+    return Status::InvalidArgument(
+        "this credential is already held by another device; the tablet must make a new one");
+  }
   e.device_id = core::NewUuidV7();
-  ASSIGN_OR_RETURN(e.device_token, NewDeviceToken());
-  e.programme_key = programme_key_;
   ASSIGN_OR_RETURN(Statement * add,
                    db_->Cached("INSERT INTO devices (id, name, post_id, token_sha256, "
                                "enrolled_ms) VALUES (?, ?, ?, ?, ?)"));
   RETURN_IF_ERROR(add->Bind(1, e.device_id)
                       .Bind(2, device_name)
                       .Bind(3, e.post_id)
-                      .BindBlob(4, Sha256(e.device_token))
+                      .BindBlob(4, token_digest)
                       .Bind(5, now_ms)
                       .Run());
   ASSIGN_OR_RETURN(Statement * spend,

@@ -68,6 +68,7 @@ class SqliteServerStore final : public ServerStore {
   core::Result<EnrolmentCode> CreateEnrolmentCode(const std::string& post_code,
                                                   int64_t valid_minutes, int64_t now_ms) override;
   core::Result<Enrolment> Enroll(const std::string& code, const std::string& device_name,
+                                 const std::string& offered_token,
                                  int64_t now_ms) override;
   core::Result<std::vector<DeviceInfo>> ListDevices() override;
   core::Status RevokeDevice(const std::string& device_id, const std::string& reason,

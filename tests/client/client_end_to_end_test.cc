@@ -1,6 +1,7 @@
 // The real binaries end to end: kitsync-server on loopback, kitsync-admin to load master data
 // and make enrolment codes, and two `kitsync` tablets at one post that enrol, record and sync;
-// one of them killed with SIGKILL again and again while it pulls the other's records.
+// one of them killed with SIGKILL again and again while it pulls the other's records; an
+// enrolment whose reply is lost on a link that goes down.
 //
 // KITSYNC_KILL_SEED=<n> replays the kill delays of a run; the seed is in every failure message.
 #include <gtest/gtest.h>
@@ -19,6 +20,7 @@
 #include <thread>
 
 #include "end_to_end_fixture.h"
+#include "fault_proxy.h"
 #include "kitsync/core/store.h"
 #include "process.h"
 #include "test_support.h"
@@ -120,6 +122,66 @@ TEST_F(EndToEndTest, UnreachableServerIsAnUnknownOutcomeAndRevocationAnEnrolment
   const ProcessResult refused = Kitsync("a.db", {"sync"});
   EXPECT_EQ(refused.exit_code, 6) << refused.Describe({"sync"});
   EXPECT_NE(refused.err.find("enrolment"), std::string::npos) << refused.err;
+}
+
+// --- An enrolment whose reply is lost ----------------------------------------------------------
+
+TEST_F(EndToEndTest, AnEnrolmentWhoseReplyIsLostFinishesWhenTheOfficerRunsItAgain) {
+  const ProcessResult made = Admin({"enrol-code", "--post", "ENT"});
+  ASSERT_EQ(made.exit_code, 0) << made.Describe({"enrol-code"});
+  const std::string code = Trim(made.out);
+  // A slow link: the reply waits in the proxy long enough for the link to go down under it.
+  scenario::LinkProfile slow;
+  slow.min_latency = 1500ms;
+  slow.max_latency = 1500ms;
+  slow.bytes_per_second = 0;
+  auto proxy = scenario::FaultProxy::Start(address_, slow, /*seed=*/11);
+  ASSERT_TRUE(proxy.ok()) << proxy.status().ToString();
+
+  const std::vector<std::string> enrol = {"--db", dir_.File("t.db"), "enroll",
+                                          "--server", (*proxy)->address(), "--code", code,
+                                          "--device-name", "ENT tablet 1"};
+  auto first = BackgroundProcess::Start(KITSYNC_BIN, enrol, dir_.File("enroll.log"));
+  ASSERT_NE(first, nullptr);
+  // The server takes the code; the link goes down before its answer gets through.
+  const auto give_up = std::chrono::steady_clock::now() + 60s;
+  int64_t spent = 0;
+  while (spent == 0 && std::chrono::steady_clock::now() < give_up && !first->Exited()) {
+    std::this_thread::sleep_for(10ms);
+    ReadOnlyDb server_db(ServerDatabase());
+    spent = server_db.QueryInt("SELECT count(*) FROM enrolment_codes WHERE used_ms IS NOT NULL");
+  }
+  ASSERT_EQ(spent, 1) << "the server never took the code; see " << dir_.File("enroll.log");
+  (*proxy)->SetUp(false);
+  while (!first->Exited() && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_TRUE(first->Exited());
+  EXPECT_EQ(first->exit_code(), 5) << "outcome unknown; see " << dir_.File("enroll.log");
+  EXPECT_FALSE(std::filesystem::exists(dir_.File("t.db")));
+  EXPECT_TRUE(std::filesystem::exists(dir_.File("t.db.kitsync-enrolment")));
+
+  // Another tablet cannot use the code that was taken.
+  const ProcessResult other = Kitsync("other.db", {"enroll", "--server", address_, "--code", code,
+                                                   "--device-name", "ENT tablet 2"});
+  EXPECT_EQ(other.exit_code, 6) << other.Describe({"enroll"});
+  EXPECT_NE(other.err.find("already used"), std::string::npos) << other.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_.File("other.db")));
+
+  // The link is back: the officer runs the same command, and the server knows the tablet again.
+  const json done = KitsyncJson("t.db", {"enroll", "--server", address_, "--code", code,
+                                         "--device-name", "ENT tablet 1"});
+  ASSERT_EQ(done.value("post_code", ""), "ENT") << done.dump();
+  EXPECT_GE(done["first_sync"].value("pulled", 0), 5) << done.dump();
+  EXPECT_FALSE(std::filesystem::exists(dir_.File("t.db.kitsync-enrolment")));
+  const json devices = AdminJson({"devices"});
+  ASSERT_TRUE(devices.is_array() && devices.size() == 1) << devices.dump();
+  EXPECT_EQ(devices[0].value("id", ""), done.value("device_id", "")) << done.dump();
+
+  // And it works as any enrolled tablet.
+  RecordAtPost("t.db", "A-2001");
+  const json synced = KitsyncJson("t.db", {"sync"});
+  EXPECT_EQ(synced.value("pushed", -1), 3) << synced.dump();
 }
 
 // --- A sync killed in the middle of a pull ---------------------------------------------------

@@ -3,6 +3,8 @@
 #include "kitsync/sync/client_grpc_transport.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <deque>
@@ -13,6 +15,7 @@
 #include "kitsync/sync/client_enroll.h"
 #include "kitsync/sync/client_failure.h"
 #include "kitsync/sync/client_probe.h"
+#include "kitsync/sync/server_auth.h"
 #include "scripted_server.h"
 #include "test_support.h"
 
@@ -349,6 +352,13 @@ TEST(ProbeTest, TellsAnOpenPortFromAClosedOne) {
   EXPECT_FALSE(sync::TcpConnects("no-port", 2s));
 }
 
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
 v1::EnrollResponse GoodAnswer() {
   v1::EnrollResponse r;
   r.set_device_id(std::string(16, '\x07'));
@@ -359,27 +369,73 @@ v1::EnrollResponse GoodAnswer() {
 }
 
 TEST(EnrollTest, GoodCodeGivesTheCredential) {
+  TempDir dir;
   ScriptedServer server;
   server.enrollment.answer = GoodAnswer();
-  auto r = sync::Enroll(server.address(), "", "K7Q2-M9XD", "ENT tablet 2");
+  auto r = sync::Enroll(server.address(), "", "K7Q2-M9XD", "ENT tablet 2", dir.File("attempt"));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->device_token(), "dev-token-abc");
   EXPECT_EQ(r->post_code(), "ENT");
 }
 
-TEST(EnrollTest, UsedCodeIsUnauthenticated) {
+TEST(EnrollTest, TheSameCodeAgainOffersTheSameCredentialKeptBeforeTheCall) {
+  TempDir dir;
   ScriptedServer server;
   server.enrollment.answer = GoodAnswer();
-  auto r = sync::Enroll(server.address(), "", "USED-CODE", "ENT tablet 2");
+  const std::string attempt = dir.File("tablet.db.kitsync-enrolment");
+  // Typed differently, the same code: the attempt is keyed by the code as the server reads it.
+  ASSERT_TRUE(sync::Enroll(server.address(), "", "K7Q2-M9XD", "ENT tablet 2", attempt).ok());
+  ASSERT_TRUE(sync::Enroll(server.address(), "", "k7q2m9xd", "ENT tablet 2", attempt).ok());
+  // Another code is another enrolment with a credential of its own.
+  EXPECT_FALSE(sync::Enroll(server.address(), "", "USED-CODE", "ENT tablet 2", attempt).ok());
+
+  const std::vector<std::string> offered = server.enrollment.OfferedTokens();
+  ASSERT_EQ(offered.size(), 3u);
+  EXPECT_TRUE(sync::IsWellFormedDeviceToken(offered[0])) << offered[0];
+  EXPECT_EQ(offered[1], offered[0]);
+  EXPECT_TRUE(sync::IsWellFormedDeviceToken(offered[2])) << offered[2];
+  EXPECT_NE(offered[2], offered[0]);
+  // The attempt on file is the last one, and only its owner may read it.
+  struct stat st {};
+  ASSERT_EQ(::stat(attempt.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_NE(Slurp(attempt).find(offered[2]), std::string::npos);
+
+  ASSERT_TRUE(sync::ForgetEnrolmentAttempt(attempt).ok());
+  EXPECT_NE(::access(attempt.c_str(), F_OK), 0);
+  EXPECT_TRUE(sync::ForgetEnrolmentAttempt(attempt).ok());  // already gone is fine
+}
+
+TEST(EnrollTest, AFileInTheAttemptsPlaceThatIsNotOneIsLeftAloneAndNothingIsSent) {
+  TempDir dir;
+  ScriptedServer server;
+  server.enrollment.answer = GoodAnswer();
+  const std::string attempt = dir.File("tablet.db.kitsync-enrolment");
+  {
+    std::ofstream out(attempt);
+    out << "notes from the field\n";
+  }
+  auto r = sync::Enroll(server.address(), "", "K7Q2-M9XD", "ENT tablet 2", attempt);
+  EXPECT_EQ(r.status().code(), core::Code::kFailedPrecondition) << r.status().ToString();
+  EXPECT_TRUE(server.enrollment.OfferedTokens().empty());
+  EXPECT_EQ(Slurp(attempt), "notes from the field\n");
+}
+
+TEST(EnrollTest, UsedCodeIsUnauthenticated) {
+  TempDir dir;
+  ScriptedServer server;
+  server.enrollment.answer = GoodAnswer();
+  auto r = sync::Enroll(server.address(), "", "USED-CODE", "ENT tablet 2", dir.File("attempt"));
   EXPECT_EQ(r.status().code(), core::Code::kUnauthenticated);
   EXPECT_EQ(sync::ClassifyFailure(r.status()), sync::SyncFailure::kEnrolment);
 }
 
 TEST(EnrollTest, IncompleteAnswerIsRefused) {
+  TempDir dir;
   ScriptedServer server;
   server.enrollment.answer = GoodAnswer();
   server.enrollment.answer.set_programme_key("short");
-  auto r = sync::Enroll(server.address(), "", "K7Q2-M9XD", "ENT tablet 2");
+  auto r = sync::Enroll(server.address(), "", "K7Q2-M9XD", "ENT tablet 2", dir.File("attempt"));
   EXPECT_EQ(r.status().code(), core::Code::kInternal);
   EXPECT_NE(r.status().message().find("programme key"), std::string::npos);
 }
@@ -394,12 +450,6 @@ bool MakeCertificate(const TempDir& dir, const std::string& name) {
   return std::system(cmd.c_str()) == 0;
 }
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 TEST(TlsTest, VerifiedServerAnswersAndAWrongCaLooksLikeAnOutageOfAnAnsweringServer) {
   TempDir dir;

@@ -3,6 +3,8 @@
 #include <deque>
 #include <thread>
 
+#include "kitsync/sync/server_auth.h"
+
 namespace kitsync::testing {
 
 void ScriptedSync::Observe(grpc::ServerContext* context) {
@@ -71,11 +73,21 @@ grpc::Status ScriptedSync::GetStatus(grpc::ServerContext* context, const v1::Sta
 
 grpc::Status ScriptedEnrollment::Enroll(grpc::ServerContext*, const v1::EnrollRequest* request,
                                         v1::EnrollResponse* response) {
-  if (request->code() != good_code) {
+  {
+    std::lock_guard lock(mu_);
+    offered_tokens_.push_back(request->device_token());
+  }
+  // As the real server reads a code: however it was typed.
+  if (sync::NormalizeEnrolmentCode(request->code()) != sync::NormalizeEnrolmentCode(good_code)) {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "unknown, used or expired code");
   }
   *response = answer;
   return grpc::Status::OK;
+}
+
+std::vector<std::string> ScriptedEnrollment::OfferedTokens() const {
+  std::lock_guard lock(mu_);
+  return offered_tokens_;
 }
 
 ScriptedServer::ScriptedServer(const std::string& cert_pem, const std::string& key_pem,

@@ -57,6 +57,13 @@ class ScriptedEnrollment final : public v1::Enrollment::Service {
                       v1::EnrollResponse* response) override;
   std::string good_code = "K7Q2-M9XD";
   v1::EnrollResponse answer;  // what a good code gets
+
+  // Observations: the device_token of each request, in order.
+  std::vector<std::string> OfferedTokens() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::string> offered_tokens_;
 };
 
 // Both services on 127.0.0.1 at a free port, with plaintext or (given PEM) TLS. A server that

@@ -23,11 +23,28 @@ class ServerEnrolTest : public ::testing::Test {
     r.set_valid_minutes(minutes);
     return server_.logic().CreateEnrollmentCode(server_.admin_token(), r);
   }
-  core::Result<v1::EnrollResponse> Enrol(const std::string& code, const std::string& name) {
+  core::Result<v1::EnrollResponse> Enrol(const std::string& code, const std::string& name,
+                                         const std::string& offered_token = "") {
     v1::EnrollRequest r;
     r.set_code(code);
     r.set_device_name(name);
+    r.set_device_token(offered_token);
     return server_.logic().Enroll(r);
+  }
+  std::string NewToken() {
+    auto t = sync::NewDeviceToken();
+    EXPECT_TRUE(t.ok());
+    return t.ok() ? *t : std::string();
+  }
+  // What enrolment writes, in one comparable string.
+  std::string EnrolmentRows() {
+    RawDb db(server_.db_path());
+    return db.QueryText(
+        "SELECT coalesce(group_concat(row, '|'), '') FROM ("
+        "SELECT id || ',' || name || ',' || hex(token_sha256) || ',' || enrolled_ms AS row "
+        "FROM devices UNION ALL "
+        "SELECT hex(code_sha256) || ',' || coalesce(used_ms, '-') || ',' || "
+        "coalesce(used_by, '-') FROM enrolment_codes ORDER BY 1)");
   }
   int64_t Devices() {
     RawDb db(server_.db_path());
@@ -75,6 +92,86 @@ TEST_F(ServerEnrolTest, CodeIsForgivingOfHowItIsTyped) {
   }
   auto enrolled = Enrol(typed, "typed by hand");
   EXPECT_TRUE(enrolled.ok()) << enrolled.status().ToString();
+}
+
+TEST_F(ServerEnrolTest, ATabletRepeatingItsEnrolmentAfterALostReplyGetsTheSameDeviceAgain) {
+  auto code = Code("ENT", 10);
+  ASSERT_TRUE(code.ok());
+  const std::string token = NewToken();
+  auto first = Enrol(code->code(), "ENT tablet 3", token);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->device_token(), token);
+  const std::string written = EnrolmentRows();
+
+  // The reply was lost; the tablet asks again, even after the code would have expired.
+  server_.clock().Advance(60 * 60'000);
+  auto again = Enrol(code->code(), "renamed meanwhile", token);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->device_id(), first->device_id());
+  EXPECT_EQ(again->post_id(), first->post_id());
+  EXPECT_EQ(again->post_code(), "ENT");
+  EXPECT_EQ(again->device_token(), token);
+  EXPECT_EQ(again->programme_key(), first->programme_key());
+  EXPECT_EQ(EnrolmentRows(), written);  // nothing written the second time
+  EXPECT_EQ(Devices(), 1);
+  auto who = server_.logic().Authenticate(token);
+  ASSERT_TRUE(who.ok()) << who.status().ToString();
+  EXPECT_EQ(who->device_id, *sync::UuidFromBytes(first->device_id()));
+}
+
+TEST_F(ServerEnrolTest, AUsedCodeIsRefusedWithAnyOtherCredential) {
+  auto code = Code("ENT", 0);
+  ASSERT_TRUE(code.ok());
+  ASSERT_TRUE(Enrol(code->code(), "first", NewToken()).ok());
+  const std::string written = EnrolmentRows();
+  for (const std::string& other : {NewToken(), std::string()}) {
+    auto second = Enrol(code->code(), "second", other);
+    ASSERT_FALSE(second.ok());
+    EXPECT_EQ(second.status().code(), core::Code::kUnauthenticated);
+    EXPECT_THAT(second.status().message(), HasSubstr("already used"));
+  }
+  EXPECT_EQ(EnrolmentRows(), written);
+}
+
+TEST_F(ServerEnrolTest, ARevokedTabletCannotEnrolAgainWithItsCode) {
+  auto code = Code("ENT", 0);
+  ASSERT_TRUE(code.ok());
+  const std::string token = NewToken();
+  auto first = Enrol(code->code(), "lost tablet", token);
+  ASSERT_TRUE(first.ok());
+  v1::RevokeDeviceRequest revoke;
+  revoke.set_device_id(first->device_id());
+  revoke.set_reason("stolen");
+  ASSERT_TRUE(server_.logic().RevokeDevice(server_.admin_token(), revoke).ok());
+  auto again = Enrol(code->code(), "lost tablet", token);
+  EXPECT_EQ(again.status().code(), core::Code::kUnauthenticated);
+  EXPECT_THAT(again.status().message(), HasSubstr("revoked"));
+  EXPECT_EQ(server_.logic().Authenticate(token).status().code(), core::Code::kUnauthenticated);
+}
+
+TEST_F(ServerEnrolTest, AMalformedOrTakenCredentialIsRefusedAndTheCodeStaysUnspent) {
+  auto code = Code("ENT", 0);
+  ASSERT_TRUE(code.ok());
+  const std::string good = NewToken();
+  std::string bad_character = good;
+  bad_character.back() = '+';
+  for (const std::string& malformed :
+       {std::string("ksd_short"), "ksa_" + good.substr(4), good + "A", bad_character,
+        std::string(good.size(), 'x')}) {
+    auto r = Enrol(code->code(), "tablet", malformed);
+    EXPECT_EQ(r.status().code(), core::Code::kInvalidArgument) << malformed;
+  }
+  // A credential another device already holds.
+  auto other = Code("ENT", 0);
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE(Enrol(other->code(), "first tablet", good).ok());
+  const std::string written = EnrolmentRows();
+  auto taken = Enrol(code->code(), "tablet", good);
+  EXPECT_EQ(taken.status().code(), core::Code::kInvalidArgument);
+  EXPECT_THAT(taken.status().message(), HasSubstr("already held"));
+  EXPECT_EQ(EnrolmentRows(), written);
+  EXPECT_TRUE(Enrol(code->code(), "tablet", NewToken()).ok());
+  EXPECT_EQ(Devices(), 2);
 }
 
 TEST_F(ServerEnrolTest, CodeExpires) {

@@ -1,6 +1,6 @@
 // Credentials of the central server: bearer tokens for the admin and for devices, one-time
-// enrolment codes, and the rule for where plaintext is allowed. Only SHA-256 digests of tokens
-// and codes are ever stored.
+// enrolment codes, and the rule for where plaintext is allowed. The server stores only SHA-256
+// digests of tokens and codes. A tablet makes its own device token when it enrols.
 #pragma once
 
 #include <string>
@@ -18,6 +18,8 @@ core::Result<std::string> RandomBytes(size_t bytes);
 // bytes in unpadded base64url, so it survives copying through shells, files and HTTP headers.
 core::Result<std::string> NewAdminToken();
 core::Result<std::string> NewDeviceToken();
+// Whether `token` has the shape NewDeviceToken gives: "ksd_" and 43 base64url characters.
+bool IsWellFormedDeviceToken(std::string_view token);
 
 // A one-time enrolment code an officer can read over the phone: 12 characters of Crockford's
 // base32 (60 bits) in groups of four, e.g. "7KQ4-M2XD-9HTC".

@@ -97,6 +97,7 @@ struct Enrolment {
   std::string post_code;
   std::string device_token;   // shown once; only its SHA-256 is kept
   std::string programme_key;  // raw bytes
+  bool repeated = false;      // the same tablet asking again; nothing was written
 };
 
 // Identifies one of the office's writes across retries: the ID its tool chose, and a digest of
@@ -216,9 +217,11 @@ class ServerStore {
                                                           int64_t valid_minutes,
                                                           int64_t now_ms) = 0;
   // UNAUTHENTICATED for an unknown, used or expired code. The code is spent in the same
-  // transaction that creates the device.
+  // transaction that creates the device. `offered_token`, when not empty, is the credential the
+  // tablet made (already checked well-formed): a code already spent on a device holding that
+  // credential answers with that device again and writes nothing, unless it was revoked.
   virtual core::Result<Enrolment> Enroll(const std::string& code, const std::string& device_name,
-                                         int64_t now_ms) = 0;
+                                         const std::string& offered_token, int64_t now_ms) = 0;
   virtual core::Result<std::vector<DeviceInfo>> ListDevices() = 0;
   // NOT_FOUND for an unknown device; revoking twice keeps the first revocation.
   virtual core::Status RevokeDevice(const std::string& device_id, const std::string& reason,
