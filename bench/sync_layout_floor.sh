@@ -12,8 +12,11 @@
 #   facts      the handover's row (keyed by ID, two indexes) and its feed entry (and index)
 #   +feed      and, as every push of a handover does, the family's served summary for the other
 #              posts as a feed entry (and index)
-#   +summary   and the summary's row in served_summaries (keyed by the document hash, so
-#              inserted in no useful order)
+#   +summary   and the summary's row in served_summaries, keyed by the family's newest
+#              registration (schema step 8; before it, by the document hash, in no useful order)
+#
+# As in kitsync_sync_bench, the server already holds the families (registered and synced before
+# the handovers): they are written before the clock starts.
 #
 # Sizes are those of a kept kitsync_sync_bench run: a handover's feed payload is 506 bytes, a
 # served summary's 230.
@@ -38,6 +41,7 @@ round="'01a220c5-9391-7125-bae9-da1f4a8521fb'"
 kit="'01a220c5-9391-711f-851d-102199f39319'"
 officer="'01a220c5-9391-7124-9f29-fb4c1f5e97e0'"
 proof="printf('%064x', value)"
+beneficiary="$(id "value + 500000000")"
 # A document hash: 64 hex digits whose order has nothing to do with the handover's.
 doc_hash="printf('%08x', (value * 2654435761) % 4294967296) || printf('%056d', value)"
 
@@ -49,25 +53,35 @@ ideal_ddl="CREATE TABLE handover_rows (seq INTEGER PRIMARY KEY, hlc INTEGER NOT 
   proof_ref TEXT NOT NULL, collected_by TEXT NOT NULL, proxy_relation TEXT NOT NULL,
   consent INTEGER NOT NULL, override_reason TEXT NOT NULL, overridden_warnings TEXT NOT NULL);"
 ideal_fill="INSERT INTO handover_rows SELECT value, value, 'handover', $(id value), 'create',
-  zeroblob(32), $round, $(id "value + 500000000"), $kit, 1, $post, $officer, $device, value,
+  zeroblob(32), $round, $beneficiary, $kit, 1, $post, $officer, $device, value,
   'signature', $proof, 'self', '', 1, '', '[]' FROM generate_series(LO, HI);"
 
-# Feed sequences as the server hands them out, in commit order: within the batch LO..HI the
-# handovers' entries are LO+value-1, then the summaries' HI+value.
+families="INSERT INTO feed (server_seq, channel, entity, entity_id, hlc, origin_device, payload)
+  SELECT value, $post, 'beneficiary', $beneficiary, value, $device, printf('%318d', value)
+  FROM generate_series(1, $rows);
+INSERT INTO beneficiaries (id, doc_hash, full_name, phone, household_size, post_id, device_id,
+  hlc, clock_ahead, server_seq)
+  SELECT $beneficiary, $doc_hash, 'Person ' || value, '', 1, $post, $device, value, 0, value
+  FROM generate_series(1, $rows);"
+
+# Feed sequences as the server hands them out, in commit order, after the families' N: within
+# the batch LO..HI the handovers' entries are N+LO+value-1, then the summaries' N+HI+value.
 facts_fill="INSERT INTO feed (server_seq, channel, entity, entity_id, hlc, origin_device, payload)
-  SELECT LO + value - 1, $post, 'handover', $(id value), value, $device, printf('%506d', value)
+  SELECT $rows + LO + value - 1, $post, 'handover', $(id value), value, $device,
+  printf('%506d', value)
   FROM generate_series(LO, HI);
 INSERT INTO handovers (id, round_id, beneficiary_id, kit_type_id, quantity, post_id,
   officer_id, device_id, hlc, wall_ms, proof_kind, proof_ref, collected_by, proxy_relation,
   consent, override_reason, overridden_warnings, clock_ahead, server_seq)
-  SELECT $(id value), $round, $(id "value + 500000000"), $kit, 1, $post, $officer, $device,
-  value, value, 'signature', $proof, 'self', '', 1, '', '[]', 0, LO + value - 1
+  SELECT $(id value), $round, $beneficiary, $kit, 1, $post, $officer, $device,
+  value, value, 'signature', $proof, 'self', '', 1, '', '[]', 0, $rows + LO + value - 1
   FROM generate_series(LO, HI);"
 summary_feed_fill="INSERT INTO feed (server_seq, channel, entity, entity_id, hlc, origin_device, payload)
-  SELECT HI + value, 'served:' || $post, 'served_summary', $doc_hash, value, $device,
+  SELECT $rows + HI + value, 'served:' || $post, 'served_summary', $doc_hash, value, $device,
   printf('%230d', value) FROM generate_series(LO, HI);"
-summary_row_fill="INSERT INTO served_summaries (doc_hash, round_id, kit_type_id, post_id, quantity, server_seq)
-  SELECT $doc_hash, $round, $kit, $post, 1, HI + value FROM generate_series(LO, HI);"
+summary_row_fill="INSERT INTO served_summaries (beneficiary_id, round_id, kit_type_id, post_id,
+  quantity, server_seq)
+  SELECT $beneficiary, $round, $kit, $post, 1, $rows + HI + value FROM generate_series(LO, HI);"
 
 # One transaction per batch; LO and HI are each batch's first and last handover.
 batched() {
@@ -94,6 +108,7 @@ for ((r = 1; r <= rounds; r++)); do
         data="$scratch/server-$layout-$r"
         "$server" init --data "$data" >/dev/null
         db="$data/server.db"
+        sqlite3 -bail "$db" "PRAGMA foreign_keys=ON; BEGIN;" "$families" "COMMIT;" >/dev/null
         fill=$facts_fill
         [[ $layout != facts ]] && fill="$fill $summary_feed_fill"
         [[ $layout == +summary ]] && fill="$fill $summary_row_fill" ;;

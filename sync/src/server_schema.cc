@@ -316,6 +316,31 @@ CREATE TABLE admin_requests (
   at_ms       INTEGER NOT NULL
 ) WITHOUT ROWID;
 )sql",
+    // 8: the served summaries last sent, keyed by a registration of the family rather than by
+    // its document hash. A document hash is a keyed hash: keyed by it, a batch of 500 handovers
+    // for 500 families wrote into about 500 different pages of the table, and each commit
+    // logged every one of them whole. Registrations are time-ordered (UUIDv7), and a family is
+    // mostly served soon after it registers, so the rows of a batch now share a few pages at
+    // the end of the table. The last summary sent for a family is its row with the highest
+    // feed sequence among the family's registrations.
+    R"sql(
+CREATE TABLE served_summaries_by_registration (
+  beneficiary_id TEXT NOT NULL REFERENCES beneficiaries (id),
+  round_id       TEXT NOT NULL,
+  kit_type_id    TEXT NOT NULL,
+  post_id        TEXT NOT NULL,
+  quantity       INTEGER NOT NULL,
+  server_seq     INTEGER NOT NULL REFERENCES feed (server_seq),
+  PRIMARY KEY (beneficiary_id, round_id, kit_type_id, post_id)
+) WITHOUT ROWID;
+INSERT INTO served_summaries_by_registration
+  SELECT (SELECT max(b.id) FROM beneficiaries b WHERE b.doc_hash = s.doc_hash),
+         s.round_id, s.kit_type_id, s.post_id, s.quantity, s.server_seq
+  FROM served_summaries s
+  WHERE EXISTS (SELECT 1 FROM beneficiaries b WHERE b.doc_hash = s.doc_hash);
+DROP TABLE served_summaries;
+ALTER TABLE served_summaries_by_registration RENAME TO served_summaries;
+)sql",
 };
 
 static_assert(std::size(kSteps) == kServerSchemaVersion);

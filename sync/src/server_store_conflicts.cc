@@ -204,15 +204,23 @@ Status SqliteServerStore::RefreshServedSummaries(const EntitlementSituation& s,
                                                  const std::vector<core::ServedHandover>& served,
                                                  int64_t now_ms) {
   std::map<std::string, int64_t> per_post;
-  for (const core::ServedHandover& h : served) per_post[h.post_id] += h.voided ? 0 : h.quantity;
+  // The family's newest registration that was served: its row sits among the newest rows of
+  // the table (schema step 8).
+  std::string registration;
+  for (const core::ServedHandover& h : served) {
+    per_post[h.post_id] += h.voided ? 0 : h.quantity;
+    registration = std::max(registration, h.beneficiary_id);
+  }
   for (const auto& [post_id, quantity] : per_post) {
     ASSIGN_OR_RETURN(Statement * sent,
-                     db_->Cached("SELECT quantity FROM served_summaries WHERE doc_hash = ? "
-                                 "AND round_id = ? AND kit_type_id = ? AND post_id = ?"));
-    ASSIGN_OR_RETURN(bool row, sent->Bind(1, s.doc_hash)
-                                   .Bind(2, s.round_id)
-                                   .Bind(3, s.kit_type_id)
-                                   .Bind(4, post_id)
+                     db_->Cached("SELECT s.quantity FROM beneficiaries b JOIN served_summaries s "
+                                 "ON s.beneficiary_id = b.id AND s.round_id = ? "
+                                 "AND s.kit_type_id = ? AND s.post_id = ? "
+                                 "WHERE b.doc_hash = ? ORDER BY s.server_seq DESC LIMIT 1"));
+    ASSIGN_OR_RETURN(bool row, sent->Bind(1, s.round_id)
+                                   .Bind(2, s.kit_type_id)
+                                   .Bind(3, post_id)
+                                   .Bind(4, s.doc_hash)
                                    .Step());
     const bool unchanged = row && sent->Int(0) == quantity;
     sent->Reset();
@@ -224,11 +232,12 @@ Status SqliteServerStore::RefreshServedSummaries(const EntitlementSituation& s,
                      AppendFeed(kServedChannelPrefix + post_id, form, NextHlc(now_ms),
                                 server_device_id_));
     ASSIGN_OR_RETURN(Statement * keep,
-                     db_->Cached("INSERT INTO served_summaries (doc_hash, round_id, kit_type_id, "
-                                 "post_id, quantity, server_seq) VALUES (?, ?, ?, ?, ?, ?) "
+                     db_->Cached("INSERT INTO served_summaries (beneficiary_id, round_id, "
+                                 "kit_type_id, post_id, quantity, server_seq) "
+                                 "VALUES (?, ?, ?, ?, ?, ?) "
                                  "ON CONFLICT DO UPDATE SET quantity = excluded.quantity, "
                                  "server_seq = excluded.server_seq"));
-    RETURN_IF_ERROR(keep->Bind(1, s.doc_hash)
+    RETURN_IF_ERROR(keep->Bind(1, registration)
                         .Bind(2, s.round_id)
                         .Bind(3, s.kit_type_id)
                         .Bind(4, post_id)
