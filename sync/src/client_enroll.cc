@@ -69,6 +69,20 @@ core::Result<std::string> CredentialFor(const std::string& code, const std::stri
   return fresh.device_token;
 }
 
+bool RefusedForGood(const core::Status& s) {
+  switch (s.code()) {
+    case core::Code::kUnauthenticated:
+    case core::Code::kPermissionDenied:
+    case core::Code::kInvalidArgument:
+    case core::Code::kNotFound:
+    case core::Code::kFailedPrecondition:
+    case core::Code::kAlreadyExists:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 std::string EnrolmentAttemptPath(const std::string& db_path) {
@@ -92,7 +106,13 @@ core::Result<v1::EnrollResponse> Enroll(const std::string& address, const std::s
   request.set_device_token(credential);
   v1::EnrollResponse response;
   const grpc::Status status = stub->Enroll(&context, request, &response);
-  if (!status.ok()) return CallError("enrolment", status);
+  if (!status.ok()) {
+    core::Status error = CallError("enrolment", status);
+    // The server refused this code with this credential: no later attempt can succeed, so
+    // nothing is worth keeping. After an unknown outcome the attempt is kept for the next try.
+    if (RefusedForGood(error)) (void)ForgetEnrolmentAttempt(attempt_file);
+    return error;
+  }
   RETURN_IF_ERROR(CheckResponse(response));
   return response;
 }

@@ -167,6 +167,7 @@ TEST_F(EndToEndTest, AnEnrolmentWhoseReplyIsLostFinishesWhenTheOfficerRunsItAgai
   EXPECT_EQ(other.exit_code, 6) << other.Describe({"enroll"});
   EXPECT_NE(other.err.find("already used"), std::string::npos) << other.err;
   EXPECT_FALSE(std::filesystem::exists(dir_.File("other.db")));
+  EXPECT_FALSE(std::filesystem::exists(dir_.File("other.db.kitsync-enrolment")));
 
   // The link is back: the officer runs the same command, and the server knows the tablet again.
   const json done = KitsyncJson("t.db", {"enroll", "--server", address_, "--code", code,

@@ -395,11 +395,23 @@ TEST(EnrollTest, TheSameCodeAgainOffersTheSameCredentialKeptBeforeTheCall) {
   EXPECT_EQ(offered[1], offered[0]);
   EXPECT_TRUE(sync::IsWellFormedDeviceToken(offered[2])) << offered[2];
   EXPECT_NE(offered[2], offered[0]);
-  // The attempt on file is the last one, and only its owner may read it.
+  // The server refused that code for good: nothing is kept for it.
+  EXPECT_NE(::access(attempt.c_str(), F_OK), 0);
+}
+
+TEST(EnrollTest, AnAttemptWithAnUnknownOutcomeIsKeptForTheOwnerAlone) {
+  TempDir dir;
+  const std::string attempt = dir.File("tablet.db.kitsync-enrolment");
+  auto r = sync::Enroll(DeadAddress(), "", "K7Q2-M9XD", "ENT tablet 2", attempt);
+  EXPECT_EQ(sync::ClassifyFailure(r.status()), sync::SyncFailure::kOutcomeUnknown)
+      << r.status().ToString();
   struct stat st {};
   ASSERT_EQ(::stat(attempt.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  EXPECT_NE(Slurp(attempt).find(offered[2]), std::string::npos);
+  const std::string kept = Slurp(attempt);
+  EXPECT_NE(kept.find("device-token ksd_"), std::string::npos) << kept;
+  // The code itself is not written down, only its digest.
+  EXPECT_EQ(kept.find("K7Q2"), std::string::npos) << kept;
 
   ASSERT_TRUE(sync::ForgetEnrolmentAttempt(attempt).ok());
   EXPECT_NE(::access(attempt.c_str(), F_OK), 0);

@@ -21,7 +21,8 @@ std::string EnrolmentAttemptPath(const std::string& db_path);
 // Asking again with the same code reuses it, so after a lost reply the server recognises this
 // tablet and answers again instead of calling the code used. UNAVAILABLE or DEADLINE_EXCEEDED
 // mean the outcome is unknown: call again with the same code and `attempt_file`. Once the answer
-// is kept in the tablet's database, ForgetEnrolmentAttempt removes the file.
+// is kept in the tablet's database, ForgetEnrolmentAttempt removes the file; a refusal by the
+// server (an unknown, used or expired code, a malformed request) removes it at once.
 //
 // FAILED_PRECONDITION when `attempt_file` exists but is not an enrolment attempt (it is left
 // alone).
