@@ -63,6 +63,8 @@ class SqliteServerStore final : public ServerStore {
       const std::string& dir, const SqliteServerStoreOptions& options);
 
   const std::string& server_device_id() const override { return server_device_id_; }
+  const std::vector<FeedEpoch>& feed_epochs() const override { return feed_epochs_; }
+
 
   core::Result<Principal> Authenticate(const std::string& token, int64_t now_ms) override;
   core::Result<EnrolmentCode> CreateEnrolmentCode(const std::string& post_code,
@@ -225,7 +227,13 @@ class SqliteServerStore final : public ServerStore {
   std::string admin_token_sha256_;
   std::string programme_key_;
   core::Hlc hlc_;
+  std::vector<FeedEpoch> feed_epochs_;
 };
+
+// The feed's epochs, oldest first (server_store_epochs.cc).
+core::Result<std::vector<FeedEpoch>> ReadFeedEpochs(core::sqlite::Db& db);
+// Appends a new epoch, a random ID, beginning after `start_seq`. In the caller's transaction.
+core::Result<FeedEpoch> AppendFeedEpoch(core::sqlite::Db& db, int64_t start_seq, int64_t now_ms);
 
 // Meta settings (key -> blob).
 core::Result<std::optional<std::string>> ReadServerMeta(core::sqlite::Db& db, const char* key);
