@@ -167,6 +167,11 @@ Result<std::unique_ptr<SqliteServerStore>> SqliteServerStore::Open(
     return Status::NotFound("no server database in " + dir + " (run 'kitsync-server init --data " +
                             dir + "' first)");
   }
+  return OpenFile(path, options);
+}
+
+Result<std::unique_ptr<SqliteServerStore>> SqliteServerStore::OpenFile(
+    const std::string& path, const SqliteServerStoreOptions& options) {
   int64_t version_before = 0;
   ASSIGN_OR_RETURN(auto db, OpenDatabase(path, /*create=*/false, options.busy_timeout_ms,
                                          &version_before));
