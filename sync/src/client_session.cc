@@ -142,11 +142,13 @@ Status SyncSession::LineUpFeed(const v1::StatusResponse& server) {
   ASSIGN_OR_RETURN(const int64_t cursor, Local(store_.PullCursor()));
   const int64_t lined_up = PullCursorForEpoch(server, pull_epoch_, cursor);
   RETURN_IF_ERROR(Local(store_.SetPullEpoch(server.feed_epoch(), lined_up)));
-  if (!pull_epoch_.empty()) {
+  // A tablet from before epochs that goes back was also pulling from a server since restored.
+  if (!pull_epoch_.empty() || lined_up < cursor) {
     spdlog::warn(
         "server's feed is epoch {} (restored from a copy) and this tablet pulled up to {} in "
         "epoch {}; receiving again after {}",
-        server.feed_epoch(), cursor, pull_epoch_, lined_up);
+        server.feed_epoch(), cursor, pull_epoch_.empty() ? "(none recorded)" : pull_epoch_,
+        lined_up);
     report_.server_restored = true;
   }
   pull_epoch_ = server.feed_epoch();

@@ -272,6 +272,33 @@ TEST_F(SessionTest, FeedOfANewEpochIsReceivedAgainFromWhereTheEpochsAgree) {
   EXPECT_EQ(next.pulled, 0);
 }
 
+// A tablet that pulled from a server from before epochs holds a cursor of the server's first
+// epoch: upgraded and restored since, the server's feed agrees with it up to the restore.
+TEST_F(SessionTest, ACursorFromBeforeEpochsGoesBackAsOneOfTheFirstEpoch) {
+  FeedMasterData(*server_);
+  auto other = MakeTablet(dir_.File("other.db"));
+  RegisterMany(*other, "OTHER", 30);
+  FeedFrom(*other, *server_);
+  ASSERT_TRUE(RunPass().status.ok());
+  ASSERT_EQ(PullCursor(), 38);
+  EXPECT_EQ(*tablet_->PullEpoch(), "");  // the server reported none
+
+  transport_->WithServer([](FakeServer& s) {
+    s.UseFeedEpoch("epoch-1");
+    s.RestoreFeedAsEpoch(20, "epoch-2");
+  });
+  auto third = MakeTablet(dir_.File("third.db"));
+  RegisterMany(*third, "THIRD", 25);
+  FeedFrom(*third, *server_);
+
+  SyncReport report = RunPass();
+  ASSERT_TRUE(report.status.ok()) << report.status.ToString();
+  EXPECT_TRUE(report.server_restored);
+  EXPECT_EQ(report.pulled, 25);
+  EXPECT_EQ(PullCursor(), 45);
+  EXPECT_EQ(*tablet_->PullEpoch(), "epoch-2");
+}
+
 // A tablet that never pulled has nothing to take back: it records the epoch and pulls it all.
 TEST_F(SessionTest, ATabletThatNeverPulledRecordsTheEpochAndPullsEverything) {
   transport_->WithServer([](FakeServer& s) {
