@@ -5,6 +5,7 @@ add_library(kitsync_client
   src/client_enroll.cc
   src/client_engine.cc
   src/client_failure.cc
+  src/client_feed_epoch.cc
   src/client_grpc_transport.cc
   src/client_probe.cc
   src/client_session.cc

@@ -11,9 +11,13 @@ add_library(kitsync_server
   src/server_store_requests.cc
   src/server_request_key.cc
   src/server_store_feed.cc
+  src/server_store_epochs.cc
+  src/server_copy.cc
+  src/server_restore.cc
   src/server_store_central.cc
   src/server_store_reports.cc
   src/server_logic.cc
+  src/server_feed_epoch.cc
   src/server_logic_conflicts.cc
   src/server_services.cc
   src/server_grpc.cc

@@ -1,5 +1,6 @@
 // kitsync-server: the central sync server. `init` creates a data directory; `serve` runs the
-// gRPC services over it until SIGTERM or SIGINT; `backup` copies its database while it runs.
+// gRPC services over it until SIGTERM or SIGINT; `backup` copies its database while it runs;
+// `restore` makes a new data directory from such a copy.
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -21,6 +22,7 @@
 #include "kitsync/sync/server_grpc.h"
 #include "kitsync/sync/server_logic.h"
 #include "kitsync/sync/server_store.h"
+#include "restore.h"
 
 namespace {
 
@@ -177,6 +179,15 @@ int main(int argc, char** argv) {
   backup->add_option("--to", backup_to, "The new file to write (never replaced if it exists)")
       ->required();
 
+  std::string restore_from;
+  std::string restore_dir;
+  CLI::App* restore = app.add_subcommand(
+      "restore",
+      "Make a new data directory from a copy written by 'backup', under a new feed epoch");
+  restore->add_option("--from", restore_from, "The copy written by 'backup'")->required();
+  restore->add_option("--data", restore_dir, "The data directory to create (new or empty)")
+      ->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -184,5 +195,6 @@ int main(int argc, char** argv) {
   }
   if (init->parsed()) return Init(init_dir);
   if (backup->parsed()) return kitsync::server_app::Backup(backup_dir, backup_to);
+  if (restore->parsed()) return kitsync::server_app::Restore(restore_from, restore_dir);
   return Serve(serve_options);
 }

@@ -56,17 +56,18 @@ Status CreatePartial(const std::string& partial) {
   return Errno("cannot create " + partial);
 }
 
-Status CopyInto(sqlite::Db& db, const std::string& partial) {
+Status CopyInto(sqlite::Db& db, const std::string& partial, const SnapshotFinish& finish) {
   // VACUUM INTO reads one snapshot of the database in a read transaction, so writers on other
   // connections go on and the copy is one consistent moment.
   ASSIGN_OR_RETURN(auto copy, db.Prepare("VACUUM INTO ?1"));
   RETURN_IF_ERROR(copy->Bind(1, partial).Run());
+  if (finish) RETURN_IF_ERROR(finish(partial));
   return SyncPath(partial, O_RDONLY);
 }
 
 }  // namespace
 
-Status WriteSnapshot(sqlite::Db& db, const std::string& path) {
+Status WriteSnapshot(sqlite::Db& db, const std::string& path, const SnapshotFinish& finish) {
   if (path.empty()) return Status::InvalidArgument("no file name given for the copy");
   const fs::path target(path);
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
@@ -80,13 +81,15 @@ Status WriteSnapshot(sqlite::Db& db, const std::string& path) {
   }
   const std::string partial = path + kPartialSuffix;
   RETURN_IF_ERROR(CreatePartial(partial));
-  Status s = CopyInto(db, partial);
+  Status s = CopyInto(db, partial, finish);
   if (s.ok()) s = RenameNoReplace(partial, path);
   if (!s.ok()) {
     ::unlink(partial.c_str());  // created by this call; gone already if the rename succeeded
     return s;
   }
-  return SyncPath(dir.string(), O_RDONLY | O_DIRECTORY);
+  return SyncDirectory(dir.string());
 }
+
+Status SyncDirectory(const std::string& dir) { return SyncPath(dir, O_RDONLY | O_DIRECTORY); }
 
 }  // namespace kitsync::core

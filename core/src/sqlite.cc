@@ -88,14 +88,22 @@ std::string Statement::Text(int column) const {
   return p ? std::string(p, static_cast<size_t>(n)) : std::string();
 }
 
-Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool create) {
+Result<std::unique_ptr<Db>> Db::OpenWithFlags(const std::string& path, int flags) {
   sqlite3* raw = nullptr;
-  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
   int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
   std::unique_ptr<Db> db(new Db(raw));  // owns the handle even when opening failed
   if (rc != SQLITE_OK) return StatusFromSqlite(rc, "cannot open " + path, raw);
   sqlite3_extended_result_codes(raw, 1);
   return db;
+}
+
+Result<std::unique_ptr<Db>> Db::Open(const std::string& path, bool create) {
+  return OpenWithFlags(
+      path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0));
+}
+
+Result<std::unique_ptr<Db>> Db::OpenReadOnly(const std::string& path) {
+  return OpenWithFlags(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX);
 }
 
 Status Db::Exec(const char* sql) {

@@ -125,6 +125,28 @@ Result<std::vector<ConflictResolution>> Store::ListResolutions() {
 
 Result<int64_t> Store::PullCursor() { return ReadMetaInt(impl_->db(), "pull_cursor", 0); }
 
+Result<std::string> Store::PullEpoch() {
+  ASSIGN_OR_RETURN(auto epoch, ReadOptionalMeta(impl_->db(), "pull_epoch"));
+  return epoch.value_or(std::string());
+}
+
+Status Store::SetPullEpoch(const std::string& epoch, int64_t cursor) {
+  if (epoch.empty()) return Status::InvalidArgument("a feed epoch is required");
+  if (cursor < 0) return Status::InvalidArgument("a pull cursor cannot be negative");
+  sqlite::Db& db = impl_->db();
+  ASSIGN_OR_RETURN(auto tx, sqlite::Transaction::Begin(db));
+  ASSIGN_OR_RETURN(int64_t current, ReadMetaInt(db, "pull_cursor", 0));
+  // Moving forward would mark entries received that never arrived.
+  if (cursor > current) {
+    return Status::InvalidArgument("the pull cursor is at " + std::to_string(current) +
+                                   "; lining up with a feed epoch never moves it forward (to " +
+                                   std::to_string(cursor) + ")");
+  }
+  RETURN_IF_ERROR(WriteMeta(db, "pull_epoch", epoch));
+  RETURN_IF_ERROR(WriteMeta(db, "pull_cursor", std::to_string(cursor)));
+  return tx->Commit();
+}
+
 Status Store::ResetUploadCursor(int64_t seq) {
   if (seq < 0) return Status::InvalidArgument("upload cursor cannot be negative");
   sqlite::Db& db = impl_->db();

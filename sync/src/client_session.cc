@@ -8,6 +8,7 @@
 #include "kitsync/core/canonical.h"
 #include "kitsync/core/ids.h"
 #include "kitsync/sync/client_failure.h"
+#include "kitsync/sync/client_feed_epoch.h"
 #include "kitsync/sync/wire.h"
 
 namespace kitsync::sync {
@@ -87,6 +88,7 @@ Status SyncSession::Align() {
   }
   ASSIGN_OR_RETURN(const int64_t held, ToSeq(server.acked_seq(), "acknowledged sequence"));
   ASSIGN_OR_RETURN(feed_head_, ToSeq(server.feed_head(), "feed head"));
+  RETURN_IF_ERROR(LineUpFeed(server));
   if (held > last_seq_) {
     ASSIGN_OR_RETURN(core::TabletStatus local, Local(store_.GetStatus(/*verify_chain=*/false)));
     last_seq_ = local.last_seq;
@@ -128,6 +130,30 @@ Status SyncSession::Align() {
     report_.server_restored = true;
   }
   return CheckContinuity(server.tip_hash(), held);
+}
+
+// A server restored from a copy goes on from the copy's feed head under a new epoch; what this
+// tablet pulled past that point from the server the copy was taken from is not what this server
+// holds there. The cursor goes back to where the two feeds are known to agree, and every pull
+// names the epoch it belongs to, so the server refuses it should the epoch change again.
+Status SyncSession::LineUpFeed(const v1::StatusResponse& server) {
+  ASSIGN_OR_RETURN(pull_epoch_, Local(store_.PullEpoch()));
+  if (server.feed_epoch().empty() || server.feed_epoch() == pull_epoch_) return Status::Ok();
+  ASSIGN_OR_RETURN(const int64_t cursor, Local(store_.PullCursor()));
+  const int64_t lined_up = PullCursorForEpoch(server, pull_epoch_, cursor);
+  RETURN_IF_ERROR(Local(store_.SetPullEpoch(server.feed_epoch(), lined_up)));
+  // A tablet from before epochs that goes back was also pulling from a server since restored.
+  if (!pull_epoch_.empty() || lined_up < cursor) {
+    spdlog::warn(
+        "server's feed is epoch {} (restored from a copy) and this tablet pulled up to {} in "
+        "epoch {}; receiving again after {}",
+        server.feed_epoch(), cursor, pull_epoch_.empty() ? "(none recorded)" : pull_epoch_,
+        lined_up);
+    report_.server_restored = true;
+  }
+  pull_epoch_ = server.feed_epoch();
+  report_.pull_cursor = lined_up;
+  return Status::Ok();
 }
 
 // The next entry to send must link to the server's tip, or the server will refuse it; saying so
@@ -221,17 +247,16 @@ Status SyncSession::OnAck(const v1::PushAck& ack) {
 Status SyncSession::PullAll() {
   ASSIGN_OR_RETURN(const int64_t held, Local(store_.PullCursor()));
   if (feed_head_ < held) {
-    // Pulling would bring nothing: what the restored server writes next reuses sequence
-    // numbers this tablet has already passed, and would never arrive. Said loudly, because the
-    // tablet cannot lower its own pull cursor.
+    // Within one epoch the feed never shrinks, so this is a database put in place by hand (or a
+    // server from before epochs): what it writes next reuses sequence numbers this tablet has
+    // already passed, and would never arrive. Said loudly, because nothing tells the tablet
+    // how far back the two feeds agree.
     return Status::FailedPrecondition(
         "the server's feed ends at " + std::to_string(feed_head_) +
-        " but this tablet has "
-        "received up to " +
-        std::to_string(held) +
-        " (server restored from a backup?); records "
-        "from the server cannot be received until this tablet's pull cursor is reset: ask for "
-        "support");
+        " but this tablet has received up to " + std::to_string(held) +
+        " in the same feed epoch (server database copied into place without 'kitsync-server "
+        "restore'?); records from the server cannot be received until this tablet's pull "
+        "cursor is reset: ask for support");
   }
   for (int round = 0; round < options_.max_pull_rounds; ++round) {
     RETURN_IF_ERROR(CheckStop());
@@ -239,6 +264,7 @@ Status SyncSession::PullAll() {
     v1::PullRequest request;
     request.set_cursor(static_cast<uint64_t>(start));
     request.set_batch_size(options_.pull_batch_size);
+    request.set_feed_epoch(pull_epoch_);
     int64_t cursor = start;
     bool more = false;
     Emit(SyncPhase::kPull);

@@ -10,6 +10,7 @@
 #include "kitsync/core/validation.h"
 #include "kitsync/sync/server_auth.h"
 #include "kitsync/sync/wire.h"
+#include "server_feed_epoch.h"
 #include "server_request_key.h"
 
 namespace kitsync::sync {
@@ -212,6 +213,13 @@ Result<v1::PullBatch> ServerLogic::Pull(const std::string& token, const v1::Pull
   }
   uint32_t size = request.batch_size() == 0 ? options_.default_pull_batch : request.batch_size();
   size = std::min(size, options_.max_pull_batch);
+  // The epochs are fixed for the store's life (only a restore, into a new data directory,
+  // starts one), so the page read next belongs to the epoch checked here.
+  const Status epoch = CheckPullEpoch(store_->feed_epochs(), request.feed_epoch());
+  if (!epoch.ok()) {
+    LogOutcome("pull", &device, epoch);
+    return epoch;
+  }
   auto page = store_->ReadFeed(device, static_cast<int64_t>(request.cursor()), size);
   if (!page.ok()) {
     LogOutcome("pull", &device, page.status());
@@ -242,6 +250,7 @@ Result<v1::StatusResponse> ServerLogic::GetStatus(const std::string& token,
   out.set_feed_head(static_cast<uint64_t>(cursor.feed_head));
   out.set_server_wall_ms(clock_());
   out.set_max_clock_skew_ms(options_.max_clock_skew_ms);
+  SetFeedEpochs(store_->feed_epochs(), out);
   return out;
 }
 

@@ -341,6 +341,26 @@ INSERT INTO served_summaries_by_registration
 DROP TABLE served_summaries;
 ALTER TABLE served_summaries_by_registration RENAME TO served_summaries;
 )sql",
+    // 9: the feed's epochs. A server restored from a copy goes on from the copy's feed head,
+    // and what it appends from there differs from what the copied server appended after the
+    // copy; a new epoch names that run, so a tablet can tell which of its pulls still hold.
+    // A server from before epochs takes its server device ID as its first epoch: that ID is
+    // random per data directory and copied with the database, so the server and any copy of it
+    // agree on the epoch the feed had before the upgrade. `init` adds a random one instead.
+    R"sql(
+CREATE TABLE feed_epochs (
+  seq        INTEGER PRIMARY KEY,          -- order of the epochs; the highest is the current
+  epoch      TEXT NOT NULL UNIQUE,
+  start_seq  INTEGER NOT NULL CHECK (start_seq >= 0),  -- entries up to it are the previous epoch's
+  started_ms INTEGER NOT NULL
+);
+INSERT INTO feed_epochs (epoch, start_seq, started_ms)
+  SELECT CAST(value AS TEXT), 0, 0 FROM meta WHERE key = 'server_device_id';
+CREATE TRIGGER feed_epochs_are_append_only_u BEFORE UPDATE ON feed_epochs
+  BEGIN SELECT RAISE(ABORT, 'feed epochs are append-only'); END;
+CREATE TRIGGER feed_epochs_are_append_only_d BEFORE DELETE ON feed_epochs
+  BEGIN SELECT RAISE(ABORT, 'feed epochs are append-only'); END;
+)sql",
 };
 
 static_assert(std::size(kSteps) == kServerSchemaVersion);

@@ -82,6 +82,7 @@ Status CreateDatabase(const std::string& path, const std::string& admin_token, i
   RETURN_IF_ERROR(WriteServerMeta(*db, "server_device_id", core::NewUuidV7()));
   RETURN_IF_ERROR(WriteServerMeta(*db, "created_ms", std::to_string(now_ms)));
   RETURN_IF_ERROR(WriteServerMeta(*db, "server_hlc", "0"));
+  RETURN_IF_ERROR(AppendFeedEpoch(*db, 0, now_ms).status());
   return tx->Commit();
 }
 
@@ -166,6 +167,11 @@ Result<std::unique_ptr<SqliteServerStore>> SqliteServerStore::Open(
     return Status::NotFound("no server database in " + dir + " (run 'kitsync-server init --data " +
                             dir + "' first)");
   }
+  return OpenFile(path, options);
+}
+
+Result<std::unique_ptr<SqliteServerStore>> SqliteServerStore::OpenFile(
+    const std::string& path, const SqliteServerStoreOptions& options) {
   int64_t version_before = 0;
   ASSIGN_OR_RETURN(auto db, OpenDatabase(path, /*create=*/false, options.busy_timeout_ms,
                                          &version_before));
@@ -177,6 +183,7 @@ Result<std::unique_ptr<SqliteServerStore>> SqliteServerStore::Open(
   uint64_t packed = 0;
   std::from_chars(hlc_text.data(), hlc_text.data() + hlc_text.size(), packed);
   store->hlc_ = core::Hlc::Unpack(packed);
+  ASSIGN_OR_RETURN(store->feed_epochs_, ReadFeedEpochs(*store->db_));
   if (version_before > 0 && version_before < kServerSchemaVersion) {
     // Upgraded: the facts already here have not been seen by the rules the new steps came with.
     const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(

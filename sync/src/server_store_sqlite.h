@@ -61,8 +61,21 @@ class SqliteServerStore final : public ServerStore {
  public:
   static core::Result<std::unique_ptr<SqliteServerStore>> Open(
       const std::string& dir, const SqliteServerStoreOptions& options);
+  // The database file at `path`, wherever it is (a restore opens its copy before the copy
+  // takes its place in the data directory).
+  static core::Result<std::unique_ptr<SqliteServerStore>> OpenFile(
+      const std::string& path, const SqliteServerStoreOptions& options);
 
   const std::string& server_device_id() const override { return server_device_id_; }
+  const std::vector<FeedEpoch>& feed_epochs() const override { return feed_epochs_; }
+
+  // server_store_epochs.cc
+  // Starts a new feed epoch that begins after `start_seq` (a restored copy's feed head).
+  core::Result<FeedEpoch> StartFeedEpoch(int64_t start_seq, int64_t now_ms);
+  // Leaves write-ahead logging, with everything in the main file: the file can then be moved
+  // on its own. For a restore's copy before it is renamed into place; the server turns the
+  // log on again when it opens the file.
+  core::Status FoldLogIntoFile();
 
   core::Result<Principal> Authenticate(const std::string& token, int64_t now_ms) override;
   core::Result<EnrolmentCode> CreateEnrolmentCode(const std::string& post_code,
@@ -226,7 +239,13 @@ class SqliteServerStore final : public ServerStore {
   std::string admin_token_sha256_;
   std::string programme_key_;
   core::Hlc hlc_;
+  std::vector<FeedEpoch> feed_epochs_;
 };
+
+// The feed's epochs, oldest first (server_store_epochs.cc).
+core::Result<std::vector<FeedEpoch>> ReadFeedEpochs(core::sqlite::Db& db);
+// Appends a new epoch, a random ID, beginning after `start_seq`. In the caller's transaction.
+core::Result<FeedEpoch> AppendFeedEpoch(core::sqlite::Db& db, int64_t start_seq, int64_t now_ms);
 
 // Meta settings (key -> blob).
 core::Result<std::optional<std::string>> ReadServerMeta(core::sqlite::Db& db, const char* key);

@@ -237,6 +237,83 @@ TEST_F(SessionTest, FeedBehindTheTabletIsReportedNotIgnored) {
   EXPECT_EQ(PullCursor(), 8);
 }
 
+// The server restored from a copy taken when its feed held 20 entries, after this tablet had
+// pulled 38: the restored feed grows again with other entries. The tablet goes back to the
+// copy's head and receives every one of them, though its old cursor is within the new feed.
+TEST_F(SessionTest, FeedOfANewEpochIsReceivedAgainFromWhereTheEpochsAgree) {
+  transport_->WithServer([](FakeServer& s) { s.UseFeedEpoch("epoch-1"); });
+  FeedMasterData(*server_);
+  auto other = MakeTablet(dir_.File("other.db"));
+  RegisterMany(*other, "OTHER", 30);
+  FeedFrom(*other, *server_);
+  ASSERT_TRUE(RunPass().status.ok());
+  ASSERT_EQ(PullCursor(), 38);
+  EXPECT_EQ(*tablet_->PullEpoch(), "epoch-1");
+
+  transport_->WithServer([](FakeServer& s) { s.RestoreFeedAsEpoch(20, "epoch-2"); });
+  auto third = MakeTablet(dir_.File("third.db"));
+  RegisterMany(*third, "THIRD", 25);
+  FeedFrom(*third, *server_);  // entries 21..45 of the new epoch
+
+  SyncReport report = RunPass();
+  ASSERT_TRUE(report.status.ok()) << report.status.ToString();
+  EXPECT_TRUE(report.server_restored);
+  EXPECT_EQ(report.pulled, 25);
+  EXPECT_EQ(PullCursor(), 45);
+  EXPECT_EQ(*tablet_->PullEpoch(), "epoch-2");
+  for (int i = 0; i < 25; ++i) {
+    const std::string doc = "THIRD-" + std::to_string(i);
+    EXPECT_TRUE(tablet_->FindBeneficiaryByDocument(doc).ok()) << doc << " was skipped";
+  }
+  // Lined up: the next pass neither goes back nor receives anything again.
+  SyncReport next = RunPass();
+  ASSERT_TRUE(next.status.ok()) << next.status.ToString();
+  EXPECT_FALSE(next.server_restored);
+  EXPECT_EQ(next.pulled, 0);
+}
+
+// A tablet that pulled from a server from before epochs holds a cursor of the server's first
+// epoch: upgraded and restored since, the server's feed agrees with it up to the restore.
+TEST_F(SessionTest, ACursorFromBeforeEpochsGoesBackAsOneOfTheFirstEpoch) {
+  FeedMasterData(*server_);
+  auto other = MakeTablet(dir_.File("other.db"));
+  RegisterMany(*other, "OTHER", 30);
+  FeedFrom(*other, *server_);
+  ASSERT_TRUE(RunPass().status.ok());
+  ASSERT_EQ(PullCursor(), 38);
+  EXPECT_EQ(*tablet_->PullEpoch(), "");  // the server reported none
+
+  transport_->WithServer([](FakeServer& s) {
+    s.UseFeedEpoch("epoch-1");
+    s.RestoreFeedAsEpoch(20, "epoch-2");
+  });
+  auto third = MakeTablet(dir_.File("third.db"));
+  RegisterMany(*third, "THIRD", 25);
+  FeedFrom(*third, *server_);
+
+  SyncReport report = RunPass();
+  ASSERT_TRUE(report.status.ok()) << report.status.ToString();
+  EXPECT_TRUE(report.server_restored);
+  EXPECT_EQ(report.pulled, 25);
+  EXPECT_EQ(PullCursor(), 45);
+  EXPECT_EQ(*tablet_->PullEpoch(), "epoch-2");
+}
+
+// A tablet that never pulled has nothing to take back: it records the epoch and pulls it all.
+TEST_F(SessionTest, ATabletThatNeverPulledRecordsTheEpochAndPullsEverything) {
+  transport_->WithServer([](FakeServer& s) {
+    s.UseFeedEpoch("epoch-1");
+    s.RestoreFeedAsEpoch(0, "epoch-2");
+  });
+  FeedMasterData(*server_);
+  SyncReport report = RunPass();
+  ASSERT_TRUE(report.status.ok()) << report.status.ToString();
+  EXPECT_FALSE(report.server_restored);
+  EXPECT_EQ(report.pulled, 8);
+  EXPECT_EQ(PullCursor(), 8);
+  EXPECT_EQ(*tablet_->PullEpoch(), "epoch-2");
+}
+
 TEST_F(SessionTest, RevokedCredentialEndsThePassBeforeSendingAnything) {
   RegisterMany(*tablet_, "ENT", 10);
   transport_->SetFaults({.unauthenticated = true});

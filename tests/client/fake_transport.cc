@@ -50,7 +50,25 @@ v1::StatusResponse FakeServer::Status() const {
   s.set_acked_seq(claimed_acked_ ? *claimed_acked_ : acked_seq());
   if (!log_.empty()) s.set_tip_hash(log_.back().hash);
   s.set_feed_head(feed_.size());
+  for (size_t i = 0; i < epochs_.size(); ++i) {
+    if (i + 1 == epochs_.size()) {
+      s.set_feed_epoch(epochs_[i].first);
+      s.set_feed_epoch_start_seq(static_cast<uint64_t>(epochs_[i].second));
+    } else {
+      v1::FeedEpoch* earlier = s.add_earlier_feed_epochs();
+      earlier->set_id(epochs_[i].first);
+      earlier->set_start_seq(static_cast<uint64_t>(epochs_[i].second));
+    }
+  }
   return s;
+}
+
+Status FakeServer::CheckPullEpoch(const std::string& epoch) const {
+  if (epochs_.empty()) return Status::Ok();
+  const std::string& named = epoch.empty() ? epochs_.front().first : epoch;
+  if (named == epochs_.back().first) return Status::Ok();
+  return Status::FailedPrecondition("pull cursor of feed epoch '" + epoch + "', the feed is " +
+                                    epochs_.back().first);
 }
 
 std::vector<v1::PullBatch> FakeServer::FeedAfter(uint64_t cursor, uint32_t batch_size) const {
@@ -140,6 +158,7 @@ Status FakeTransport::Push(const BatchSource& next, const AckHandler& on_ack) {
 Status FakeTransport::Pull(const v1::PullRequest& request, const PullHandler& on_batch) {
   std::lock_guard lock(mu_);
   RETURN_IF_ERROR(StartCall());
+  RETURN_IF_ERROR(server_->CheckPullEpoch(request.feed_epoch()));
   int sent = 0;
   for (const v1::PullBatch& batch : server_->FeedAfter(request.cursor(), request.batch_size())) {
     if (faults_.cut_pull_after_batches > 0 && sent == faults_.cut_pull_after_batches) {

@@ -37,10 +37,22 @@ class FakeServer {
   void AddToFeed(const core::Hlc& hlc, const core::Record& record);
   // The server's database restored from a backup holding this device's log up to `seq`.
   void RestoreTo(int64_t seq);
-  // The feed restored from a backup holding its first `entries` changes.
+  // The feed restored from a backup holding its first `entries` changes, copied into place
+  // without a new feed epoch.
   void RestoreFeedTo(size_t entries) {
     if (entries < feed_.size()) feed_.resize(entries);
   }
+  // From now on the server has feed epochs, the first one `epoch` (a server from before
+  // epochs reports none and ignores the one a pull names).
+  void UseFeedEpoch(const std::string& epoch) { epochs_ = {{epoch, 0}}; }
+  // Restored as `kitsync-server restore` does: the feed's first `entries` changes, and a new
+  // epoch `epoch` beginning after them.
+  void RestoreFeedAsEpoch(size_t entries, const std::string& epoch) {
+    RestoreFeedTo(entries);
+    epochs_.push_back({epoch, static_cast<int64_t>(std::min(entries, feed_.size()))});
+  }
+  // FAILED_PRECONDITION for a pull whose cursor belongs to another epoch than the current.
+  core::Status CheckPullEpoch(const std::string& epoch) const;
   // Reports `seq` as held, whatever the log holds (a server with a foreign copy of the log).
   void ClaimAckedSeq(int64_t seq) { claimed_acked_ = seq; }
   // Holds exactly `entries` as this device's log, whatever their hashes.
@@ -63,6 +75,7 @@ class FakeServer {
     core::Record record;
   };
   std::vector<FeedEntry> feed_;  // server sequence = index + 1
+  std::vector<std::pair<std::string, int64_t>> epochs_;  // (ID, start), oldest first
 };
 
 // Faults, each firing once when its counter is reached. Batches are numbered from 1 across all

@@ -84,6 +84,51 @@ TEST_F(StoreSyncTest, ReplicasHoldingTheSameFactsHaveTheSameDigest) {
   EXPECT_NE(a_->DigestFacts()->sha256_hex, b_->DigestFacts()->sha256_hex);
 }
 
+// After the server is restored from a copy, a tablet lines its pull cursor up with the new feed
+// epoch and receives again what it may already hold (the copied server's entries, re-sent
+// logs): the cursor only goes back, and facts applied a second time change nothing.
+TEST_F(StoreSyncTest, LiningUpWithANewFeedEpochMovesTheCursorBackAndReappliedFactsChangeNothing) {
+  RecordAtA();
+  const std::vector<RemoteChange> changes = ChangesOfA();
+  ASSERT_TRUE(b_->ApplyPulled(changes, 4).ok());
+  EXPECT_EQ(*b_->PullEpoch(), "");  // never lined up
+  const std::string digest = b_->DigestFacts()->sha256_hex;
+  const std::string dump = CanonicalDump(b_path_);
+
+  EXPECT_EQ(b_->SetPullEpoch("epoch-2", 5).code(), Code::kInvalidArgument);  // never forward
+  EXPECT_EQ(b_->SetPullEpoch("", 2).code(), Code::kInvalidArgument);
+  EXPECT_EQ(*b_->PullCursor(), 4);
+  ASSERT_TRUE(b_->SetPullEpoch("epoch-2", 2).ok());
+  EXPECT_EQ(*b_->PullCursor(), 2);
+  EXPECT_EQ(*b_->PullEpoch(), "epoch-2");
+
+  // The new epoch's feed holds the same facts at other positions, in another order.
+  std::vector<RemoteChange> again(changes.rbegin(), changes.rend());
+  ASSERT_TRUE(b_->ApplyPulled({again.begin(), again.begin() + 2}, 3).ok());
+  ASSERT_TRUE(b_->ApplyPulled({again.begin() + 2, again.end()}, 6).ok());
+  EXPECT_EQ(*b_->PullCursor(), 6);
+  EXPECT_EQ(b_->DigestFacts()->sha256_hex, digest);
+  EXPECT_EQ(b_->Stock()->at(0).received, 10);
+  EXPECT_EQ(b_->Stock()->at(0).handed_out, 0);
+  EXPECT_EQ(b_->ListHandovers({})->size(), 1u);
+  EXPECT_EQ(b_->GetStatus()->pending, 0);  // nothing pulled is ever uploaded
+  // Only the cursor and the epoch differ from before the line-up.
+  b_.reset();
+  std::string after = CanonicalDump(b_path_);
+  auto reopened = Store::Open(b_path_);
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ(*(*reopened)->PullEpoch(), "epoch-2");
+  auto strip = [](std::string text) {
+    for (const std::string key : {"pull_cursor", "pull_epoch"}) {
+      for (size_t at = text.find(key); at != std::string::npos; at = text.find(key)) {
+        text.erase(at, text.find('\n', at) - at + 1);
+      }
+    }
+    return text;
+  };
+  EXPECT_EQ(strip(after), strip(dump));
+}
+
 TEST_F(StoreSyncTest, TwoTabletsVoidingOneHandoverBothKeepBothVoids) {
   ASSERT_TRUE(a_->RecordMovement({MovementKind::kReceipt, "HYG-KIT", 10, "", "WB", "",
                                   "ENT-OF-1"}).ok());

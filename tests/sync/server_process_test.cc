@@ -551,10 +551,11 @@ TEST_F(ServerProcessTest, BackupWhilePushingHoldsWholeBatchesAndNeverReplacesAFi
   EXPECT_FALSE(std::filesystem::exists(dir_.File("x.db")));
   StopServer(SIGTERM);
 
-  // The copy taken after the pushes, served from a data directory of its own, holds them all.
+  // The copy taken after the pushes, restored into a data directory of its own, holds them all.
   const std::string restored = dir_.File("restored");
-  std::filesystem::create_directory(restored);
-  std::filesystem::copy_file(copies.back(), sync::ServerDatabasePath(restored));
+  RunResult restore =
+      RunToCompletion(kServer, {"restore", "--from", copies.back(), "--data", restored}, 60s);
+  ASSERT_TRUE(ExitedWith(restore.status, 0)) << restore.output;
   data_ = restored;
   StartServer();
   v1::StatusRequest request;
@@ -562,6 +563,75 @@ TEST_F(ServerProcessTest, BackupWhilePushingHoldsWholeBatchesAndNeverReplacesAFi
   grpc::Status s = sync_->GetStatus(Context(t.token).get(), request, &status);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(status.acked_seq(), static_cast<uint64_t>(kBatch * kBatches));
+  StopServer(SIGTERM);
+}
+
+// `restore` refuses, with exit code 2 and a message that names the problem, a data directory
+// that is not empty, a file that is not a server's copy, and a copy that is not there; and it
+// creates nothing when it refuses. What it accepts serves under a new feed epoch.
+TEST_F(ServerProcessTest, RestoreRefusesADirectoryInUseABadCopyOrNoneAndCreatesNothing) {
+  StartServer();
+  Tablet t = EnrolTablet();
+  ASSERT_NE(t.store, nullptr);
+  v1::StatusResponse before;
+  grpc::Status s = sync_->GetStatus(Context(t.token).get(), v1::StatusRequest(), &before);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  const std::string copy = dir_.File("copy.db");
+  RunResult backup = RunToCompletion(kServer, {"backup", "--data", data_, "--to", copy}, 60s);
+  ASSERT_TRUE(ExitedWith(backup.status, 0)) << backup.output;
+  EXPECT_THAT(backup.output, HasSubstr("feed epoch " + before.feed_epoch()));
+  StopServer(SIGTERM);
+
+  auto refused = [&](const std::string& from, const std::string& dir, const std::string& words) {
+    // Through a shell, for the message on standard error.
+    RunResult run = RunToCompletion(
+        "/bin/sh",
+        {"-c", "exec \"$0\" restore --from \"$1\" --data \"$2\" 2>&1", kServer, from, dir}, 60s);
+    EXPECT_TRUE(ExitedWith(run.status, 2)) << run.output;
+    EXPECT_THAT(run.output, HasSubstr("not restored"));
+    EXPECT_THAT(run.output, HasSubstr(words));
+  };
+  const std::set<std::string> in_use = [&] {
+    std::set<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(data_)) names.insert(e.path());
+    return names;
+  }();
+  refused(copy, data_, "is not empty");
+  std::set<std::string> after;
+  for (const auto& e : std::filesystem::directory_iterator(data_)) after.insert(e.path());
+  EXPECT_EQ(after, in_use);
+
+  const std::string target = dir_.File("new-data");
+  refused(dir_.File("no-such-copy.db"), target, "no file at");
+  EXPECT_FALSE(std::filesystem::exists(target));
+  WriteFile(dir_.File("notes.db"), "handover notes, not a database\n");
+  refused(dir_.File("notes.db"), target, "not a usable kitsync server database");
+  EXPECT_FALSE(std::filesystem::exists(target));
+  refused(t.db_path, target, "not a kitsync server database");  // a tablet's, not a server's
+  EXPECT_FALSE(std::filesystem::exists(target));
+
+  RunResult restore = RunToCompletion(kServer, {"restore", "--from", copy, "--data", target}, 60s);
+  ASSERT_TRUE(ExitedWith(restore.status, 0)) << restore.output;
+  EXPECT_THAT(restore.output, HasSubstr("new feed epoch"));
+  data_ = target;
+  StartServer();
+  v1::StatusResponse status;
+  s = sync_->GetStatus(Context(t.token).get(), v1::StatusRequest(), &status);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_NE(status.feed_epoch(), before.feed_epoch());
+  EXPECT_EQ(status.feed_epoch_start_seq(), before.feed_head());
+  ASSERT_EQ(status.earlier_feed_epochs_size(), 1);
+  EXPECT_EQ(status.earlier_feed_epochs(0).id(), before.feed_epoch());
+  // A pull whose cursor belongs to the copied server's epoch is refused.
+  v1::PullRequest pull;
+  pull.set_cursor(before.feed_head());
+  pull.set_feed_epoch(before.feed_epoch());
+  auto context = Context(t.token);
+  auto reader = sync_->Pull(context.get(), pull);
+  v1::PullBatch batch;
+  EXPECT_FALSE(reader->Read(&batch));
+  const grpc::Status pulled = reader->Finish();
+  EXPECT_EQ(pulled.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << pulled.error_message();
   StopServer(SIGTERM);
 }
 

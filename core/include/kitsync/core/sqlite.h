@@ -59,6 +59,9 @@ class Db {
  public:
   // Opens (and with `create`, creates) a database file.
   static Result<std::unique_ptr<Db>> Open(const std::string& path, bool create);
+  // Opens an existing file for reading only: nothing this connection does can change the file
+  // (a copy being checked or restored from stays exactly as it was).
+  static Result<std::unique_ptr<Db>> OpenReadOnly(const std::string& path);
 
   Status Exec(const char* sql);
   // A prepared statement kept for the life of the connection, reset and unbound for reuse.
@@ -76,6 +79,7 @@ class Db {
     void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
   };
   explicit Db(sqlite3* db) : db_(db) {}
+  static Result<std::unique_ptr<Db>> OpenWithFlags(const std::string& path, int flags);
   std::unique_ptr<sqlite3, Close> db_;
   // Declared after db_ so statements are finalised before the connection closes.
   std::unordered_map<const char*, std::unique_ptr<Statement>> cache_;

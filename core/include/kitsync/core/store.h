@@ -243,6 +243,14 @@ class Store {
   // tablet's own changes coming back do no harm. Master data is upserted.
   Status ApplyPulled(const std::vector<RemoteChange>& changes, int64_t cursor);
   Result<int64_t> PullCursor();
+  // The server's feed epoch the pull cursor belongs to (docs/sync.md, "Line up"); empty when
+  // none was recorded (a tablet that never lined up, or one from before feed epochs).
+  Result<std::string> PullEpoch();
+  // Records that the pull cursor belongs to feed epoch `epoch` and sets it to `cursor`, in one
+  // transaction. The cursor only goes back (or stays): what the new epoch shares with the old
+  // ends at most where this tablet stopped. INVALID_ARGUMENT for an empty epoch or a cursor
+  // beyond the stored one.
+  Status SetPullEpoch(const std::string& epoch, int64_t cursor);
   // The office's decisions on conflicts concerning this post, oldest first.
   Result<std::vector<ConflictResolution>> ListResolutions();
 

@@ -1,8 +1,9 @@
-// One sync pass of a tablet: line up with the server's view of this tablet's log, push what the
-// server does not hold (one stream, each batch read from the log after the last one sent while
-// earlier ones await their acks), then pull the feed. Every step is durable as it happens (an ack
-// moves the upload cursor, a pulled batch is applied with its cursor in one transaction), so a
-// pass cut at any point resumes without re-sending anything acknowledged.
+// One sync pass of a tablet: line up with the server's view of this tablet's log and with its
+// feed's epoch, push what the server does not hold (one stream, each batch read from the log
+// after the last one sent while earlier ones await their acks), then pull the feed. Every step
+// is durable as it happens (an ack moves the upload cursor, a pulled batch is applied with its
+// cursor in one transaction), so a pass cut at any point resumes without re-sending anything
+// acknowledged.
 //
 // Thread-safety: Run() uses the store and the transport from the calling thread, and the store
 // from the transport's ack thread, never both at once (as Transport::Push promises); the progress
@@ -55,7 +56,9 @@ struct SyncReport {
   int64_t pending = 0;  // as far as this pass saw
   int64_t flagged = 0;  // accepted but flagged by the server (e.g. a clock far ahead)
   int64_t pull_cursor = 0;
-  bool server_restored = false;  // the server held less than acknowledged; sent again from there
+  // The server held less than acknowledged (sent again from there), or its feed is a new epoch
+  // (received again from where the epochs agree).
+  bool server_restored = false;
   std::chrono::milliseconds duration{0};
 };
 
@@ -73,6 +76,7 @@ class SyncSession {
   core::Status RunSteps();
   core::Status ReadLocalState();
   core::Status Align();
+  core::Status LineUpFeed(const v1::StatusResponse& server);
   core::Status CheckContinuity(const std::string& server_tip, int64_t held);
   core::Status PushAll();
   // The batch after the last change sent, or nullopt when the log holds nothing more.
@@ -95,6 +99,7 @@ class SyncSession {
   int64_t sent_ = 0;       // the last change handed to the current push stream
   bool sent_all_ = false;  // the current push stream's source found nothing after sent_
   int64_t feed_head_ = 0;  // the server's feed head, as of the status call
+  std::string pull_epoch_;  // the feed epoch the pull cursor belongs to, as stored
 };
 
 }  // namespace kitsync::sync

@@ -65,6 +65,14 @@ struct FeedPage {
   int64_t remaining = 0;  // changes for this device after `cursor`, as of reading
 };
 
+// One run of the feed (docs/server.md, "Feed epochs"). A server restored from a copy goes on
+// from the copy's feed head under a new epoch: its entries up to `start_seq` are those of the
+// epoch before, the ones after it are its own.
+struct FeedEpoch {
+  std::string id;
+  int64_t start_seq = 0;
+};
+
 // Where the server stands for one device.
 struct DeviceCursor {
   int64_t acked_seq = 0;
@@ -205,6 +213,9 @@ class ServerStore {
 
   // The device ID central records (master data, central movements) carry.
   virtual const std::string& server_device_id() const = 0;
+  // The feed's epochs, oldest first; the last is the current one. Never empty, and fixed for
+  // the store's life: only a restore, into a new data directory, starts an epoch.
+  virtual const std::vector<FeedEpoch>& feed_epochs() const = 0;
 
   // --- authentication
   // UNAUTHENTICATED for an empty or unknown token, or a revoked device. Records the device's
