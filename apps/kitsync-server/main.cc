@@ -80,6 +80,19 @@ int Init(const std::string& data_dir) {
   return kExitOk;
 }
 
+int NewAdminToken(const std::string& data_dir) {
+  auto result = kitsync::sync::ReplaceAdminToken(data_dir, kitsync::core::SystemWallClock()());
+  if (!result.ok()) {
+    std::cerr << "kitsync-server: " << result.status().ToString() << "\n";
+    return kExitFailure;
+  }
+  std::cout << "The admin credential of " << data_dir << " was replaced; the old one no longer "
+            << "works.\nNew admin credential (shown only now; also kept in "
+            << result->admin_token_file << ", readable by you alone):\n"
+            << result->admin_token << "\n";
+  return kExitOk;
+}
+
 int Serve(const ServeOptions& options) {
   // Blocked before any thread starts, so every thread inherits the mask and only the waiter
   // below ever receives these signals.
@@ -188,6 +201,14 @@ int main(int argc, char** argv) {
   restore->add_option("--data", restore_dir, "The data directory to create (new or empty)")
       ->required();
 
+  std::string token_dir;
+  CLI::App* new_token = app.add_subcommand(
+      "new-admin-token",
+      "Replace the admin credential (lost, leaked, or not restored with a copy); the old one "
+      "stops working at once, also on a running server");
+  new_token->add_option("--data", token_dir, "Data directory made by 'init' or 'restore'")
+      ->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -196,5 +217,6 @@ int main(int argc, char** argv) {
   if (init->parsed()) return Init(init_dir);
   if (backup->parsed()) return kitsync::server_app::Backup(backup_dir, backup_to);
   if (restore->parsed()) return kitsync::server_app::Restore(restore_from, restore_dir);
+  if (new_token->parsed()) return NewAdminToken(token_dir);
   return Serve(serve_options);
 }

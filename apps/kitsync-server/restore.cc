@@ -42,7 +42,8 @@ int Restore(const std::string& from, const std::string& data_dir) {
             << (copy.feed_epoch.empty() ? "" : " (the copy's was " + copy.feed_epoch + ")")
             << ": tablets that pulled after the copy was taken receive again from there.\n"
             << "Start it with: kitsync-server serve --data " << data_dir
-            << ". The admin credential is the copied server's.\n";
+            << ". The admin credential is the copied server's (lost with the old disk? "
+            << "'kitsync-server new-admin-token --data " << data_dir << "' makes a new one).\n";
   return kExitOk;
 }
 

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "kitsync/core/durable_file.h"
 #include "kitsync/core/ids.h"
 #include "kitsync/sync/server_auth.h"
 #include "server_schema.h"
@@ -153,6 +154,35 @@ Result<InitResult> InitSqliteServerStore(const std::string& dir, int64_t now_ms)
   return InitResult{token, token_path};
 }
 
+Result<InitResult> ReplaceAdminToken(const std::string& dir, int64_t now_ms) {
+  std::error_code ec;
+  if (!fs::exists(ServerDatabasePath(dir), ec)) {
+    return Status::NotFound("no kitsync server database in " + dir);
+  }
+  SqliteServerStoreOptions options;
+  options.background_checkpoints = false;
+  ASSIGN_OR_RETURN(auto store, SqliteServerStore::Open(dir, options));
+  ASSIGN_OR_RETURN(std::string token, NewAdminToken());
+  RETURN_IF_ERROR(store->SetAdminTokenDigest(Sha256(token), now_ms));
+  const std::string token_path = AdminTokenPath(dir);
+  // After the commit: the token is returned, and so shown, even if the file cannot be written.
+  Status kept = core::ReplaceFileDurably(token_path, token + "\n");
+  if (!kept.ok()) {
+    return Status::Internal("the new admin credential is " + token + " (now in force), but " +
+                            kept.message());
+  }
+  return InitResult{token, token_path};
+}
+
+Status SqliteServerStore::SetAdminTokenDigest(const std::string& token_sha256, int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
+  RETURN_IF_ERROR(WriteServerMeta(*db_, "admin_token_sha256", token_sha256));
+  RETURN_IF_ERROR(AppendAudit(now_ms, "operator", "new-admin-token", "-",
+                              "the admin credential was replaced from the data directory"));
+  return tx->Commit();
+}
+
 Result<std::unique_ptr<ServerStore>> OpenSqliteServerStore(const std::string& dir,
                                                            SqliteServerStoreOptions options) {
   ASSIGN_OR_RETURN(auto store, SqliteServerStore::Open(dir, options));
@@ -176,7 +206,7 @@ Result<std::unique_ptr<SqliteServerStore>> SqliteServerStore::OpenFile(
   ASSIGN_OR_RETURN(auto db, OpenDatabase(path, /*create=*/false, options.busy_timeout_ms,
                                          &version_before));
   std::unique_ptr<SqliteServerStore> store(new SqliteServerStore(std::move(db)));
-  ASSIGN_OR_RETURN(store->admin_token_sha256_, RequiredMeta(*store->db_, "admin_token_sha256"));
+  RETURN_IF_ERROR(RequiredMeta(*store->db_, "admin_token_sha256").status());
   ASSIGN_OR_RETURN(store->programme_key_, RequiredMeta(*store->db_, "programme_key"));
   ASSIGN_OR_RETURN(store->server_device_id_, RequiredMeta(*store->db_, "server_device_id"));
   ASSIGN_OR_RETURN(std::string hlc_text, RequiredMeta(*store->db_, "server_hlc"));
@@ -209,7 +239,10 @@ Result<Principal> SqliteServerStore::Authenticate(const std::string& token, int6
   }
   const std::string digest = Sha256(token);
   std::lock_guard lock(mu_);
-  if (DigestsEqual(digest, admin_token_sha256_)) {
+  // Read on every call rather than once at start, so that a credential replaced by
+  // `kitsync-server new-admin-token` stops working on a running server too.
+  ASSIGN_OR_RETURN(std::string admin_digest, RequiredMeta(*db_, "admin_token_sha256"));
+  if (DigestsEqual(digest, admin_digest)) {
     Principal admin;
     admin.kind = Principal::Kind::kAdmin;
     return admin;

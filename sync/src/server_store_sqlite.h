@@ -66,6 +66,9 @@ class SqliteServerStore final : public ServerStore {
   static core::Result<std::unique_ptr<SqliteServerStore>> OpenFile(
       const std::string& path, const SqliteServerStoreOptions& options);
 
+  // Makes `token_sha256` the admin credential's digest, in place of the one before.
+  core::Status SetAdminTokenDigest(const std::string& token_sha256, int64_t now_ms);
+
   const std::string& server_device_id() const override { return server_device_id_; }
   const std::vector<FeedEpoch>& feed_epochs() const override { return feed_epochs_; }
 
@@ -236,7 +239,6 @@ class SqliteServerStore final : public ServerStore {
   // After db_: stopped, and its hook removed, before the connection closes.
   std::unique_ptr<ServerCheckpointer> checkpointer_;
   std::string server_device_id_;
-  std::string admin_token_sha256_;
   std::string programme_key_;
   core::Hlc hlc_;
   std::vector<FeedEpoch> feed_epochs_;

@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <atomic>
@@ -173,6 +174,39 @@ TEST_F(ServerProcessTest, InitPrintsTheCredentialOnceAndRefusesASecondInit) {
   EXPECT_THAT(again.output, ::testing::Not(HasSubstr("ksa_")));
   std::string token = ReadFileBytes(data_ + "/admin.token");
   EXPECT_EQ(token, admin_token_ + "\n");
+}
+
+TEST_F(ServerProcessTest, ANewAdminCredentialWorksAtOnceAndTheOldOneNoLonger) {
+  StartServer();
+  v1::ListDevicesResponse devices;
+  ASSERT_TRUE(admin_->ListDevices(Context(admin_token_).get(), {}, &devices).ok());
+
+  // While the server runs: the operator replaces the credential from the data directory.
+  RunResult replaced = RunToCompletion(kServer, {"new-admin-token", "--data", data_}, 60s);
+  ASSERT_TRUE(ExitedWith(replaced.status, 0)) << replaced.output;
+  std::string token = ReadFileBytes(data_ + "/admin.token");
+  while (!token.empty() && token.back() == '\n') token.pop_back();
+  ASSERT_EQ(token.rfind("ksa_", 0), 0u) << token;
+  EXPECT_NE(token, admin_token_);
+  EXPECT_THAT(replaced.output, HasSubstr(token));
+  struct stat st {};
+  ASSERT_EQ(::stat((data_ + "/admin.token").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  grpc::Status old = admin_->ListDevices(Context(admin_token_).get(), {}, &devices);
+  EXPECT_EQ(old.error_code(), grpc::StatusCode::UNAUTHENTICATED) << old.error_message();
+  ASSERT_TRUE(admin_->ListDevices(Context(token).get(), {}, &devices).ok());
+  v1::ListAuditResponse audit;
+  ASSERT_TRUE(admin_->ListAudit(Context(token).get(), {}, &audit).ok());
+  ASSERT_GE(audit.entries_size(), 1);
+  EXPECT_EQ(audit.entries(audit.entries_size() - 1).action(), "new-admin-token");
+
+  // Nothing to replace where there is no server.
+  RunResult nowhere =
+      RunToCompletion(kServer, {"new-admin-token", "--data", data_ + "/no-such-dir"}, 60s);
+  EXPECT_TRUE(ExitedWith(nowhere.status, 1)) << nowhere.output;
+  EXPECT_THAT(nowhere.output, ::testing::Not(HasSubstr("ksa_")));
+  EXPECT_FALSE(std::filesystem::exists(data_ + "/no-such-dir"));
 }
 
 TEST_F(ServerProcessTest, SigtermAndSigintShutDownCleanly) {

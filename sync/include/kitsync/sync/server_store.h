@@ -298,6 +298,12 @@ struct SqliteServerStoreOptions {
 // Creates a data directory: the database and DIR/admin.token (mode 0600). ALREADY_EXISTS when
 // `dir` already holds a server database or an admin token.
 core::Result<InitResult> InitSqliteServerStore(const std::string& dir, int64_t now_ms);
+// A new admin credential for the data directory `dir`, written to DIR/admin.token (mode 0600,
+// replacing the old file) and returned: for a credential lost or leaked, or a server restored
+// where the old token file is gone. The old credential stops working at once, on a server
+// running from `dir` too. Recorded in the audit log. NOT_FOUND when `dir` holds no server
+// database.
+core::Result<InitResult> ReplaceAdminToken(const std::string& dir, int64_t now_ms);
 // Opens the data directory made by InitSqliteServerStore, migrating its schema forward.
 core::Result<std::unique_ptr<ServerStore>> OpenSqliteServerStore(
     const std::string& dir, SqliteServerStoreOptions options = {});
