@@ -316,6 +316,16 @@ CREATE TABLE admin_requests (
   at_ms       INTEGER NOT NULL
 ) WITHOUT ROWID;
 )sql",
+    // 8: served summaries are worked out from the facts instead of a table of what was sent.
+    // Every transaction that changes a family's total at a post sends the new total in that same
+    // transaction, so the total last sent is the total as of the transaction's start, which the
+    // facts give by their server_seq. Each push batch inserted a row per family it served into
+    // served_summaries, keyed by the family's document hash: a write to a random page of a
+    // growing B-tree for every handover, most of the pages each batch committed and
+    // checkpointed.
+    R"sql(
+DROP TABLE served_summaries;
+)sql",
 };
 
 static_assert(std::size(kSteps) == kServerSchemaVersion);

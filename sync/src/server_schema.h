@@ -7,7 +7,7 @@
 
 namespace kitsync::sync {
 
-inline constexpr int kServerSchemaVersion = 7;
+inline constexpr int kServerSchemaVersion = 8;
 
 // WAL, synchronous=FULL, foreign keys, busy timeout.
 core::Status ConfigureServerConnection(core::sqlite::Db& db, int busy_timeout_ms);

@@ -229,10 +229,11 @@ Result<std::vector<std::string>> SqliteServerStore::RecordCentralMovement(
   ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
   ASSIGN_OR_RETURN(auto prior, PriorOutcome(in.request, "central-movement"));
   if (prior) return *prior;
+  ASSIGN_OR_RETURN(const int64_t first_new_seq, FirstNewSeq());
   Situations touched;
   ASSIGN_OR_RETURN(std::vector<std::string> ids, RecordCentralMovementLocked(in, touched));
   RETURN_IF_ERROR(RememberOutcome(in.request, "central-movement", ids, in.now_ms));
-  RETURN_IF_ERROR(RefreshConflicts(touched, in.now_ms));
+  RETURN_IF_ERROR(RefreshConflicts(touched, in.now_ms, first_new_seq));
   RETURN_IF_ERROR(AppendAudit(in.now_ms, "admin", "stock-" + std::string(core::ToString(in.kind)),
                               in.post_code,
                               in.kit_type_code + " quantity=" + std::to_string(in.quantity) +

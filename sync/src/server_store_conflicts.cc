@@ -170,16 +170,17 @@ Result<std::optional<DetectedConflict>> SqliteServerStore::DetectEntitlement(
 }
 
 Result<std::vector<core::ServedHandover>> SqliteServerStore::GatherServed(
-    const EntitlementSituation& s) {
+    const EntitlementSituation& s, std::vector<ServedSeqs>* seqs) {
   ASSIGN_OR_RETURN(
       Statement * stmt,
       db_->Cached("SELECT h.id, h.beneficiary_id, h.post_id, h.device_id, h.hlc, h.wall_ms, "
-                  "h.quantity, h.clock_ahead, h.override_reason, "
-                  "EXISTS (SELECT 1 FROM handover_voids v WHERE v.handover_id = h.id) "
+                  "h.quantity, h.clock_ahead, h.override_reason, h.server_seq, "
+                  "(SELECT min(v.server_seq) FROM handover_voids v WHERE v.handover_id = h.id) "
                   "FROM beneficiaries b JOIN handovers h ON h.beneficiary_id = b.id "
                   "AND h.round_id = ? AND h.kit_type_id = ? WHERE b.doc_hash = ?"));
   stmt->Bind(1, s.round_id).Bind(2, s.kit_type_id).Bind(3, s.doc_hash);
   std::vector<core::ServedHandover> served;
+  if (seqs) seqs->clear();
   while (true) {
     ASSIGN_OR_RETURN(bool row, stmt->Step());
     if (!row) break;
@@ -193,7 +194,8 @@ Result<std::vector<core::ServedHandover>> SqliteServerStore::GatherServed(
     h.quantity = stmt->Int(6);
     h.clock_ahead = stmt->Int(7) != 0;
     h.override_reason = stmt->Text(8);
-    h.voided = stmt->Int(9) != 0;
+    h.voided = !stmt->IsNull(10);
+    if (seqs) seqs->push_back({stmt->Int(9), h.voided ? stmt->Int(10) : 0});
     served.push_back(std::move(h));
   }
   stmt->Reset();
@@ -202,39 +204,38 @@ Result<std::vector<core::ServedHandover>> SqliteServerStore::GatherServed(
 
 Status SqliteServerStore::RefreshServedSummaries(const EntitlementSituation& s,
                                                  const std::vector<core::ServedHandover>& served,
-                                                 int64_t now_ms) {
-  std::map<std::string, int64_t> per_post;
-  for (const core::ServedHandover& h : served) per_post[h.post_id] += h.voided ? 0 : h.quantity;
-  for (const auto& [post_id, quantity] : per_post) {
-    ASSIGN_OR_RETURN(Statement * sent,
-                     db_->Cached("SELECT quantity FROM served_summaries WHERE doc_hash = ? "
-                                 "AND round_id = ? AND kit_type_id = ? AND post_id = ?"));
-    ASSIGN_OR_RETURN(bool row, sent->Bind(1, s.doc_hash)
-                                   .Bind(2, s.round_id)
-                                   .Bind(3, s.kit_type_id)
-                                   .Bind(4, post_id)
-                                   .Step());
-    const bool unchanged = row && sent->Int(0) == quantity;
-    sent->Reset();
-    if (unchanged) continue;
-    const core::ServedSummary summary{s.doc_hash, s.round_id, s.kit_type_id, post_id, quantity};
+                                                 const std::vector<ServedSeqs>& seqs,
+                                                 int64_t first_new_seq, int64_t now_ms) {
+  // Every transaction that changes a post's total for a family (a handover, a void) refreshes
+  // the family's situation in that same transaction, and sends the total whenever it differs
+  // from the one sent before. So the last total sent for a post is its total as of this
+  // transaction's start, and a post that had served the family by then has had one sent.
+  // Both are read off the facts: what entered the feed before `first_new_seq` was there.
+  struct PostTotals {
+    int64_t now = 0;
+    int64_t before = 0;
+    bool served_before = false;
+  };
+  std::map<std::string_view, PostTotals> per_post;  // in post ID order, as the feed gets them
+  for (size_t i = 0; i < served.size(); ++i) {
+    const core::ServedHandover& h = served[i];
+    PostTotals& t = per_post[h.post_id];
+    if (!h.voided) t.now += h.quantity;
+    if (seqs[i].handover < first_new_seq) {
+      t.served_before = true;
+      const bool voided_before = seqs[i].first_void != 0 && seqs[i].first_void < first_new_seq;
+      if (!voided_before) t.before += h.quantity;
+    }
+  }
+  for (const auto& [post_id, t] : per_post) {
+    if (t.served_before && t.before == t.now) continue;  // sent already
+    const core::ServedSummary summary{s.doc_hash, s.round_id, s.kit_type_id,
+                                      std::string(post_id), t.now};
     RETURN_IF_ERROR(core::ValidateServedSummary(summary));
     ASSIGN_OR_RETURN(core::LoggedForm form, FeedForm(summary));
-    ASSIGN_OR_RETURN(int64_t seq,
-                     AppendFeed(kServedChannelPrefix + post_id, form, NextHlc(now_ms),
-                                server_device_id_));
-    ASSIGN_OR_RETURN(Statement * keep,
-                     db_->Cached("INSERT INTO served_summaries (doc_hash, round_id, kit_type_id, "
-                                 "post_id, quantity, server_seq) VALUES (?, ?, ?, ?, ?, ?) "
-                                 "ON CONFLICT DO UPDATE SET quantity = excluded.quantity, "
-                                 "server_seq = excluded.server_seq"));
-    RETURN_IF_ERROR(keep->Bind(1, s.doc_hash)
-                        .Bind(2, s.round_id)
-                        .Bind(3, s.kit_type_id)
-                        .Bind(4, post_id)
-                        .Bind(5, quantity)
-                        .Bind(6, seq)
-                        .Run());
+    RETURN_IF_ERROR(AppendFeed(kServedChannelPrefix + summary.post_id, form, NextHlc(now_ms),
+                               server_device_id_)
+                        .status());
   }
   return Status::Ok();
 }
@@ -390,10 +391,11 @@ Result<std::string> SqliteServerStore::CorrectBeneficiary(const CentralCorrectio
     if (prior->size() != 1) return Status::Internal("a remembered correction has no single ID");
     return prior->front();
   }
+  ASSIGN_OR_RETURN(const int64_t first_new_seq, FirstNewSeq());
   Situations touched;
   ASSIGN_OR_RETURN(std::string id, CorrectCentrally(in, touched));
   RETURN_IF_ERROR(RememberOutcome(in.request, "correction", {id}, in.now_ms));
-  RETURN_IF_ERROR(RefreshConflicts(touched, in.now_ms));
+  RETURN_IF_ERROR(RefreshConflicts(touched, in.now_ms, first_new_seq));
   std::string detail = "correction=" + id;
   if (in.full_name) detail += " name=" + *in.full_name;
   if (in.phone) detail += " phone=" + *in.phone;
@@ -441,15 +443,22 @@ std::string SqliteServerStore::SituationKey(const Situation& situation) {
 
 // --- keeping the stored conflicts up to date
 
-Status SqliteServerStore::RefreshConflicts(const Situations& touched, int64_t now_ms) {
+Result<int64_t> SqliteServerStore::FirstNewSeq() {
+  ASSIGN_OR_RETURN(int64_t head, db_->QueryInt("SELECT coalesce(max(server_seq), 0) FROM feed"));
+  return head + 1;
+}
+
+Status SqliteServerStore::RefreshConflicts(const Situations& touched, int64_t now_ms,
+                                           int64_t first_new_seq) {
   EntitlementRules rules;
+  std::vector<ServedSeqs> seqs;
   for (const Situation& situation : touched) {
     // A family's totals per post changed where its entitlement situation was touched: tablets
     // everywhere hear of it, conflict or not.
     std::optional<DetectedConflict> detected;
     if (auto* e = std::get_if<EntitlementSituation>(&situation)) {
-      ASSIGN_OR_RETURN(std::vector<core::ServedHandover> served, GatherServed(*e));
-      RETURN_IF_ERROR(RefreshServedSummaries(*e, served, now_ms));
+      ASSIGN_OR_RETURN(std::vector<core::ServedHandover> served, GatherServed(*e, &seqs));
+      RETURN_IF_ERROR(RefreshServedSummaries(*e, served, seqs, first_new_seq, now_ms));
       ASSIGN_OR_RETURN(detected, DetectEntitlement(*e, std::move(served), &rules));
     } else {
       ASSIGN_OR_RETURN(detected, DetectSituation(situation));
@@ -675,11 +684,16 @@ Result<std::vector<DetectedConflict>> SqliteServerStore::RecomputeConflicts() {
   return out;  // read only: the transaction rolls back
 }
 
-Status SqliteServerStore::RefreshAllSituations(int64_t now_ms) {
+Status SqliteServerStore::RefreshAllSituations(int64_t now_ms, bool summaries_sent) {
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
+  // Without summaries sent, every fact counts as new: each post's total for each family goes out.
+  int64_t first_new_seq = 0;
+  if (summaries_sent) {
+    ASSIGN_OR_RETURN(first_new_seq, FirstNewSeq());
+  }
   ASSIGN_OR_RETURN(Situations all, AllSituations());
-  RETURN_IF_ERROR(RefreshConflicts(all, now_ms));
+  RETURN_IF_ERROR(RefreshConflicts(all, now_ms, first_new_seq));
   RETURN_IF_ERROR(SaveHlc());
   return tx->Commit();
 }
@@ -716,6 +730,7 @@ Result<ResolveOutcome> SqliteServerStore::ResolveConflict(const ResolveInput& in
     again.record_ids = std::move(*prior);
     return again;
   }
+  ASSIGN_OR_RETURN(const int64_t first_new_seq, FirstNewSeq());
   ASSIGN_OR_RETURN(ConflictRecord current, ReadConflict(in.conflict_id));
   const ConflictKind kind = current.conflict.kind;
   if (!ActionFits(kind, in.action)) {
@@ -886,7 +901,7 @@ Result<ResolveOutcome> SqliteServerStore::ResolveConflict(const ResolveInput& in
                       .Bind(6, in.conflict_id)
                       .Run());
   // What the decision wrote may settle the situation or, short of it, reopen it with new figures.
-  RETURN_IF_ERROR(RefreshConflicts(touched, in.now_ms));
+  RETURN_IF_ERROR(RefreshConflicts(touched, in.now_ms, first_new_seq));
   // The decision itself, to the tablets of every post it concerns.
   core::ConflictResolution decision;
   decision.conflict_id = in.conflict_id;

@@ -94,6 +94,9 @@ Result<PushOutcome> SqliteServerStore::ApplyPush(const Principal& device, const 
                                       N(acked) + "; send from change " + N(acked + 1));
   }
 
+  // Facts from here on are this batch's own (served summaries tell them apart).
+  ASSIGN_OR_RETURN(const int64_t first_new_seq, FirstNewSeq());
+
   // Re-hash what is new, from the hash the server holds; the last must be the tip the device
   // sent. The prefix already held was verified when it arrived.
   const size_t skip = static_cast<size_t>(acked + 1 - in.first_seq);
@@ -146,7 +149,7 @@ Result<PushOutcome> SqliteServerStore::ApplyPush(const Principal& device, const 
   RETURN_IF_ERROR(AddHandedOut(handed));
 
   // Conflicts never refuse a batch: they are recorded beside it, in the same transaction.
-  RETURN_IF_ERROR(RefreshConflicts(touched, in.now_ms));
+  RETURN_IF_ERROR(RefreshConflicts(touched, in.now_ms, first_new_seq));
 
   ASSIGN_OR_RETURN(Statement * advance,
                    db_->Cached("UPDATE devices SET acked_seq = ?, tip_hash = ?, last_push_ms = ?, "

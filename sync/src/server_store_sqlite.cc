@@ -182,7 +182,9 @@ Result<std::unique_ptr<SqliteServerStore>> SqliteServerStore::Open(
     const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                std::chrono::system_clock::now().time_since_epoch())
                                .count();
-    RETURN_IF_ERROR(store->RefreshAllSituations(now_ms));
+    // Step 4 brought served summaries: a database from before it holds facts no tablet has had
+    // a summary of.
+    RETURN_IF_ERROR(store->RefreshAllSituations(now_ms, /*summaries_sent=*/version_before >= 4));
   }
   if (options.background_checkpoints) {
     CheckpointerOptions checkpoints;
