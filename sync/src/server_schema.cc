@@ -322,9 +322,13 @@ CREATE TABLE admin_requests (
     // facts give by their server_seq. Each push batch inserted a row per family it served into
     // served_summaries, keyed by the family's document hash: a write to a random page of a
     // growing B-tree for every handover, most of the pages each batch committed and
-    // checkpointed.
+    // checkpointed. Also the index of handovers by post and kit type: what a post handed out
+    // is read from handover_totals (step 6) less the voids of the post, and every key of the
+    // index began with the same post and kit type, which each pushed handover compared over
+    // and over to find its place.
     R"sql(
 DROP TABLE served_summaries;
+DROP INDEX handovers_by_post_kit;
 )sql",
 };
 

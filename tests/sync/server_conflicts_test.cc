@@ -354,6 +354,7 @@ TEST_F(ServerConflictsTest, APostsTotalForAFamilyIsSentOnceEachTimeItChanges) {
             "kit_type_id TEXT NOT NULL, post_id TEXT NOT NULL, quantity INTEGER NOT NULL, "
             "server_seq INTEGER NOT NULL REFERENCES feed (server_seq), "
             "PRIMARY KEY (doc_hash, round_id, kit_type_id, post_id)) WITHOUT ROWID");
+    db.Exec("CREATE INDEX handovers_by_post_kit ON handovers (post_id, kit_type_id, quantity)");
     db.Exec("PRAGMA user_version = 7");
   }
   server_.Reopen();
