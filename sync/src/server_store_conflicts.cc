@@ -178,7 +178,7 @@ Result<std::vector<core::ServedHandover>> SqliteServerStore::GatherServed(
                   "(SELECT min(v.server_seq) FROM handover_voids v WHERE v.handover_id = h.id) "
                   "FROM beneficiaries b JOIN handovers h ON h.beneficiary_id = b.id "
                   "AND h.round_id = ? AND h.kit_type_id = ? WHERE b.doc_hash = ?"));
-  stmt->Bind(1, s.round_id).Bind(2, s.kit_type_id).Bind(3, s.doc_hash);
+  stmt->BindView(1, s.round_id).BindView(2, s.kit_type_id).BindView(3, s.doc_hash);
   std::vector<core::ServedHandover> served;
   if (seqs) seqs->clear();
   while (true) {
@@ -472,7 +472,7 @@ Status SqliteServerStore::RefreshConflicts(const Situations& touched, int64_t no
         db_->Cached("SELECT id, situation, kind, severity, status, summary, provisional, sides, "
                     "post_ids, clock_ahead, detected_ms, updated_ms, resolution, resolved_by, "
                     "resolved_ms, note, fingerprint FROM conflicts WHERE situation = ?"));
-    ASSIGN_OR_RETURN(bool held, find->Bind(1, key).Step());
+    ASSIGN_OR_RETURN(bool held, find->BindView(1, key).Step());
     std::optional<core::StoredConflictState> stored;
     if (held) {
       // Read whole only while open and unchanged in its sides: then whether it still reads the

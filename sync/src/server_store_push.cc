@@ -107,14 +107,8 @@ Result<PushOutcome> SqliteServerStore::ApplyPush(const Principal& device, const 
     const int64_t seq = in.first_seq + static_cast<int64_t>(i);
     RETURN_IF_ERROR(CheckOwnership(in.changes[i], seq, device));
     ASSIGN_OR_RETURN(core::LoggedForm form, core::ToLoggedForm(in.changes[i].record));
-    core::ChangeEntry e;
-    e.seq = seq;
-    e.hlc = in.changes[i].hlc;
-    e.entity = form.entity;
-    e.entity_id = form.entity_id;
-    e.op = "create";
-    e.payload = form.payload;
-    prev = core::ChainHash(e, prev);
+    prev = core::ChainHash(seq, in.changes[i].hlc, form.entity, form.entity_id, "create",
+                           form.payload, prev);
     forms.push_back(std::move(form));
   }
   if (prev != in.tip_hash) {
@@ -182,8 +176,8 @@ Result<std::optional<std::string>> SqliteServerStore::QueryText(const char* sql,
                                                                 const std::string& key1,
                                                                 const std::string& key2) {
   ASSIGN_OR_RETURN(Statement * stmt, db_->Cached(sql));
-  stmt->Bind(1, key1);
-  if (!key2.empty()) stmt->Bind(2, key2);
+  stmt->BindView(1, key1);
+  if (!key2.empty()) stmt->BindView(2, key2);
   ASSIGN_OR_RETURN(bool row, stmt->Step());
   std::optional<std::string> out;
   if (row) out = stmt->Text(0);

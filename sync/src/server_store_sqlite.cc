@@ -337,7 +337,7 @@ Status SqliteServerStore::RevokeDevice(const std::string& device_id, const std::
 
 Result<bool> SqliteServerStore::Exists(const char* sql, const std::string& id) {
   ASSIGN_OR_RETURN(Statement * stmt, db_->Cached(sql));
-  ASSIGN_OR_RETURN(bool row, stmt->Bind(1, id).Step());
+  ASSIGN_OR_RETURN(bool row, stmt->BindView(1, id).Step());
   stmt->Reset();
   return row;
 }
