@@ -449,7 +449,7 @@ Result<int64_t> SqliteServerStore::FirstNewSeq() {
 }
 
 Status SqliteServerStore::RefreshConflicts(const Situations& touched, int64_t now_ms,
-                                           int64_t first_new_seq) {
+                                           int64_t first_new_seq, bool summarise_all) {
   EntitlementRules rules;
   std::vector<ServedSeqs> seqs;
   for (const Situation& situation : touched) {
@@ -458,8 +458,17 @@ Status SqliteServerStore::RefreshConflicts(const Situations& touched, int64_t no
     std::optional<DetectedConflict> detected;
     if (auto* e = std::get_if<EntitlementSituation>(&situation)) {
       ASSIGN_OR_RETURN(std::vector<core::ServedHandover> served, GatherServed(*e, &seqs));
-      RETURN_IF_ERROR(RefreshServedSummaries(*e, served, seqs, first_new_seq, now_ms));
+      RETURN_IF_ERROR(RefreshServedSummaries(*e, served, seqs,
+                                             summarise_all ? 0 : first_new_seq, now_ms));
       ASSIGN_OR_RETURN(detected, DetectEntitlement(*e, std::move(served), &rules));
+      // Handovers are never deleted, and a conflict is stored only for a situation whose
+      // handovers were looked at: when every handover of the situation is this transaction's
+      // own (a family's first kit, the usual case), none is stored for it. With none detected
+      // now there is nothing to read or write.
+      const bool first_look =
+          std::all_of(seqs.begin(), seqs.end(),
+                      [&](const ServedSeqs& s) { return s.handover >= first_new_seq; });
+      if (!detected && first_look) continue;
     } else {
       ASSIGN_OR_RETURN(detected, DetectSituation(situation));
     }
@@ -687,13 +696,10 @@ Result<std::vector<DetectedConflict>> SqliteServerStore::RecomputeConflicts() {
 Status SqliteServerStore::RefreshAllSituations(int64_t now_ms, bool summaries_sent) {
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
-  // Without summaries sent, every fact counts as new: each post's total for each family goes out.
-  int64_t first_new_seq = 0;
-  if (summaries_sent) {
-    ASSIGN_OR_RETURN(first_new_seq, FirstNewSeq());
-  }
+  ASSIGN_OR_RETURN(const int64_t first_new_seq, FirstNewSeq());
   ASSIGN_OR_RETURN(Situations all, AllSituations());
-  RETURN_IF_ERROR(RefreshConflicts(all, now_ms, first_new_seq));
+  // Without summaries sent, each post's total for each family goes out.
+  RETURN_IF_ERROR(RefreshConflicts(all, now_ms, first_new_seq, /*summarise_all=*/!summaries_sent));
   RETURN_IF_ERROR(SaveHlc());
   return tx->Commit();
 }

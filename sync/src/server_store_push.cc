@@ -310,7 +310,7 @@ Result<bool> SqliteServerStore::ApplyFact(const core::RemoteChange& change,
                         .Bind(19, seq)
                         .Run());
     // What TouchHandover would read back from the row just written.
-    touched.insert(EntitlementSituation{*doc_hash, h->round_id, h->kit_type_id});
+    touched.insert(EntitlementSituation{std::move(*doc_hash), h->round_id, h->kit_type_id});
     touched.insert(StockSituation{h->post_id, h->kit_type_id});
     return true;
   }

@@ -142,8 +142,10 @@ class SqliteServerStore final : public ServerStore {
 
   // Conflicts (server_store_conflicts.cc): looks at each touched situation again and writes
   // what changed, in the caller's transaction. `first_new_seq` (FirstNewSeq) tells the facts
-  // this transaction wrote from those whose served summaries were sent before it.
-  core::Status RefreshConflicts(const Situations& touched, int64_t now_ms, int64_t first_new_seq);
+  // this transaction wrote from those whose served summaries were sent before it; with
+  // `summarise_all`, no summary was ever sent (a database from before schema step 4).
+  core::Status RefreshConflicts(const Situations& touched, int64_t now_ms, int64_t first_new_seq,
+                                bool summarise_all = false);
   // Every situation the stored facts make, for the rules to look at all of them.
   core::Result<Situations> AllSituations();
   // The stored conflicts and served summaries brought in line with every fact, in one

@@ -363,6 +363,28 @@ TEST_F(ServerConflictsTest, APostsTotalForAFamilyIsSentOnceEachTimeItChanges) {
   ExpectStoredEqualsRecomputed();
 }
 
+TEST_F(ServerConflictsTest, TwoKitsToANewFamilyInOneBatchAreAConflictFromThatBatch) {
+  auto family = ent_.store->RegisterBeneficiary({"P5550001", "Beneficiary P5550001", "", 4});
+  ASSERT_TRUE(family.ok()) << family.status().ToString();
+  core::HandoverInput kit;
+  kit.round_code = "HYG-R1";
+  kit.beneficiary_id = family->id;
+  kit.kit_type_code = "HYG-KIT";
+  kit.officer_code = "ENT-OF-1";
+  kit.proof = {core::ProofKind::kSignature, "sha256:5f1d0c"};
+  kit.consent = true;
+  ASSERT_TRUE(ent_.store->RecordHandover(kit).ok());
+  kit.override_reason = "second kit agreed by phone with the round lead";
+  ASSERT_TRUE(ent_.store->RecordHandover(kit).ok());
+  // The registration and both kits in one batch: the server held nothing of the family before.
+  Push(ent_);
+  const auto open = List("entitlement-exceeded", "open");
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].sides_size(), 2);
+  EXPECT_EQ(SentTotals(server_.db_path(), ent_.post_id), (std::vector<int64_t>{2}));
+  ExpectStoredEqualsRecomputed();
+}
+
 TEST_F(ServerConflictsTest, AVoidAtThePostClearsTheConflictByItself) {
   RecordHandover(ent_, "P1234567");
   const std::string second = RecordHandover(ent_, "P7654321");
