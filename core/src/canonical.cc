@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <charconv>
+
 namespace kitsync::core {
 namespace {
 
@@ -62,8 +64,14 @@ class CanonicalWriter {
  public:
   CanonicalWriter() { out_.reserve(512); out_.push_back('{'); }
 
-  void Int(std::string_view key, int64_t v) { Key(key); out_ += std::to_string(v); }
-  void UInt(std::string_view key, uint64_t v) { Key(key); out_ += std::to_string(v); }
+  void Int(std::string_view key, int64_t v) {
+    Key(key);
+    Number(v);
+  }
+  void UInt(std::string_view key, uint64_t v) {
+    Key(key);
+    Number(v);
+  }
   void Str(std::string_view key, std::string_view v) {
     Key(key);
     Quote(v);
@@ -88,10 +96,19 @@ class CanonicalWriter {
   }
 
  private:
+  // Keys are the encoders' own literals, lower-case letters and underscores: nothing to escape.
   void Key(std::string_view key) {
-    if (out_.size() > 1) out_.push_back(',');
-    Quote(key);
-    out_.push_back(':');
+    char open[2] = {',', '"'};
+    const bool first = out_.size() == 1;
+    out_.append(open + first, 2 - first);
+    out_.append(key);
+    out_.append("\":", 2);
+  }
+  template <typename T>
+  void Number(T v) {
+    char digits[24];
+    const auto end = std::to_chars(digits, digits + sizeof digits, v).ptr;
+    out_.append(digits, static_cast<size_t>(end - digits));
   }
   // Runs of characters JSON writes as they are (all of an ID, a hash, most names) are copied
   // whole; a character at a time made quoting the largest part of encoding.

@@ -69,14 +69,19 @@ std::string GenesisHash(const std::string& device_id) {
 }
 
 std::string ChainHash(const ChangeEntry& e, const std::string& prev_hash) {
+  return ChainHash(e.seq, e.hlc, e.entity, e.entity_id, e.op, e.payload, prev_hash);
+}
+
+std::string ChainHash(int64_t seq, Hlc hlc, std::string_view entity, std::string_view entity_id,
+                      std::string_view op, std::string_view payload, std::string_view prev_hash) {
   Sha256 h;
   h.AddString("kitsync.v1");
-  h.AddU64(static_cast<uint64_t>(e.seq));
-  h.AddU64(e.hlc.Pack());
-  h.AddString(e.entity);
-  h.AddString(e.entity_id);
-  h.AddString(e.op);
-  h.AddString(e.payload);
+  h.AddU64(static_cast<uint64_t>(seq));
+  h.AddU64(hlc.Pack());
+  h.AddString(entity);
+  h.AddString(entity_id);
+  h.AddString(op);
+  h.AddString(payload);
   h.AddString(prev_hash);
   return h.Finish();
 }

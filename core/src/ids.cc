@@ -80,16 +80,22 @@ std::string NewUuidV7() {
 }
 
 bool IsValidUuid(std::string_view s) {
+  // Every ID of every record is checked, several per handover: the four dashes in place, and a
+  // table lookup per other character.
+  static constexpr auto kLowerHex = [] {
+    std::array<bool, 256> t{};
+    for (char c = '0'; c <= '9'; ++c) t[static_cast<unsigned char>(c)] = true;
+    for (char c = 'a'; c <= 'f'; ++c) t[static_cast<unsigned char>(c)] = true;
+    return t;
+  }();
   if (s.size() != 36) return false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (c != '-') return false;
-    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-      return false;
-    }
+  if (s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-') return false;
+  bool ok = true;
+  for (size_t i : {0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 14, 15, 16, 17, 19, 20, 21, 22, 24, 25,
+                   26, 27, 28, 29, 30, 31, 32, 33, 34, 35}) {
+    ok &= kLowerHex[static_cast<unsigned char>(s[i])];
   }
-  return true;
+  return ok;
 }
 
 std::string NormalizeDocumentNumber(std::string_view doc_number) {

@@ -316,30 +316,19 @@ CREATE TABLE admin_requests (
   at_ms       INTEGER NOT NULL
 ) WITHOUT ROWID;
 )sql",
-    // 8: the served summaries last sent, keyed by a registration of the family rather than by
-    // its document hash. A document hash is a keyed hash: keyed by it, a batch of 500 handovers
-    // for 500 families wrote into about 500 different pages of the table, and each commit
-    // logged every one of them whole. Registrations are time-ordered (UUIDv7), and a family is
-    // mostly served soon after it registers, so the rows of a batch now share a few pages at
-    // the end of the table. The last summary sent for a family is its row with the highest
-    // feed sequence among the family's registrations.
+    // 8: served summaries are worked out from the facts instead of a table of what was sent.
+    // Every transaction that changes a family's total at a post sends the new total in that same
+    // transaction, so the total last sent is the total as of the transaction's start, which the
+    // facts give by their server_seq. Each push batch inserted a row per family it served into
+    // served_summaries, keyed by the family's document hash: a write to a random page of a
+    // growing B-tree for every handover, most of the pages each batch committed and
+    // checkpointed. Also the index of handovers by post and kit type: what a post handed out
+    // is read from handover_totals (step 6) less the voids of the post, and every key of the
+    // index began with the same post and kit type, which each pushed handover compared over
+    // and over to find its place.
     R"sql(
-CREATE TABLE served_summaries_by_registration (
-  beneficiary_id TEXT NOT NULL REFERENCES beneficiaries (id),
-  round_id       TEXT NOT NULL,
-  kit_type_id    TEXT NOT NULL,
-  post_id        TEXT NOT NULL,
-  quantity       INTEGER NOT NULL,
-  server_seq     INTEGER NOT NULL REFERENCES feed (server_seq),
-  PRIMARY KEY (beneficiary_id, round_id, kit_type_id, post_id)
-) WITHOUT ROWID;
-INSERT INTO served_summaries_by_registration
-  SELECT (SELECT max(b.id) FROM beneficiaries b WHERE b.doc_hash = s.doc_hash),
-         s.round_id, s.kit_type_id, s.post_id, s.quantity, s.server_seq
-  FROM served_summaries s
-  WHERE EXISTS (SELECT 1 FROM beneficiaries b WHERE b.doc_hash = s.doc_hash);
 DROP TABLE served_summaries;
-ALTER TABLE served_summaries_by_registration RENAME TO served_summaries;
+DROP INDEX handovers_by_post_kit;
 )sql",
     // 9: the feed's epochs. A server restored from a copy goes on from the copy's feed head,
     // and what it appends from there differs from what the copied server appended after the

@@ -204,23 +204,10 @@ Result<core::MasterData> SqliteServerStore::GetMasterData() {
 
 Result<int64_t> SqliteServerStore::Balance(const std::string& post_id,
                                            const std::string& kit_type_id) {
-  ASSIGN_OR_RETURN(Statement * moved,
-                   db_->Cached("SELECT coalesce(sum(CASE kind "
-                               "WHEN 'receipt' THEN quantity WHEN 'transfer_in' THEN quantity "
-                               "WHEN 'transfer_out' THEN -quantity WHEN 'adjustment' THEN quantity "
-                               "ELSE 0 END), 0) FROM stock_movements "
-                               "WHERE post_id = ? AND kit_type_id = ?"));
-  ASSIGN_OR_RETURN(bool row, moved->Bind(1, post_id).Bind(2, kit_type_id).Step());
-  const int64_t movements = row ? moved->Int(0) : 0;
-  moved->Reset();
-  ASSIGN_OR_RETURN(Statement * handed,
-                   db_->Cached("SELECT coalesce(sum(h.quantity), 0) FROM handovers h "
-                               "WHERE h.post_id = ? AND h.kit_type_id = ? AND NOT EXISTS "
-                               "(SELECT 1 FROM handover_voids v WHERE v.handover_id = h.id)"));
-  ASSIGN_OR_RETURN(row, handed->Bind(1, post_id).Bind(2, kit_type_id).Step());
-  const int64_t handed_out = row ? handed->Int(0) : 0;
-  handed->Reset();
-  return movements - handed_out;
+  // The same figures the stock situations read: handed out from the running sum the pushes
+  // keep (handover_totals), less what was voided.
+  ASSIGN_OR_RETURN(core::StockTotals totals, Totals(post_id, kit_type_id));
+  return totals.balance();
 }
 
 Result<std::vector<std::string>> SqliteServerStore::RecordCentralMovement(
@@ -229,10 +216,11 @@ Result<std::vector<std::string>> SqliteServerStore::RecordCentralMovement(
   ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
   ASSIGN_OR_RETURN(auto prior, PriorOutcome(in.request, "central-movement"));
   if (prior) return *prior;
+  ASSIGN_OR_RETURN(const int64_t first_new_seq, FirstNewSeq());
   Situations touched;
   ASSIGN_OR_RETURN(std::vector<std::string> ids, RecordCentralMovementLocked(in, touched));
   RETURN_IF_ERROR(RememberOutcome(in.request, "central-movement", ids, in.now_ms));
-  RETURN_IF_ERROR(RefreshConflicts(touched, in.now_ms));
+  RETURN_IF_ERROR(RefreshConflicts(touched, in.now_ms, first_new_seq));
   RETURN_IF_ERROR(AppendAudit(in.now_ms, "admin", "stock-" + std::string(core::ToString(in.kind)),
                               in.post_code,
                               in.kit_type_code + " quantity=" + std::to_string(in.quantity) +

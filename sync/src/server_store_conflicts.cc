@@ -170,16 +170,17 @@ Result<std::optional<DetectedConflict>> SqliteServerStore::DetectEntitlement(
 }
 
 Result<std::vector<core::ServedHandover>> SqliteServerStore::GatherServed(
-    const EntitlementSituation& s) {
+    const EntitlementSituation& s, std::vector<ServedSeqs>* seqs) {
   ASSIGN_OR_RETURN(
       Statement * stmt,
       db_->Cached("SELECT h.id, h.beneficiary_id, h.post_id, h.device_id, h.hlc, h.wall_ms, "
-                  "h.quantity, h.clock_ahead, h.override_reason, "
-                  "EXISTS (SELECT 1 FROM handover_voids v WHERE v.handover_id = h.id) "
+                  "h.quantity, h.clock_ahead, h.override_reason, h.server_seq, "
+                  "(SELECT min(v.server_seq) FROM handover_voids v WHERE v.handover_id = h.id) "
                   "FROM beneficiaries b JOIN handovers h ON h.beneficiary_id = b.id "
                   "AND h.round_id = ? AND h.kit_type_id = ? WHERE b.doc_hash = ?"));
-  stmt->Bind(1, s.round_id).Bind(2, s.kit_type_id).Bind(3, s.doc_hash);
+  stmt->BindView(1, s.round_id).BindView(2, s.kit_type_id).BindView(3, s.doc_hash);
   std::vector<core::ServedHandover> served;
+  if (seqs) seqs->clear();
   while (true) {
     ASSIGN_OR_RETURN(bool row, stmt->Step());
     if (!row) break;
@@ -193,7 +194,8 @@ Result<std::vector<core::ServedHandover>> SqliteServerStore::GatherServed(
     h.quantity = stmt->Int(6);
     h.clock_ahead = stmt->Int(7) != 0;
     h.override_reason = stmt->Text(8);
-    h.voided = stmt->Int(9) != 0;
+    h.voided = !stmt->IsNull(10);
+    if (seqs) seqs->push_back({stmt->Int(9), h.voided ? stmt->Int(10) : 0});
     served.push_back(std::move(h));
   }
   stmt->Reset();
@@ -202,48 +204,38 @@ Result<std::vector<core::ServedHandover>> SqliteServerStore::GatherServed(
 
 Status SqliteServerStore::RefreshServedSummaries(const EntitlementSituation& s,
                                                  const std::vector<core::ServedHandover>& served,
-                                                 int64_t now_ms) {
-  std::map<std::string, int64_t> per_post;
-  // The family's newest registration that was served: its row sits among the newest rows of
-  // the table (schema step 8).
-  std::string registration;
-  for (const core::ServedHandover& h : served) {
-    per_post[h.post_id] += h.voided ? 0 : h.quantity;
-    registration = std::max(registration, h.beneficiary_id);
+                                                 const std::vector<ServedSeqs>& seqs,
+                                                 int64_t first_new_seq, int64_t now_ms) {
+  // Every transaction that changes a post's total for a family (a handover, a void) refreshes
+  // the family's situation in that same transaction, and sends the total whenever it differs
+  // from the one sent before. So the last total sent for a post is its total as of this
+  // transaction's start, and a post that had served the family by then has had one sent.
+  // Both are read off the facts: what entered the feed before `first_new_seq` was there.
+  struct PostTotals {
+    int64_t now = 0;
+    int64_t before = 0;
+    bool served_before = false;
+  };
+  std::map<std::string_view, PostTotals> per_post;  // in post ID order, as the feed gets them
+  for (size_t i = 0; i < served.size(); ++i) {
+    const core::ServedHandover& h = served[i];
+    PostTotals& t = per_post[h.post_id];
+    if (!h.voided) t.now += h.quantity;
+    if (seqs[i].handover < first_new_seq) {
+      t.served_before = true;
+      const bool voided_before = seqs[i].first_void != 0 && seqs[i].first_void < first_new_seq;
+      if (!voided_before) t.before += h.quantity;
+    }
   }
-  for (const auto& [post_id, quantity] : per_post) {
-    ASSIGN_OR_RETURN(Statement * sent,
-                     db_->Cached("SELECT s.quantity FROM beneficiaries b JOIN served_summaries s "
-                                 "ON s.beneficiary_id = b.id AND s.round_id = ? "
-                                 "AND s.kit_type_id = ? AND s.post_id = ? "
-                                 "WHERE b.doc_hash = ? ORDER BY s.server_seq DESC LIMIT 1"));
-    ASSIGN_OR_RETURN(bool row, sent->Bind(1, s.round_id)
-                                   .Bind(2, s.kit_type_id)
-                                   .Bind(3, post_id)
-                                   .Bind(4, s.doc_hash)
-                                   .Step());
-    const bool unchanged = row && sent->Int(0) == quantity;
-    sent->Reset();
-    if (unchanged) continue;
-    const core::ServedSummary summary{s.doc_hash, s.round_id, s.kit_type_id, post_id, quantity};
+  for (const auto& [post_id, t] : per_post) {
+    if (t.served_before && t.before == t.now) continue;  // sent already
+    const core::ServedSummary summary{s.doc_hash, s.round_id, s.kit_type_id,
+                                      std::string(post_id), t.now};
     RETURN_IF_ERROR(core::ValidateServedSummary(summary));
     ASSIGN_OR_RETURN(core::LoggedForm form, FeedForm(summary));
-    ASSIGN_OR_RETURN(int64_t seq,
-                     AppendFeed(kServedChannelPrefix + post_id, form, NextHlc(now_ms),
-                                server_device_id_));
-    ASSIGN_OR_RETURN(Statement * keep,
-                     db_->Cached("INSERT INTO served_summaries (beneficiary_id, round_id, "
-                                 "kit_type_id, post_id, quantity, server_seq) "
-                                 "VALUES (?, ?, ?, ?, ?, ?) "
-                                 "ON CONFLICT DO UPDATE SET quantity = excluded.quantity, "
-                                 "server_seq = excluded.server_seq"));
-    RETURN_IF_ERROR(keep->Bind(1, registration)
-                        .Bind(2, s.round_id)
-                        .Bind(3, s.kit_type_id)
-                        .Bind(4, post_id)
-                        .Bind(5, quantity)
-                        .Bind(6, seq)
-                        .Run());
+    RETURN_IF_ERROR(AppendFeed(kServedChannelPrefix + summary.post_id, form, NextHlc(now_ms),
+                               server_device_id_)
+                        .status());
   }
   return Status::Ok();
 }
@@ -399,10 +391,11 @@ Result<std::string> SqliteServerStore::CorrectBeneficiary(const CentralCorrectio
     if (prior->size() != 1) return Status::Internal("a remembered correction has no single ID");
     return prior->front();
   }
+  ASSIGN_OR_RETURN(const int64_t first_new_seq, FirstNewSeq());
   Situations touched;
   ASSIGN_OR_RETURN(std::string id, CorrectCentrally(in, touched));
   RETURN_IF_ERROR(RememberOutcome(in.request, "correction", {id}, in.now_ms));
-  RETURN_IF_ERROR(RefreshConflicts(touched, in.now_ms));
+  RETURN_IF_ERROR(RefreshConflicts(touched, in.now_ms, first_new_seq));
   std::string detail = "correction=" + id;
   if (in.full_name) detail += " name=" + *in.full_name;
   if (in.phone) detail += " phone=" + *in.phone;
@@ -450,16 +443,32 @@ std::string SqliteServerStore::SituationKey(const Situation& situation) {
 
 // --- keeping the stored conflicts up to date
 
-Status SqliteServerStore::RefreshConflicts(const Situations& touched, int64_t now_ms) {
+Result<int64_t> SqliteServerStore::FirstNewSeq() {
+  ASSIGN_OR_RETURN(int64_t head, db_->QueryInt("SELECT coalesce(max(server_seq), 0) FROM feed"));
+  return head + 1;
+}
+
+Status SqliteServerStore::RefreshConflicts(const Situations& touched, int64_t now_ms,
+                                           int64_t first_new_seq, bool summarise_all) {
   EntitlementRules rules;
+  std::vector<ServedSeqs> seqs;
   for (const Situation& situation : touched) {
     // A family's totals per post changed where its entitlement situation was touched: tablets
     // everywhere hear of it, conflict or not.
     std::optional<DetectedConflict> detected;
     if (auto* e = std::get_if<EntitlementSituation>(&situation)) {
-      ASSIGN_OR_RETURN(std::vector<core::ServedHandover> served, GatherServed(*e));
-      RETURN_IF_ERROR(RefreshServedSummaries(*e, served, now_ms));
+      ASSIGN_OR_RETURN(std::vector<core::ServedHandover> served, GatherServed(*e, &seqs));
+      RETURN_IF_ERROR(RefreshServedSummaries(*e, served, seqs,
+                                             summarise_all ? 0 : first_new_seq, now_ms));
       ASSIGN_OR_RETURN(detected, DetectEntitlement(*e, std::move(served), &rules));
+      // Handovers are never deleted, and a conflict is stored only for a situation whose
+      // handovers were looked at: when every handover of the situation is this transaction's
+      // own (a family's first kit, the usual case), none is stored for it. With none detected
+      // now there is nothing to read or write.
+      const bool first_look =
+          std::all_of(seqs.begin(), seqs.end(),
+                      [&](const ServedSeqs& s) { return s.handover >= first_new_seq; });
+      if (!detected && first_look) continue;
     } else {
       ASSIGN_OR_RETURN(detected, DetectSituation(situation));
     }
@@ -472,7 +481,7 @@ Status SqliteServerStore::RefreshConflicts(const Situations& touched, int64_t no
         db_->Cached("SELECT id, situation, kind, severity, status, summary, provisional, sides, "
                     "post_ids, clock_ahead, detected_ms, updated_ms, resolution, resolved_by, "
                     "resolved_ms, note, fingerprint FROM conflicts WHERE situation = ?"));
-    ASSIGN_OR_RETURN(bool held, find->Bind(1, key).Step());
+    ASSIGN_OR_RETURN(bool held, find->BindView(1, key).Step());
     std::optional<core::StoredConflictState> stored;
     if (held) {
       // Read whole only while open and unchanged in its sides: then whether it still reads the
@@ -684,11 +693,13 @@ Result<std::vector<DetectedConflict>> SqliteServerStore::RecomputeConflicts() {
   return out;  // read only: the transaction rolls back
 }
 
-Status SqliteServerStore::RefreshAllSituations(int64_t now_ms) {
+Status SqliteServerStore::RefreshAllSituations(int64_t now_ms, bool summaries_sent) {
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
+  ASSIGN_OR_RETURN(const int64_t first_new_seq, FirstNewSeq());
   ASSIGN_OR_RETURN(Situations all, AllSituations());
-  RETURN_IF_ERROR(RefreshConflicts(all, now_ms));
+  // Without summaries sent, each post's total for each family goes out.
+  RETURN_IF_ERROR(RefreshConflicts(all, now_ms, first_new_seq, /*summarise_all=*/!summaries_sent));
   RETURN_IF_ERROR(SaveHlc());
   return tx->Commit();
 }
@@ -725,6 +736,7 @@ Result<ResolveOutcome> SqliteServerStore::ResolveConflict(const ResolveInput& in
     again.record_ids = std::move(*prior);
     return again;
   }
+  ASSIGN_OR_RETURN(const int64_t first_new_seq, FirstNewSeq());
   ASSIGN_OR_RETURN(ConflictRecord current, ReadConflict(in.conflict_id));
   const ConflictKind kind = current.conflict.kind;
   if (!ActionFits(kind, in.action)) {
@@ -895,7 +907,7 @@ Result<ResolveOutcome> SqliteServerStore::ResolveConflict(const ResolveInput& in
                       .Bind(6, in.conflict_id)
                       .Run());
   // What the decision wrote may settle the situation or, short of it, reopen it with new figures.
-  RETURN_IF_ERROR(RefreshConflicts(touched, in.now_ms));
+  RETURN_IF_ERROR(RefreshConflicts(touched, in.now_ms, first_new_seq));
   // The decision itself, to the tablets of every post it concerns.
   core::ConflictResolution decision;
   decision.conflict_id = in.conflict_id;

@@ -94,6 +94,9 @@ Result<PushOutcome> SqliteServerStore::ApplyPush(const Principal& device, const 
                                       N(acked) + "; send from change " + N(acked + 1));
   }
 
+  // Facts from here on are this batch's own (served summaries tell them apart).
+  ASSIGN_OR_RETURN(const int64_t first_new_seq, FirstNewSeq());
+
   // Re-hash what is new, from the hash the server holds; the last must be the tip the device
   // sent. The prefix already held was verified when it arrived.
   const size_t skip = static_cast<size_t>(acked + 1 - in.first_seq);
@@ -104,14 +107,8 @@ Result<PushOutcome> SqliteServerStore::ApplyPush(const Principal& device, const 
     const int64_t seq = in.first_seq + static_cast<int64_t>(i);
     RETURN_IF_ERROR(CheckOwnership(in.changes[i], seq, device));
     ASSIGN_OR_RETURN(core::LoggedForm form, core::ToLoggedForm(in.changes[i].record));
-    core::ChangeEntry e;
-    e.seq = seq;
-    e.hlc = in.changes[i].hlc;
-    e.entity = form.entity;
-    e.entity_id = form.entity_id;
-    e.op = "create";
-    e.payload = form.payload;
-    prev = core::ChainHash(e, prev);
+    prev = core::ChainHash(seq, in.changes[i].hlc, form.entity, form.entity_id, "create",
+                           form.payload, prev);
     forms.push_back(std::move(form));
   }
   if (prev != in.tip_hash) {
@@ -146,7 +143,7 @@ Result<PushOutcome> SqliteServerStore::ApplyPush(const Principal& device, const 
   RETURN_IF_ERROR(AddHandedOut(handed));
 
   // Conflicts never refuse a batch: they are recorded beside it, in the same transaction.
-  RETURN_IF_ERROR(RefreshConflicts(touched, in.now_ms));
+  RETURN_IF_ERROR(RefreshConflicts(touched, in.now_ms, first_new_seq));
 
   ASSIGN_OR_RETURN(Statement * advance,
                    db_->Cached("UPDATE devices SET acked_seq = ?, tip_hash = ?, last_push_ms = ?, "
@@ -179,8 +176,8 @@ Result<std::optional<std::string>> SqliteServerStore::QueryText(const char* sql,
                                                                 const std::string& key1,
                                                                 const std::string& key2) {
   ASSIGN_OR_RETURN(Statement * stmt, db_->Cached(sql));
-  stmt->Bind(1, key1);
-  if (!key2.empty()) stmt->Bind(2, key2);
+  stmt->BindView(1, key1);
+  if (!key2.empty()) stmt->BindView(2, key2);
   ASSIGN_OR_RETURN(bool row, stmt->Step());
   std::optional<std::string> out;
   if (row) out = stmt->Text(0);
@@ -313,7 +310,7 @@ Result<bool> SqliteServerStore::ApplyFact(const core::RemoteChange& change,
                         .Bind(19, seq)
                         .Run());
     // What TouchHandover would read back from the row just written.
-    touched.insert(EntitlementSituation{*doc_hash, h->round_id, h->kit_type_id});
+    touched.insert(EntitlementSituation{std::move(*doc_hash), h->round_id, h->kit_type_id});
     touched.insert(StockSituation{h->post_id, h->kit_type_id});
     return true;
   }

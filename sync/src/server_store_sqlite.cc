@@ -219,7 +219,9 @@ Result<std::unique_ptr<SqliteServerStore>> SqliteServerStore::OpenFile(
     const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                std::chrono::system_clock::now().time_since_epoch())
                                .count();
-    RETURN_IF_ERROR(store->RefreshAllSituations(now_ms));
+    // Step 4 brought served summaries: a database from before it holds facts no tablet has had
+    // a summary of.
+    RETURN_IF_ERROR(store->RefreshAllSituations(now_ms, /*summaries_sent=*/version_before >= 4));
   }
   if (options.background_checkpoints) {
     CheckpointerOptions checkpoints;
@@ -408,7 +410,7 @@ Status SqliteServerStore::RevokeDevice(const std::string& device_id, const std::
 
 Result<bool> SqliteServerStore::Exists(const char* sql, const std::string& id) {
   ASSIGN_OR_RETURN(Statement * stmt, db_->Cached(sql));
-  ASSIGN_OR_RETURN(bool row, stmt->Bind(1, id).Step());
+  ASSIGN_OR_RETURN(bool row, stmt->BindView(1, id).Step());
   stmt->Reset();
   return row;
 }

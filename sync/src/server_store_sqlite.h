@@ -153,15 +153,24 @@ class SqliteServerStore final : public ServerStore {
   core::Result<std::vector<std::string>> RecordCentralMovementLocked(
       const CentralMovementInput& input, Situations& touched);
 
+  // The server sequence the open write transaction's first feed entry gets: facts that entered
+  // the feed from it on are the transaction's own. Read before the transaction appends anything.
+  core::Result<int64_t> FirstNewSeq();
+
   // Conflicts (server_store_conflicts.cc): looks at each touched situation again and writes
-  // what changed, in the caller's transaction.
-  core::Status RefreshConflicts(const Situations& touched, int64_t now_ms);
+  // what changed, in the caller's transaction. `first_new_seq` (FirstNewSeq) tells the facts
+  // this transaction wrote from those whose served summaries were sent before it; with
+  // `summarise_all`, no summary was ever sent (a database from before schema step 4).
+  core::Status RefreshConflicts(const Situations& touched, int64_t now_ms, int64_t first_new_seq,
+                                bool summarise_all = false);
   // Every situation the stored facts make, for the rules to look at all of them.
   core::Result<Situations> AllSituations();
   // The stored conflicts and served summaries brought in line with every fact, in one
   // transaction. After an upgrade, facts stored by an older server have never been seen by the
-  // rules (or the summaries) that the upgrade brought.
-  core::Status RefreshAllSituations(int64_t now_ms);
+  // rules (or the summaries) that the upgrade brought. `summaries_sent`: the database comes
+  // from a server that sent served summaries (schema step 4 on), so every fact it holds is
+  // summarised already; otherwise none is, and every family's totals are sent.
+  core::Status RefreshAllSituations(int64_t now_ms, bool summaries_sent);
   core::Status TouchHandover(const std::string& handover_id, Situations& touched);
   core::Result<std::optional<core::DetectedConflict>> DetectSituation(const Situation& situation,
                                                                       bool recount = false);
@@ -207,11 +216,20 @@ class SqliteServerStore final : public ServerStore {
       const EntitlementSituation& situation,
       std::optional<std::vector<core::ServedHandover>> served = std::nullopt,
       EntitlementRules* rules = nullptr);
-  // Every handover of the situation's kit type and round to the family, voided or not.
-  core::Result<std::vector<core::ServedHandover>> GatherServed(const EntitlementSituation& s);
-  // Sends a new summary to every tablet for each post whose total for the family changed.
+  // Where a gathered handover, and the first void of it, entered the feed (0: not voided).
+  struct ServedSeqs {
+    int64_t handover = 0;
+    int64_t first_void = 0;
+  };
+  // Every handover of the situation's kit type and round to the family, voided or not; with
+  // `seqs`, also where each of them and its first void entered the feed, in the same order.
+  core::Result<std::vector<core::ServedHandover>> GatherServed(
+      const EntitlementSituation& s, std::vector<ServedSeqs>* seqs = nullptr);
+  // Sends a new summary to every tablet for each post whose total for the family changed in
+  // the open transaction (facts from `first_new_seq` on).
   core::Status RefreshServedSummaries(const EntitlementSituation& s,
                                       const std::vector<core::ServedHandover>& served,
+                                      const std::vector<ServedSeqs>& seqs, int64_t first_new_seq,
                                       int64_t now_ms);
   // `recount`: sum the handovers themselves rather than read handover_totals, for a look at
   // the facts from scratch (RecomputeConflicts).

@@ -354,9 +354,18 @@ Result<std::string> UuidFromBytes(std::string_view bytes) {
   if (bytes.size() != 16) {
     return Status::InvalidArgument("an ID must be 16 bytes, got " + std::to_string(bytes.size()));
   }
-  std::string hex = core::ToHex(bytes);
-  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
-         hex.substr(16, 4) + "-" + hex.substr(20);
+  // Every ID of every pushed record comes through here: written straight into its text form
+  // (8-4-4-4-12 lower-case hex digits) rather than assembled from substrings.
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(36, '-');
+  size_t at = 0;
+  for (size_t i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) ++at;  // the dashes
+    const auto b = static_cast<unsigned char>(bytes[i]);
+    out[at++] = kHex[b >> 4];
+    out[at++] = kHex[b & 0xf];
+  }
+  return out;
 }
 
 uint32_t RecordBatchWriter::Ref(const std::string& uuid) {

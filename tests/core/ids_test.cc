@@ -30,6 +30,10 @@ TEST(IdsTest, RejectsMalformedUuids) {
   EXPECT_FALSE(IsValidUuid("0192f5e47c3a7b1e9f003c5d2e1a4b6f"));      // no dashes
   EXPECT_FALSE(IsValidUuid("0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b6"));    // short
   EXPECT_FALSE(IsValidUuid("0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b6g"));
+  EXPECT_FALSE(IsValidUuid("0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4-6f"));  // a dash out of place
+  EXPECT_FALSE(IsValidUuid("0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b6/"));  // just below '0'
+  EXPECT_FALSE(IsValidUuid("0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b6:"));  // just above '9'
+  EXPECT_FALSE(IsValidUuid(std::string("0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b6\0", 36)));
   EXPECT_TRUE(IsValidUuid("0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b6f"));
 }
 

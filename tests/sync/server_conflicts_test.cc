@@ -291,6 +291,101 @@ TEST_F(ServerConflictsTest, StockDeficitShowsTheNegativeBalanceAndAReceiptSettle
   EXPECT_TRUE(seen);
 }
 
+// The quantities each post's served channel has carried for a family, in feed order.
+std::vector<int64_t> SentTotals(const std::string& db_path, const std::string& post_id) {
+  const std::string text = RawDb(db_path).QueryText(
+      "SELECT coalesce(group_concat(json_extract(CAST(payload AS TEXT), '$.qty'), ','), '') "
+      "FROM (SELECT payload FROM feed WHERE channel = 'served:" + post_id +
+      "' ORDER BY server_seq)");
+  std::vector<int64_t> out;
+  size_t at = 0;
+  while (at < text.size()) {
+    size_t comma = text.find(',', at);
+    if (comma == std::string::npos) comma = text.size();
+    out.push_back(std::stoll(text.substr(at, comma - at)));
+    at = comma + 1;
+  }
+  return out;
+}
+
+TEST_F(ServerConflictsTest, APostsTotalForAFamilyIsSentOnceEachTimeItChanges) {
+  auto family = ent_.store->RegisterBeneficiary({"P1234567", "Beneficiary P1234567", "", 3});
+  ASSERT_TRUE(family.ok()) << family.status().ToString();
+  core::HandoverInput kit;
+  kit.round_code = "HYG-R1";
+  kit.beneficiary_id = family->id;
+  kit.kit_type_code = "HYG-KIT";
+  kit.officer_code = "ENT-OF-1";
+  kit.proof = {core::ProofKind::kSignature, "sha256:5f1d0c"};
+  kit.consent = true;
+  auto first = ent_.store->RecordHandover(kit);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  Push(ent_);
+  EXPECT_EQ(SentTotals(server_.db_path(), ent_.post_id), (std::vector<int64_t>{1}));
+
+  // A second kit voided before the push: the batch leaves ENT's total as it was, so nothing new
+  // is sent, though the family's situation was looked at again.
+  kit.override_reason = "the first kit was damaged";
+  auto second = ent_.store->RecordHandover(kit);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  ASSERT_TRUE(
+      ent_.store->VoidHandover({second->handover.id, "recorded twice", "ENT-OF-1"}).ok());
+  Push(ent_);
+  EXPECT_EQ(SentTotals(server_.db_path(), ent_.post_id), (std::vector<int64_t>{1}));
+
+  // Voiding the first kit changes the total, in a batch of its own.
+  ASSERT_TRUE(ent_.store->VoidHandover({first->handover.id, "wrong family", "ENT-OF-1"}).ok());
+  Push(ent_);
+  EXPECT_EQ(SentTotals(server_.db_path(), ent_.post_id), (std::vector<int64_t>{1, 0}));
+
+  // The family served at NUN: NUN's total goes out, ENT's did not change.
+  RecordHandover(nun_, "P1234567");
+  Push(nun_);
+  EXPECT_EQ(SentTotals(server_.db_path(), ent_.post_id), (std::vector<int64_t>{1, 0}));
+  EXPECT_EQ(SentTotals(server_.db_path(), nun_.post_id), (std::vector<int64_t>{1}));
+
+  // A database from a server that kept a table of the summaries it sent (schema steps 4 to 7)
+  // is upgraded and every situation looked at again: nothing was left unsent, so nothing goes
+  // out again.
+  const int64_t feed = Count("SELECT count(*) FROM feed");
+  {
+    RawDb db(server_.db_path());
+    db.Exec("CREATE TABLE served_summaries (doc_hash TEXT NOT NULL, round_id TEXT NOT NULL, "
+            "kit_type_id TEXT NOT NULL, post_id TEXT NOT NULL, quantity INTEGER NOT NULL, "
+            "server_seq INTEGER NOT NULL REFERENCES feed (server_seq), "
+            "PRIMARY KEY (doc_hash, round_id, kit_type_id, post_id)) WITHOUT ROWID");
+    db.Exec("CREATE INDEX handovers_by_post_kit ON handovers (post_id, kit_type_id, quantity)");
+    db.Exec("DROP TABLE feed_epochs");  // schema step 9, after
+    db.Exec("PRAGMA user_version = 7");
+  }
+  server_.Reopen();
+  EXPECT_EQ(Count("SELECT count(*) FROM feed"), feed);
+  EXPECT_EQ(Count("SELECT count(*) FROM sqlite_schema WHERE name = 'served_summaries'"), 0);
+  ExpectStoredEqualsRecomputed();
+}
+
+TEST_F(ServerConflictsTest, TwoKitsToANewFamilyInOneBatchAreAConflictFromThatBatch) {
+  auto family = ent_.store->RegisterBeneficiary({"P5550001", "Beneficiary P5550001", "", 4});
+  ASSERT_TRUE(family.ok()) << family.status().ToString();
+  core::HandoverInput kit;
+  kit.round_code = "HYG-R1";
+  kit.beneficiary_id = family->id;
+  kit.kit_type_code = "HYG-KIT";
+  kit.officer_code = "ENT-OF-1";
+  kit.proof = {core::ProofKind::kSignature, "sha256:5f1d0c"};
+  kit.consent = true;
+  ASSERT_TRUE(ent_.store->RecordHandover(kit).ok());
+  kit.override_reason = "second kit agreed by phone with the round lead";
+  ASSERT_TRUE(ent_.store->RecordHandover(kit).ok());
+  // The registration and both kits in one batch: the server held nothing of the family before.
+  Push(ent_);
+  const auto open = List("entitlement-exceeded", "open");
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].sides_size(), 2);
+  EXPECT_EQ(SentTotals(server_.db_path(), ent_.post_id), (std::vector<int64_t>{2}));
+  ExpectStoredEqualsRecomputed();
+}
+
 TEST_F(ServerConflictsTest, AVoidAtThePostClearsTheConflictByItself) {
   RecordHandover(ent_, "P1234567");
   const std::string second = RecordHandover(ent_, "P7654321");

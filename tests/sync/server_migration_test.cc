@@ -110,48 +110,5 @@ TEST_F(ServerMigrationTest, ConflictsInFactsFromBeforeTheUpgradeAreRecordedWhenI
   EXPECT_EQ(testing::RawDb(db_).QueryInt("SELECT max(server_seq) FROM feed"), feed_head);
 }
 
-// Step 8 re-keys the served summaries last sent from the family's document hash to one of its
-// registrations; what was sent, and what the tablets were told, stays as it was.
-TEST_F(ServerMigrationTest, ServedSummariesKeyedByDocumentHashAreKeptAcrossTheirNewKey) {
-  {
-    auto store = OpenSqliteServerStore(data_);
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-  }
-  const std::string sent_rows =
-      "SELECT b.doc_hash || '/' || s.round_id || '/' || s.kit_type_id || '/' || s.post_id || "
-      "'/' || s.quantity || '/' || s.server_seq FROM served_summaries s "
-      "JOIN beneficiaries b ON b.id = s.beneficiary_id";
-  const std::set<std::string> sent = Column(db_, sent_rows);
-  ASSERT_GE(sent.size(), 2u);  // the family shared by ENT and NUN, at each post
-  // The same rows as schema step 7 kept them, in a database from before the steps after it.
-  {
-    testing::RawDb raw(db_);
-    raw.Exec(
-        "CREATE TABLE old (doc_hash TEXT NOT NULL, round_id TEXT NOT NULL, "
-        "kit_type_id TEXT NOT NULL, post_id TEXT NOT NULL, quantity INTEGER NOT NULL, "
-        "server_seq INTEGER NOT NULL REFERENCES feed (server_seq), "
-        "PRIMARY KEY (doc_hash, round_id, kit_type_id, post_id)) WITHOUT ROWID;"
-        "INSERT INTO old SELECT b.doc_hash, s.round_id, s.kit_type_id, s.post_id, s.quantity, "
-        "s.server_seq FROM served_summaries s JOIN beneficiaries b ON b.id = s.beneficiary_id;"
-        "DROP TABLE served_summaries; ALTER TABLE old RENAME TO served_summaries;"
-        "DROP TABLE feed_epochs; PRAGMA user_version = 7;");
-  }
-  const int64_t feed_head = testing::RawDb(db_).QueryInt("SELECT max(server_seq) FROM feed");
-
-  auto store = OpenSqliteServerStore(data_);
-  ASSERT_TRUE(store.ok()) << store.status().ToString();
-  EXPECT_EQ(Column(db_, "PRAGMA user_version"), std::set<std::string>{"9"});
-  EXPECT_EQ(Column(db_, sent_rows), sent);
-  // Each family's row is under its newest registration.
-  EXPECT_EQ(testing::RawDb(db_).QueryInt(
-                "SELECT count(*) FROM served_summaries s JOIN beneficiaries b "
-                "ON b.id = s.beneficiary_id WHERE b.id <> (SELECT max(o.id) FROM beneficiaries o "
-                "WHERE o.doc_hash = b.doc_hash)"),
-            0);
-  // Opening an upgraded server runs every situation past the rules again, the served summaries
-  // included: found under their new key, none is sent again.
-  EXPECT_EQ(testing::RawDb(db_).QueryInt("SELECT max(server_seq) FROM feed"), feed_head);
-}
-
 }  // namespace
 }  // namespace kitsync::sync

@@ -16,6 +16,23 @@ namespace {
 
 using ::testing::HasSubstr;
 
+TEST(WireIdsTest, AnIdTravelsAsSixteenBytesAndComesBackAsTheSameText) {
+  for (const std::string& id : std::vector<std::string>{
+           "00000000-0000-0000-0000-000000000000", "ffffffff-ffff-ffff-ffff-ffffffffffff",
+        "0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b6f", core::NewUuidV7()}) {
+    const std::string bytes = sync::UuidToBytes(id);
+    ASSERT_EQ(bytes.size(), 16u) << id;
+    auto back = sync::UuidFromBytes(bytes);
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    EXPECT_EQ(*back, id);
+    EXPECT_TRUE(core::IsValidUuid(*back)) << *back;
+  }
+  EXPECT_EQ(sync::UuidFromBytes(std::string(15, 'x')).status().code(),
+            core::Code::kInvalidArgument);
+  EXPECT_EQ(sync::UuidFromBytes(std::string(17, 'x')).status().code(),
+            core::Code::kInvalidArgument);
+}
+
 class ServerPushTest : public ::testing::Test {
  protected:
   void SetUp() override {

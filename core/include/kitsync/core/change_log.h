@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "kitsync/core/hlc.h"
 
@@ -34,5 +35,9 @@ struct ChainReport {
 
 std::string GenesisHash(const std::string& device_id);
 std::string ChainHash(const ChangeEntry& entry, const std::string& prev_hash);
+// The same hash from an entry's parts, for a caller that holds them elsewhere (the server
+// checking a pushed batch) and would otherwise copy each payload into a ChangeEntry.
+std::string ChainHash(int64_t seq, Hlc hlc, std::string_view entity, std::string_view entity_id,
+                      std::string_view op, std::string_view payload, std::string_view prev_hash);
 
 }  // namespace kitsync::core
