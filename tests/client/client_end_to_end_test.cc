@@ -31,17 +31,9 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-constexpr char kMasterJson[] = R"({
-  "kit_types": [{"code": "HYG-KIT", "name": "Hygiene kit", "unit": "kit"}],
-  "posts": [{"code": "ENT", "name": "Entikong"}, {"code": "NUN", "name": "Nunukan"}],
-  "officers": [{"code": "ENT-OF-01", "name": "Ayu Lestari", "post": "ENT", "role": "officer"}],
-  "rounds": [{"code": "HYG-2026-11", "name": "Hygiene kits", "requires_proof": true,
-              "entitlements": [{"kit_type": "HYG-KIT", "max_per_beneficiary": 1}]}]
-})";
-
 class EndToEndTest : public EndToEndFixture {
  protected:
-  EndToEndTest() : EndToEndFixture(kMasterJson) {}
+  EndToEndTest() : EndToEndFixture(kTwoPostMasterJson) {}
 
   // Receives stock, registers someone and hands over a kit: three changes.
   std::string RecordAtPost(const std::string& db, const std::string& doc_number) {

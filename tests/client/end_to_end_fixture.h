@@ -23,6 +23,16 @@ namespace kitsync::testing {
 
 inline constexpr std::chrono::seconds kCommandTimeout{120};
 
+// Master data of two posts (ENT, NUN), one kit type, one officer at ENT and a round that
+// entitles each family to one hygiene kit against proof of receipt.
+inline constexpr char kTwoPostMasterJson[] = R"({
+  "kit_types": [{"code": "HYG-KIT", "name": "Hygiene kit", "unit": "kit"}],
+  "posts": [{"code": "ENT", "name": "Entikong"}, {"code": "NUN", "name": "Nunukan"}],
+  "officers": [{"code": "ENT-OF-01", "name": "Ayu Lestari", "post": "ENT", "role": "officer"}],
+  "rounds": [{"code": "HYG-2026-11", "name": "Hygiene kits", "requires_proof": true,
+              "entitlements": [{"kit_type": "HYG-KIT", "max_per_beneficiary": 1}]}]
+})";
+
 // `s` without trailing newlines, carriage returns and spaces.
 std::string Trim(std::string s);
 

@@ -17,17 +17,9 @@ namespace {
 
 using nlohmann::json;
 
-constexpr char kMasterJson[] = R"({
-  "kit_types": [{"code": "HYG-KIT", "name": "Hygiene kit", "unit": "kit"}],
-  "posts": [{"code": "ENT", "name": "Entikong"}, {"code": "NUN", "name": "Nunukan"}],
-  "officers": [{"code": "ENT-OF-01", "name": "Ayu Lestari", "post": "ENT", "role": "officer"}],
-  "rounds": [{"code": "HYG-2026-11", "name": "Hygiene kits", "requires_proof": true,
-              "entitlements": [{"kit_type": "HYG-KIT", "max_per_beneficiary": 1}]}]
-})";
-
 class RestoreEndToEndTest : public EndToEndFixture {
  protected:
-  RestoreEndToEndTest() : EndToEndFixture(kMasterJson) {}
+  RestoreEndToEndTest() : EndToEndFixture(kTwoPostMasterJson) {}
 
   // Registers someone and hands over a kit: two changes.
   void Serve(const std::string& db, const std::string& doc_number) {

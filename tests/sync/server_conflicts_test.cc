@@ -24,6 +24,18 @@ class ServerConflictsTest : public ::testing::Test {
     ASSERT_NE(nun_.store, nullptr);
   }
 
+  // One hygiene kit of round HYG-R1 for `beneficiary_id`, signed for at ENT.
+  static core::HandoverInput HygieneKitAtEnt(const std::string& beneficiary_id) {
+    core::HandoverInput kit;
+    kit.round_code = "HYG-R1";
+    kit.beneficiary_id = beneficiary_id;
+    kit.kit_type_code = "HYG-KIT";
+    kit.officer_code = "ENT-OF-1";
+    kit.proof = {core::ProofKind::kSignature, "sha256:5f1d0c"};
+    kit.consent = true;
+    return kit;
+  }
+
   // Pushes everything the tablet has not had acknowledged; the push must succeed.
   void Push(Tablet& t) {
     for (int i = 0; i < 100; ++i) {
@@ -311,13 +323,7 @@ std::vector<int64_t> SentTotals(const std::string& db_path, const std::string& p
 TEST_F(ServerConflictsTest, APostsTotalForAFamilyIsSentOnceEachTimeItChanges) {
   auto family = ent_.store->RegisterBeneficiary({"P1234567", "Beneficiary P1234567", "", 3});
   ASSERT_TRUE(family.ok()) << family.status().ToString();
-  core::HandoverInput kit;
-  kit.round_code = "HYG-R1";
-  kit.beneficiary_id = family->id;
-  kit.kit_type_code = "HYG-KIT";
-  kit.officer_code = "ENT-OF-1";
-  kit.proof = {core::ProofKind::kSignature, "sha256:5f1d0c"};
-  kit.consent = true;
+  core::HandoverInput kit = HygieneKitAtEnt(family->id);
   auto first = ent_.store->RecordHandover(kit);
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   Push(ent_);
@@ -367,13 +373,7 @@ TEST_F(ServerConflictsTest, APostsTotalForAFamilyIsSentOnceEachTimeItChanges) {
 TEST_F(ServerConflictsTest, TwoKitsToANewFamilyInOneBatchAreAConflictFromThatBatch) {
   auto family = ent_.store->RegisterBeneficiary({"P5550001", "Beneficiary P5550001", "", 4});
   ASSERT_TRUE(family.ok()) << family.status().ToString();
-  core::HandoverInput kit;
-  kit.round_code = "HYG-R1";
-  kit.beneficiary_id = family->id;
-  kit.kit_type_code = "HYG-KIT";
-  kit.officer_code = "ENT-OF-1";
-  kit.proof = {core::ProofKind::kSignature, "sha256:5f1d0c"};
-  kit.consent = true;
+  core::HandoverInput kit = HygieneKitAtEnt(family->id);
   ASSERT_TRUE(ent_.store->RecordHandover(kit).ok());
   kit.override_reason = "second kit agreed by phone with the round lead";
   ASSERT_TRUE(ent_.store->RecordHandover(kit).ok());
