@@ -100,6 +100,14 @@ std::optional<DetectedConflict> DetectEntitlementExceeded(const std::string& doc
                                                           const std::string& kit_type_id,
                                                           int64_t allowed,
                                                           std::vector<ServedHandover> served) {
+  // The usual family has had one kit: nothing to count twice, and within the entitlement
+  // unless a single handover gave more. Every pushed handover is looked at, so this is decided
+  // before any side is built.
+  if (served.size() <= 1) {
+    if (served.empty() || served.front().voided || served.front().quantity <= allowed) {
+      return std::nullopt;
+    }
+  }
   // The same handover may be offered twice (gathered through two beneficiary IDs): count it once.
   std::set<std::string> seen;
   DetectedConflict c;

@@ -88,6 +88,12 @@ std::string Statement::Text(int column) const {
   return p ? std::string(p, static_cast<size_t>(n)) : std::string();
 }
 
+std::string_view Statement::TextView(int column) const {
+  const auto* p = reinterpret_cast<const char*>(sqlite3_column_blob(stmt_.get(), column));
+  int n = sqlite3_column_bytes(stmt_.get(), column);
+  return p ? std::string_view(p, static_cast<size_t>(n)) : std::string_view();
+}
+
 Result<std::unique_ptr<Db>> Db::OpenWithFlags(const std::string& path, int flags) {
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);

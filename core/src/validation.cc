@@ -1,5 +1,6 @@
 #include "kitsync/core/validation.h"
 
+#include <array>
 #include <cctype>
 #include <set>
 #include <string>
@@ -9,6 +10,21 @@
 
 namespace kitsync::core {
 namespace {
+
+// A document hash: 64 lower-case hex digits. Checked for every registration and every served
+// summary, a table lookup per character.
+bool IsDocHash(std::string_view s) {
+  static constexpr auto kLowerHex = [] {
+    std::array<bool, 256> t{};
+    for (char c = '0'; c <= '9'; ++c) t[static_cast<unsigned char>(c)] = true;
+    for (char c = 'a'; c <= 'f'; ++c) t[static_cast<unsigned char>(c)] = true;
+    return t;
+  }();
+  if (s.size() != 64) return false;
+  bool ok = true;
+  for (unsigned char c : s) ok &= kLowerHex[c];
+  return ok;
+}
 
 std::string Quoted(std::string_view s) {
   constexpr size_t kShown = 40;
@@ -158,8 +174,7 @@ Status ValidateHlcSet(std::string_view what, const Hlc& hlc) {
 
 Status ValidateBeneficiaryRecord(const Beneficiary& b) {
   RETURN_IF_ERROR(ValidateId("beneficiary ID", b.id));
-  if (b.doc_hash.size() != 64 ||
-      b.doc_hash.find_first_not_of("0123456789abcdef") != std::string::npos) {
+  if (!IsDocHash(b.doc_hash)) {
     return Status::InvalidArgument("beneficiary " + b.id + " has a malformed document hash");
   }
   RETURN_IF_ERROR(ValidateText("name", b.full_name, kMaxNameLength, true));
@@ -198,8 +213,7 @@ Status ValidateBeneficiaryUpdateRecord(const BeneficiaryUpdate& u) {
 }
 
 Status ValidateServedSummary(const ServedSummary& s) {
-  if (s.doc_hash.size() != 64 ||
-      s.doc_hash.find_first_not_of("0123456789abcdef") != std::string::npos) {
+  if (!IsDocHash(s.doc_hash)) {
     return Status::InvalidArgument("a served summary has a malformed document hash");
   }
   RETURN_IF_ERROR(ValidateId("served summary's round ID", s.round_id));

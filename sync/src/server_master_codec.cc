@@ -1,6 +1,7 @@
 #include "server_master_codec.h"
 
 #include <algorithm>
+#include <array>
 #include <nlohmann/json.hpp>
 
 namespace kitsync::sync {
@@ -72,10 +73,18 @@ namespace {
 // byte for byte what nlohmann::json writes for the same object (keys in order, no spaces),
 // and anything that would need escaping goes through nlohmann::json.
 bool PlainJsonText(const std::string& s) {
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           c == '-' || c == '_' || c == '.';
-  });
+  // A served summary is encoded for every family a push serves: a table lookup per character.
+  static constexpr auto kPlain = [] {
+    std::array<bool, 256> t{};
+    for (char c = '0'; c <= '9'; ++c) t[static_cast<unsigned char>(c)] = true;
+    for (char c = 'a'; c <= 'z'; ++c) t[static_cast<unsigned char>(c)] = true;
+    for (char c = 'A'; c <= 'Z'; ++c) t[static_cast<unsigned char>(c)] = true;
+    for (char c : {'-', '_', '.'}) t[static_cast<unsigned char>(c)] = true;
+    return t;
+  }();
+  bool plain = true;
+  for (unsigned char c : s) plain &= kPlain[c];
+  return plain;
 }
 
 std::string EncodeServedSummary(const core::ServedSummary& sv) {

@@ -202,6 +202,59 @@ Result<std::vector<core::ServedHandover>> SqliteServerStore::GatherServed(
   return served;
 }
 
+Result<SqliteServerStore::GatheredBySituation> SqliteServerStore::GatherServedAll(
+    const std::vector<const EntitlementSituation*>& situations) {
+  GatheredBySituation out;
+  std::vector<std::string_view> families;
+  families.reserve(situations.size());
+  for (const EntitlementSituation* s : situations) {
+    out.try_emplace({s->doc_hash, s->round_id, s->kit_type_id});
+    families.push_back(s->doc_hash);
+  }
+  std::sort(families.begin(), families.end());
+  families.erase(std::unique(families.begin(), families.end()), families.end());
+  // Document hashes are lower-case hex: nothing in them needs escaping.
+  std::string list = "[";
+  for (size_t i = 0; i < families.size(); ++i) {
+    if (i) list += ',';
+    list += '"';
+    list += families[i];
+    list += '"';
+  }
+  list += ']';
+  ASSIGN_OR_RETURN(
+      Statement * stmt,
+      db_->Cached("SELECT b.doc_hash, h.round_id, h.kit_type_id, h.id, h.beneficiary_id, "
+                  "h.post_id, h.device_id, h.hlc, h.wall_ms, h.quantity, h.clock_ahead, "
+                  "h.override_reason, h.server_seq, "
+                  "(SELECT min(v.server_seq) FROM handover_voids v WHERE v.handover_id = h.id) "
+                  "FROM json_each(?1) j CROSS JOIN beneficiaries b ON b.doc_hash = j.value "
+                  "CROSS JOIN handovers h ON h.beneficiary_id = b.id"));
+  stmt->BindView(1, list);
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt->Step());
+    if (!row) break;
+    // The family's handovers of other rounds and kit types are not asked for.
+    auto it = out.find({stmt->TextView(0), stmt->TextView(1), stmt->TextView(2)});
+    if (it == out.end()) continue;
+    core::ServedHandover h;
+    h.handover_id = stmt->Text(3);
+    h.beneficiary_id = stmt->Text(4);
+    h.post_id = stmt->Text(5);
+    h.device_id = stmt->Text(6);
+    h.hlc = core::Hlc::Unpack(static_cast<uint64_t>(stmt->Int(7)));
+    h.wall_ms = stmt->Int(8);
+    h.quantity = stmt->Int(9);
+    h.clock_ahead = stmt->Int(10) != 0;
+    h.override_reason = stmt->Text(11);
+    h.voided = !stmt->IsNull(13);
+    it->second.seqs.push_back({stmt->Int(12), h.voided ? stmt->Int(13) : 0});
+    it->second.served.push_back(std::move(h));
+  }
+  stmt->Reset();
+  return out;
+}
+
 Status SqliteServerStore::RefreshServedSummaries(const EntitlementSituation& s,
                                                  const std::vector<core::ServedHandover>& served,
                                                  const std::vector<ServedSeqs>& seqs,
@@ -451,13 +504,31 @@ Result<int64_t> SqliteServerStore::FirstNewSeq() {
 Status SqliteServerStore::RefreshConflicts(const Situations& touched, int64_t now_ms,
                                            int64_t first_new_seq, bool summarise_all) {
   EntitlementRules rules;
+  // The families' handovers in one read, for as many situations as a push batch can touch;
+  // beyond that (every situation, after an upgrade) one read per situation.
+  constexpr size_t kMaxGatheredAtOnce = 2000;
+  std::vector<const EntitlementSituation*> entitlements;
+  for (const Situation& situation : touched) {
+    if (auto* e = std::get_if<EntitlementSituation>(&situation)) entitlements.push_back(e);
+  }
+  GatheredBySituation gathered;
+  if (entitlements.size() > 1 && entitlements.size() <= kMaxGatheredAtOnce) {
+    ASSIGN_OR_RETURN(gathered, GatherServedAll(entitlements));
+  }
   std::vector<ServedSeqs> seqs;
   for (const Situation& situation : touched) {
     // A family's totals per post changed where its entitlement situation was touched: tablets
     // everywhere hear of it, conflict or not.
     std::optional<DetectedConflict> detected;
     if (auto* e = std::get_if<EntitlementSituation>(&situation)) {
-      ASSIGN_OR_RETURN(std::vector<core::ServedHandover> served, GatherServed(*e, &seqs));
+      std::vector<core::ServedHandover> served;
+      auto found = gathered.find({e->doc_hash, e->round_id, e->kit_type_id});
+      if (found != gathered.end()) {
+        served = std::move(found->second.served);
+        seqs = std::move(found->second.seqs);
+      } else {
+        ASSIGN_OR_RETURN(served, GatherServed(*e, &seqs));
+      }
       RETURN_IF_ERROR(RefreshServedSummaries(*e, served, seqs,
                                              summarise_all ? 0 : first_new_seq, now_ms));
       ASSIGN_OR_RETURN(detected, DetectEntitlement(*e, std::move(served), &rules));

@@ -4,6 +4,8 @@
 // what it binds.
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 #include "kitsync/core/change_log.h"
 #include "server_store_sqlite.h"
 
@@ -64,6 +66,26 @@ Status Conflict(const std::string& what, const std::string& id) {
                                " is already held by the server with different content");
 }
 
+// A JSON array of IDs for json_each(). The IDs were checked as UUIDs when the batch was read:
+// nothing in them needs escaping.
+std::string JsonIdArray(const std::vector<std::string_view>& ids) {
+  std::string out;
+  out.reserve(2 + ids.size() * 39);
+  out.push_back('[');
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i) out.push_back(',');
+    out.push_back('"');
+    out.append(ids[i]);
+    out.push_back('"');
+  }
+  out.push_back(']');
+  return out;
+}
+
+constexpr char kHeldHandoverSql[] =
+    "SELECT f.payload FROM handovers h JOIN feed f ON f.server_seq = h.server_seq WHERE h.id = ?";
+constexpr char kDocHashSql[] = "SELECT doc_hash FROM beneficiaries WHERE id = ?";
+
 }  // namespace
 
 Result<PushOutcome> SqliteServerStore::ApplyPush(const Principal& device, const PushInput& in) {
@@ -118,13 +140,15 @@ Result<PushOutcome> SqliteServerStore::ApplyPush(const Principal& device, const 
   }
 
   const int64_t ahead_limit = in.now_ms + in.max_clock_skew_ms;
+  BatchLookups lookups;
+  RETURN_IF_ERROR(LookUpBatch(in.changes, skip, lookups));
   Situations touched;
   HeldRefs refs;
   HandedOut handed;
   for (size_t i = skip; i < in.changes.size(); ++i) {
     const core::RemoteChange& change = in.changes[i];
     const bool clock_ahead = change.hlc.physical_ms > ahead_limit;
-    auto applied = ApplyFact(change, forms[i - skip], clock_ahead, device, touched, refs);
+    auto applied = ApplyFact(change, forms[i - skip], clock_ahead, device, touched, refs, lookups);
     if (!applied.ok()) {
       const Status& s = applied.status();
       return Status(s.code(),
@@ -169,6 +193,52 @@ Status SqliteServerStore::AddHandedOut(const HandedOut& handed) {
                                  "SET quantity = quantity + excluded.quantity"));
     RETURN_IF_ERROR(add->Bind(1, key.first).Bind(2, key.second).Bind(3, quantity).Run());
   }
+  return Status::Ok();
+}
+
+Status SqliteServerStore::LookUpBatch(const std::vector<core::RemoteChange>& changes,
+                                      size_t from, BatchLookups& out) {
+  std::vector<std::string_view> handover_ids;
+  std::vector<std::string_view> beneficiary_ids;
+  for (size_t i = from; i < changes.size(); ++i) {
+    if (auto* h = std::get_if<core::Handover>(&changes[i].record)) {
+      handover_ids.push_back(h->id);
+      beneficiary_ids.push_back(h->beneficiary_id);
+    }
+  }
+  if (handover_ids.empty()) return Status::Ok();
+  std::sort(handover_ids.begin(), handover_ids.end());
+  out.held_known =
+      std::adjacent_find(handover_ids.begin(), handover_ids.end()) == handover_ids.end();
+  if (out.held_known) {
+    ASSIGN_OR_RETURN(Statement * held,
+                     db_->Cached("SELECT h.id, f.payload FROM json_each(?1) j "
+                                 "CROSS JOIN handovers h ON h.id = j.value "
+                                 "JOIN feed f ON f.server_seq = h.server_seq"));
+    const std::string ids = JsonIdArray(handover_ids);
+    held->BindView(1, ids);
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, held->Step());
+      if (!row) break;
+      out.held.emplace(held->Text(0), held->Text(1));
+    }
+    held->Reset();
+  }
+  std::sort(beneficiary_ids.begin(), beneficiary_ids.end());
+  beneficiary_ids.erase(std::unique(beneficiary_ids.begin(), beneficiary_ids.end()),
+                        beneficiary_ids.end());
+  ASSIGN_OR_RETURN(Statement * families,
+                   db_->Cached("SELECT b.id, b.doc_hash FROM json_each(?1) j "
+                               "CROSS JOIN beneficiaries b ON b.id = j.value"));
+  const std::string ids = JsonIdArray(beneficiary_ids);
+  families->BindView(1, ids);
+  out.doc_hashes.reserve(beneficiary_ids.size());
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, families->Step());
+    if (!row) break;
+    out.doc_hashes.emplace(families->Text(0), families->Text(1));
+  }
+  families->Reset();
   return Status::Ok();
 }
 
@@ -228,7 +298,7 @@ Status SqliteServerStore::InsertMovement(const core::StockMovement& m, bool cloc
 Result<bool> SqliteServerStore::ApplyFact(const core::RemoteChange& change,
                                           const core::LoggedForm& form, bool clock_ahead,
                                           const Principal& device, Situations& touched,
-                                          HeldRefs& refs) {
+                                          HeldRefs& refs, const BatchLookups& lookups) {
   const int64_t ahead = clock_ahead ? 1 : 0;
   auto held = [&](const char* sql, const std::string& k1, const std::string& k2,
                   const char* what) -> Result<bool> {
@@ -264,10 +334,16 @@ Result<bool> SqliteServerStore::ApplyFact(const core::RemoteChange& change,
   }
 
   if (auto* h = std::get_if<core::Handover>(&change.record)) {
-    ASSIGN_OR_RETURN(bool same, held("SELECT f.payload FROM handovers h JOIN feed f "
-                                     "ON f.server_seq = h.server_seq WHERE h.id = ?",
-                                     h->id, {}, "handover"));
-    if (same) return false;
+    if (lookups.held_known) {
+      auto it = lookups.held.find(h->id);
+      if (it != lookups.held.end()) {
+        if (it->second != form.payload) return Conflict("handover", form.entity_id);
+        return false;
+      }
+    } else {
+      ASSIGN_OR_RETURN(bool same, held(kHeldHandoverSql, h->id, {}, "handover"));
+      if (same) return false;
+    }
     RETURN_IF_ERROR(RequireRef("SELECT 1 FROM rounds WHERE id = ?", h->round_id, "round", refs));
     RETURN_IF_ERROR(
         RequireRef("SELECT 1 FROM kit_types WHERE id = ?", h->kit_type_id, "kit type", refs));
@@ -275,8 +351,12 @@ Result<bool> SqliteServerStore::ApplyFact(const core::RemoteChange& change,
         RequireRef("SELECT 1 FROM officers WHERE id = ?", h->officer_id, "officer", refs));
     // The family's document hash names the entitlement situation the handover touches; reading
     // it here also checks that the beneficiary is held.
-    ASSIGN_OR_RETURN(auto doc_hash, QueryText("SELECT doc_hash FROM beneficiaries WHERE id = ?",
-                                              h->beneficiary_id));
+    std::optional<std::string> doc_hash;
+    if (auto it = lookups.doc_hashes.find(h->beneficiary_id); it != lookups.doc_hashes.end()) {
+      doc_hash = it->second;
+    } else {
+      ASSIGN_OR_RETURN(doc_hash, QueryText(kDocHashSql, h->beneficiary_id));
+    }
     if (!doc_hash) {
       return Status::InvalidArgument("beneficiary " + h->beneficiary_id +
                                      " is not known to the server");

@@ -13,6 +13,9 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
+#include <tuple>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -138,12 +141,26 @@ class SqliteServerStore final : public ServerStore {
   using HandedOut = std::map<std::pair<std::string, std::string>, int64_t>;
   core::Status AddHandedOut(const HandedOut& handed);
 
+  // What a push batch's handovers look up, read for the whole batch before any of its facts
+  // is applied, one statement for all of them instead of two for each: the payloads of
+  // handovers already held under the batch's IDs, and the document hashes of the families
+  // the batch serves that the server held before it. A family registered in the same batch
+  // is not among them and is looked up on its own; so is every handover of a batch that
+  // holds one ID twice (`held_known` false).
+  struct BatchLookups {
+    bool held_known = false;
+    std::unordered_map<std::string, std::string> held;        // handover ID -> payload
+    std::unordered_map<std::string, std::string> doc_hashes;  // beneficiary ID -> hash
+  };
+  core::Status LookUpBatch(const std::vector<core::RemoteChange>& changes, size_t from,
+                           BatchLookups& out);
+
   // One pushed fact: checked against what the server holds and, when new, written with its
   // feed entry. Returns whether it was written (false: the same fact was already held).
   // Adds the situations the fact may change to `touched`.
   core::Result<bool> ApplyFact(const core::RemoteChange& change, const core::LoggedForm& form,
                                bool clock_ahead, const Principal& device, Situations& touched,
-                               HeldRefs& refs);
+                               HeldRefs& refs, const BatchLookups& lookups);
   core::Status InsertMovement(const core::StockMovement& m, bool clock_ahead, int64_t server_seq);
 
   // Code -> ID of master data, with the known codes in the error.
@@ -225,6 +242,17 @@ class SqliteServerStore final : public ServerStore {
   // `seqs`, also where each of them and its first void entered the feed, in the same order.
   core::Result<std::vector<core::ServedHandover>> GatherServed(
       const EntitlementSituation& s, std::vector<ServedSeqs>* seqs = nullptr);
+  // The same for many situations at once, in one statement: a push batch touches one per
+  // family it serves. Keyed by (document hash, round, kit type), viewing the situations'
+  // own strings; a situation whose family holds no such handover has an empty entry.
+  struct Gathered {
+    std::vector<core::ServedHandover> served;
+    std::vector<ServedSeqs> seqs;
+  };
+  using GatheredBySituation =
+      std::map<std::tuple<std::string_view, std::string_view, std::string_view>, Gathered>;
+  core::Result<GatheredBySituation> GatherServedAll(
+      const std::vector<const EntitlementSituation*>& situations);
   // Sends a new summary to every tablet for each post whose total for the family changed in
   // the open transaction (facts from `first_new_seq` on).
   core::Status RefreshServedSummaries(const EntitlementSituation& s,

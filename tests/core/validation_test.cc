@@ -58,6 +58,20 @@ TEST(ValidationTest, AnAdjustmentOfTheMostNegativeNumberIsRefusedNotNegated) {
   EXPECT_TRUE(ValidateMovementRecord(m).ok()) << ValidateMovementRecord(m).ToString();
 }
 
+TEST(ValidationTest, ADocumentHashIsSixtyFourLowerCaseHexDigits) {
+  ServedSummary s{std::string(64, 'a'), "0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b6f",
+                  "0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b70", "0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b71",
+                  1};
+  EXPECT_TRUE(ValidateServedSummary(s).ok());
+  for (const std::string bad : {std::string(63, 'a'), std::string(65, 'a'),
+                                std::string(63, 'a') + "A", std::string(63, 'a') + "g",
+                                std::string(63, 'a') + "/", std::string(63, 'a') + ":",
+                                std::string(63, 'a') + std::string(1, '\0')}) {
+    s.doc_hash = bad;
+    EXPECT_EQ(ValidateServedSummary(s).code(), Code::kInvalidArgument) << bad;
+  }
+}
+
 TEST(ValidationTest, IdsMustBeCanonicalUuids) {
   EXPECT_TRUE(ValidateId("beneficiary ID", "0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b6f").ok());
   EXPECT_EQ(ValidateId("beneficiary ID", "42").code(), Code::kInvalidArgument);

@@ -351,6 +351,50 @@ TEST_F(ServerPushTest, SameIdWithDifferentContentIsAlreadyExistsAndNothingApplie
   EXPECT_EQ(Rows("beneficiaries"), 1);
 }
 
+TEST_F(ServerPushTest, AHandoverAlreadyHeldIsSkippedWhenTheSameAndRefusedWhenNot) {
+  RecordHandover(a_, "A1000002");
+  ASSERT_TRUE(logic().Push(a_.token, NextPushBatch(*a_.store, 100, now())).ok());
+  auto listed = a_.store->ListHandovers({});
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  const core::Handover h = listed->front().handover;
+  const int64_t feed_before = FeedRowsFrom(a_);
+  auto tip = [&] {
+    return RawDb(server_->db_path())
+        .QueryText("SELECT tip_hash FROM devices WHERE id = '" + a_.device_id + "'");
+  };
+
+  // The same handover again, alone and then twice in one batch, as the device's next changes
+  // (a tablet restored from a copy of itself sends what it had sent): held, so skipped.
+  int64_t next = AckedSeq(a_) + 1;
+  auto once = logic().Push(a_.token, ChainedBatch(tip(), next, {{h.hlc, h}}, now()));
+  ASSERT_TRUE(once.ok()) << once.status().ToString();
+  EXPECT_EQ(once->applied(), 0u);
+  next = AckedSeq(a_) + 1;
+  auto twice = logic().Push(a_.token, ChainedBatch(tip(), next, {{h.hlc, h}, {h.hlc, h}}, now()));
+  ASSERT_TRUE(twice.ok()) << twice.status().ToString();
+  EXPECT_EQ(twice->applied(), 0u);
+  EXPECT_EQ(AckedSeq(a_), next + 1);
+  EXPECT_EQ(FeedRowsFrom(a_), feed_before);
+
+  // The same ID with other content: ALREADY_EXISTS, and nothing of the batch applied, also
+  // what came before it in the batch.
+  core::Handover second = h;
+  second.id = core::NewUuidV7();
+  second.hlc = {now(), 1};
+  second.wall_ms = now();
+  core::Handover other = h;
+  other.proof_ref = "sha256:0ther";
+  next = AckedSeq(a_) + 1;
+  auto refused = logic().Push(
+      a_.token, ChainedBatch(tip(), next, {{second.hlc, second}, {other.hlc, other}}, now()));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), core::Code::kAlreadyExists);
+  EXPECT_EQ(AckedSeq(a_), next - 1);
+  EXPECT_EQ(FeedRowsFrom(a_), feed_before);
+  EXPECT_EQ(Rows("handovers"), 1);
+}
+
 TEST_F(ServerPushTest, ChangeStampedFarAheadIsAcceptedAndFlagged) {
   const int64_t hour = 3'600'000;
   server_->clock().Advance(hour);  // the tablet's clock runs an hour ahead...

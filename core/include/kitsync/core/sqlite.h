@@ -41,6 +41,8 @@ class Statement {
   int64_t Int(int column) const { return sqlite3_column_int64(stmt_.get(), column); }
   bool IsNull(int column) const { return sqlite3_column_type(stmt_.get(), column) == SQLITE_NULL; }
   std::string Text(int column) const;
+  // The same text without a copy, valid until the statement steps again or is reset.
+  std::string_view TextView(int column) const;
   int ColumnCount() const { return sqlite3_column_count(stmt_.get()); }
 
  private:
