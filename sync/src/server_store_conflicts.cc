@@ -124,6 +124,23 @@ ConflictRecord ReadConflictRow(const Statement& row) {
 
 // --- gathering the facts of one situation
 
+std::pair<core::ServedHandover, SqliteServerStore::ServedSeqs> SqliteServerStore::ServedFromRow(
+    const Statement& row, int first) {
+  core::ServedHandover h;
+  h.handover_id = row.Text(first);
+  h.beneficiary_id = row.Text(first + 1);
+  h.post_id = row.Text(first + 2);
+  h.device_id = row.Text(first + 3);
+  h.hlc = core::Hlc::Unpack(static_cast<uint64_t>(row.Int(first + 4)));
+  h.wall_ms = row.Int(first + 5);
+  h.quantity = row.Int(first + 6);
+  h.clock_ahead = row.Int(first + 7) != 0;
+  h.override_reason = row.Text(first + 8);
+  h.voided = !row.IsNull(first + 10);
+  const ServedSeqs seqs{row.Int(first + 9), h.voided ? row.Int(first + 10) : 0};
+  return {std::move(h), seqs};
+}
+
 Result<std::optional<DetectedConflict>> SqliteServerStore::DetectDuplicate(
     const std::string& doc_hash) {
   ASSIGN_OR_RETURN(Statement * stmt,
@@ -184,18 +201,8 @@ Result<std::vector<core::ServedHandover>> SqliteServerStore::GatherServed(
   while (true) {
     ASSIGN_OR_RETURN(bool row, stmt->Step());
     if (!row) break;
-    core::ServedHandover h;
-    h.handover_id = stmt->Text(0);
-    h.beneficiary_id = stmt->Text(1);
-    h.post_id = stmt->Text(2);
-    h.device_id = stmt->Text(3);
-    h.hlc = core::Hlc::Unpack(static_cast<uint64_t>(stmt->Int(4)));
-    h.wall_ms = stmt->Int(5);
-    h.quantity = stmt->Int(6);
-    h.clock_ahead = stmt->Int(7) != 0;
-    h.override_reason = stmt->Text(8);
-    h.voided = !stmt->IsNull(10);
-    if (seqs) seqs->push_back({stmt->Int(9), h.voided ? stmt->Int(10) : 0});
+    auto [h, seq] = ServedFromRow(*stmt, 0);
+    if (seqs) seqs->push_back(seq);
     served.push_back(std::move(h));
   }
   stmt->Reset();
@@ -237,18 +244,8 @@ Result<SqliteServerStore::GatheredBySituation> SqliteServerStore::GatherServedAl
     // The family's handovers of other rounds and kit types are not asked for.
     auto it = out.find({stmt->TextView(0), stmt->TextView(1), stmt->TextView(2)});
     if (it == out.end()) continue;
-    core::ServedHandover h;
-    h.handover_id = stmt->Text(3);
-    h.beneficiary_id = stmt->Text(4);
-    h.post_id = stmt->Text(5);
-    h.device_id = stmt->Text(6);
-    h.hlc = core::Hlc::Unpack(static_cast<uint64_t>(stmt->Int(7)));
-    h.wall_ms = stmt->Int(8);
-    h.quantity = stmt->Int(9);
-    h.clock_ahead = stmt->Int(10) != 0;
-    h.override_reason = stmt->Text(11);
-    h.voided = !stmt->IsNull(13);
-    it->second.seqs.push_back({stmt->Int(12), h.voided ? stmt->Int(13) : 0});
+    auto [h, seq] = ServedFromRow(*stmt, 3);
+    it->second.seqs.push_back(seq);
     it->second.served.push_back(std::move(h));
   }
   stmt->Reset();

@@ -238,6 +238,11 @@ class SqliteServerStore final : public ServerStore {
     int64_t handover = 0;
     int64_t first_void = 0;
   };
+  // A served handover and its feed sequences from a row holding, from column `first` on:
+  // h.id, h.beneficiary_id, h.post_id, h.device_id, h.hlc, h.wall_ms, h.quantity,
+  // h.clock_ahead, h.override_reason, h.server_seq, and the first void's server_seq.
+  static std::pair<core::ServedHandover, ServedSeqs> ServedFromRow(
+      const core::sqlite::Statement& row, int first);
   // Every handover of the situation's kit type and round to the family, voided or not; with
   // `seqs`, also where each of them and its first void entered the feed, in the same order.
   core::Result<std::vector<core::ServedHandover>> GatherServed(
