@@ -68,12 +68,10 @@ std::string EncodeRound(const core::Round& r) {
 
 namespace {
 
-// A push writes one served summary per family it changed, so this runs once per handover.
-// The fields are hex digests, IDs and a count, which JSON writes as they are; the text is
-// byte for byte what nlohmann::json writes for the same object (keys in order, no spaces),
-// and anything that would need escaping goes through nlohmann::json.
+// A push writes one served summary per family it changed, so this runs for every handover.
+// The fields are hex digests and IDs, which JSON writes as they are; anything that would need
+// escaping goes through nlohmann::json instead. A table lookup per character.
 bool PlainJsonText(const std::string& s) {
-  // A served summary is encoded for every family a push serves: a table lookup per character.
   static constexpr auto kPlain = [] {
     std::array<bool, 256> t{};
     for (char c = '0'; c <= '9'; ++c) t[static_cast<unsigned char>(c)] = true;
@@ -87,34 +85,81 @@ bool PlainJsonText(const std::string& s) {
   return plain;
 }
 
-std::string EncodeServedSummary(const core::ServedSummary& sv) {
-  if (!PlainJsonText(sv.doc_hash) || !PlainJsonText(sv.kit_type_id) ||
-      !PlainJsonText(sv.post_id) || !PlainJsonText(sv.round_id)) {
-    const json j = {{"doc_hash", sv.doc_hash},
-                    {"kit_type", sv.kit_type_id},
-                    {"post", sv.post_id},
-                    {"qty", sv.quantity},
-                    {"round", sv.round_id}};
-    return j.dump();
+}  // namespace
+
+std::string EncodeServedSummaries(const std::vector<core::ServedSummary>& summaries) {
+  // Grouped in the order given: the caller lists each round and kit type's families together.
+  const bool plain = std::all_of(summaries.begin(), summaries.end(), [](const auto& sv) {
+    return PlainJsonText(sv.doc_hash) && PlainJsonText(sv.kit_type_id) &&
+           PlainJsonText(sv.post_id) && PlainJsonText(sv.round_id);
+  });
+  if (!plain) {
+    json groups = json::array();
+    for (size_t i = 0; i < summaries.size(); ++i) {
+      const core::ServedSummary& sv = summaries[i];
+      if (i == 0 || sv.round_id != summaries[i - 1].round_id ||
+          sv.kit_type_id != summaries[i - 1].kit_type_id) {
+        groups.push_back(
+            {{"kit_type", sv.kit_type_id}, {"round", sv.round_id}, {"totals", json::array()}});
+      }
+      groups.back()["totals"].push_back(json::array({sv.doc_hash, sv.quantity}));
+    }
+    return json{{"groups", std::move(groups)},
+                {"post", summaries.empty() ? std::string() : summaries.front().post_id}}
+        .dump();
   }
   std::string out;
-  out.reserve(64 + sv.doc_hash.size() + sv.kit_type_id.size() + sv.post_id.size() +
-              sv.round_id.size());
-  out += "{\"doc_hash\":\"";
-  out += sv.doc_hash;
-  out += "\",\"kit_type\":\"";
-  out += sv.kit_type_id;
-  out += "\",\"post\":\"";
-  out += sv.post_id;
-  out += "\",\"qty\":";
-  out += std::to_string(sv.quantity);
-  out += ",\"round\":\"";
-  out += sv.round_id;
+  out.reserve(64 + summaries.size() * 76);
+  out += "{\"groups\":[";
+  for (size_t i = 0; i < summaries.size(); ++i) {
+    const core::ServedSummary& sv = summaries[i];
+    const bool starts_group = i == 0 || sv.round_id != summaries[i - 1].round_id ||
+                              sv.kit_type_id != summaries[i - 1].kit_type_id;
+    if (starts_group) {
+      if (i > 0) out += "]},";
+      out += "{\"kit_type\":\"";
+      out += sv.kit_type_id;
+      out += "\",\"round\":\"";
+      out += sv.round_id;
+      out += "\",\"totals\":[";
+    } else {
+      out += ',';
+    }
+    out += "[\"";
+    out += sv.doc_hash;
+    out += "\",";
+    out += std::to_string(sv.quantity);
+    out += ']';
+  }
+  if (!summaries.empty()) out += "]}";
+  out += "],\"post\":\"";
+  if (!summaries.empty()) out += summaries.front().post_id;
   out += "\"}";
   return out;
 }
 
-}  // namespace
+Result<std::vector<core::ServedSummary>> DecodeServedSummaries(const std::string& payload) {
+  try {
+    const json j = json::parse(payload);
+    if (!j.is_object()) return Status::DataLoss("served summaries in the feed are not an object");
+    const std::string post = Str(j, "post");
+    std::vector<core::ServedSummary> out;
+    for (const json& group : j.at("groups")) {
+      const std::string round = Str(group, "round");
+      const std::string kit_type = Str(group, "kit_type");
+      for (const json& total : group.at("totals")) {
+        if (!total.is_array() || total.size() != 2) {
+          return Status::DataLoss("a served total in the feed is not [doc_hash, qty]");
+        }
+        out.push_back({total[0].get<std::string>(), round, kit_type, post,
+                       total[1].get<int64_t>()});
+      }
+    }
+    return out;
+  } catch (const std::exception& e) {
+    return Status::DataLoss(std::string("malformed served summaries in the feed: ") + e.what());
+  }
+}
 
 Result<core::LoggedForm> FeedForm(const core::Record& record) {
   if (auto* k = std::get_if<core::KitType>(&record)) {
@@ -128,9 +173,6 @@ Result<core::LoggedForm> FeedForm(const core::Record& record) {
   }
   if (auto* r = std::get_if<core::Round>(&record)) {
     return core::LoggedForm{"round", r->id, EncodeRound(*r)};
-  }
-  if (auto* sv = std::get_if<core::ServedSummary>(&record)) {
-    return core::LoggedForm{"served_summary", sv->doc_hash, EncodeServedSummary(*sv)};
   }
   if (auto* r = std::get_if<core::ConflictResolution>(&record)) {
     const nlohmann::json j = {{"action", r->action},     {"by", r->decided_by},
@@ -166,6 +208,7 @@ Result<core::Record> DecodeFeed(const std::string& entity, const std::string& pa
       r.wall_ms = j.at("wall_ms").get<int64_t>();
     });
   }
+  // One summary per entry: written by servers before schema step 10.
   if (entity == "served_summary") {
     return Decode<core::ServedSummary>(payload, "served summary",
                                        [](const json& j, core::ServedSummary& sv) {

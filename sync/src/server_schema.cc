@@ -350,6 +350,17 @@ CREATE TRIGGER feed_epochs_are_append_only_u BEFORE UPDATE ON feed_epochs
 CREATE TRIGGER feed_epochs_are_append_only_d BEFORE DELETE ON feed_epochs
   BEGIN SELECT RAISE(ABORT, 'feed epochs are append-only'); END;
 )sql",
+    // 10: what a push writes to the feed, made smaller; no table changes, but a server from
+    // before this step could not read the entries it now writes, so it must refuse the
+    // database. A handover's feed entry holds no payload: its record is rebuilt from its row
+    // in `handovers` (keyed by the entry's entity ID) when a tablet pulls it or a push repeats
+    // it. And the served summaries a transaction sends about a post are one entry (entity
+    // 'served_summaries', its entity ID the number of summaries, at most 500) instead of one
+    // entry per family. Each feed row with its index entry cost about as much as the
+    // handover's own row.
+    R"sql(
+SELECT 1;
+)sql",
 };
 
 static_assert(std::size(kSteps) == kServerSchemaVersion);

@@ -255,7 +255,7 @@ Result<SqliteServerStore::GatheredBySituation> SqliteServerStore::GatherServedAl
 Status SqliteServerStore::RefreshServedSummaries(const EntitlementSituation& s,
                                                  const std::vector<core::ServedHandover>& served,
                                                  const std::vector<ServedSeqs>& seqs,
-                                                 int64_t first_new_seq, int64_t now_ms) {
+                                                 int64_t first_new_seq, ServedOutbox& outbox) {
   // Every transaction that changes a post's total for a family (a handover, a void) refreshes
   // the family's situation in that same transaction, and sends the total whenever it differs
   // from the one sent before. So the last total sent for a post is its total as of this
@@ -282,10 +282,35 @@ Status SqliteServerStore::RefreshServedSummaries(const EntitlementSituation& s,
     const core::ServedSummary summary{s.doc_hash, s.round_id, s.kit_type_id,
                                       std::string(post_id), t.now};
     RETURN_IF_ERROR(core::ValidateServedSummary(summary));
-    ASSIGN_OR_RETURN(core::LoggedForm form, FeedForm(summary));
-    RETURN_IF_ERROR(AppendFeed(kServedChannelPrefix + summary.post_id, form, NextHlc(now_ms),
-                               server_device_id_)
+    outbox[summary.post_id][{s.round_id, s.kit_type_id}].emplace_back(s.doc_hash, t.now);
+  }
+  return Status::Ok();
+}
+
+Status SqliteServerStore::SendServedSummaries(const ServedOutbox& outbox, int64_t now_ms) {
+  // A pull page holds whole entries: bounded, so that one entry (after an upgrade, every
+  // family's totals) never makes a page too large to send.
+  constexpr size_t kMaxServedPerEntry = 500;
+  std::vector<core::ServedSummary> entry;
+  auto send = [&]() -> Status {
+    if (entry.empty()) return Status::Ok();
+    const core::LoggedForm form{kServedSummariesEntity, std::to_string(entry.size()),
+                                EncodeServedSummaries(entry)};
+    RETURN_IF_ERROR(AppendFeed(kServedChannelPrefix + entry.front().post_id, form,
+                               NextHlc(now_ms), server_device_id_)
                         .status());
+    entry.clear();
+    return Status::Ok();
+  };
+  for (const auto& [post_id, groups] : outbox) {
+    for (const auto& [round_and_kit, totals] : groups) {
+      for (const auto& [doc_hash, quantity] : totals) {
+        entry.push_back(
+            {doc_hash, round_and_kit.first, round_and_kit.second, post_id, quantity});
+        if (entry.size() == kMaxServedPerEntry) RETURN_IF_ERROR(send());
+      }
+    }
+    RETURN_IF_ERROR(send());
   }
   return Status::Ok();
 }
@@ -513,6 +538,7 @@ Status SqliteServerStore::RefreshConflicts(const Situations& touched, int64_t no
     ASSIGN_OR_RETURN(gathered, GatherServedAll(entitlements));
   }
   std::vector<ServedSeqs> seqs;
+  ServedOutbox outbox;
   for (const Situation& situation : touched) {
     // A family's totals per post changed where its entitlement situation was touched: tablets
     // everywhere hear of it, conflict or not.
@@ -527,7 +553,7 @@ Status SqliteServerStore::RefreshConflicts(const Situations& touched, int64_t no
         ASSIGN_OR_RETURN(served, GatherServed(*e, &seqs));
       }
       RETURN_IF_ERROR(RefreshServedSummaries(*e, served, seqs,
-                                             summarise_all ? 0 : first_new_seq, now_ms));
+                                             summarise_all ? 0 : first_new_seq, outbox));
       ASSIGN_OR_RETURN(detected, DetectEntitlement(*e, std::move(served), &rules));
       // Handovers are never deleted, and a conflict is stored only for a situation whose
       // handovers were looked at: when every handover of the situation is this transaction's
@@ -616,7 +642,7 @@ Status SqliteServerStore::RefreshConflicts(const Situations& touched, int64_t no
       }
     }
   }
-  return Status::Ok();
+  return SendServedSummaries(outbox, now_ms);
 }
 
 Status SqliteServerStore::TouchHandover(const std::string& handover_id, Situations& touched) {

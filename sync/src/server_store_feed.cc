@@ -1,6 +1,6 @@
 // Reading the feed for one device: its post's channel, the master channel and the other posts'
-// served summaries, merged in server order. Each channel is read on its own through the (channel, server_seq) index, so a page
-// costs O(limit) however long the feed grows.
+// served summaries, merged in server order. Each channel is read on its own through the
+// (channel, server_seq) index, so a page costs O(limit) however long the feed grows.
 #include <algorithm>
 
 #include "server_master_codec.h"
@@ -12,13 +12,6 @@ namespace {
 using core::Result;
 using core::Status;
 using core::sqlite::Statement;
-
-struct FeedRow {
-  int64_t server_seq = 0;
-  std::string entity;
-  core::Hlc hlc;
-  std::string payload;
-};
 
 }  // namespace
 
@@ -36,7 +29,7 @@ Result<FeedPage> SqliteServerStore::ReadFeed(const Principal& device, int64_t af
   }
 
   ASSIGN_OR_RETURN(Statement * page,
-                   db_->Cached("SELECT server_seq, entity, hlc, payload FROM feed "
+                   db_->Cached("SELECT server_seq, entity, entity_id, hlc, payload FROM feed "
                                "WHERE channel = ? AND server_seq > ? AND origin_device != ? "
                                "ORDER BY server_seq LIMIT ?"));
   ASSIGN_OR_RETURN(std::vector<std::string> channels, ChannelsOf(device));
@@ -47,8 +40,8 @@ Result<FeedPage> SqliteServerStore::ReadFeed(const Principal& device, int64_t af
     while (true) {
       ASSIGN_OR_RETURN(bool row, page->Step());
       if (!row) break;
-      rows.push_back({page->Int(0), page->Text(1),
-                      core::Hlc::Unpack(static_cast<uint64_t>(page->Int(2))), page->Text(3)});
+      rows.push_back({page->Int(0), page->Text(1), page->Text(2),
+                      core::Hlc::Unpack(static_cast<uint64_t>(page->Int(3))), page->Text(4)});
     }
   }
   page->Reset();
@@ -58,33 +51,66 @@ Result<FeedPage> SqliteServerStore::ReadFeed(const Principal& device, int64_t af
 
   FeedPage out;
   out.cursor = after;
+  // An entry of served summaries holds many changes: the page ends after the entry that
+  // reaches `limit`, so it never splits an entry and always makes progress.
+  size_t taken = 0;
   for (FeedRow& r : rows) {
-    auto record = DecodeFeed(r.entity, r.payload);
-    if (!record.ok()) {
-      return Status::DataLoss("feed entry " + std::to_string(r.server_seq) + ": " +
-                              record.status().message());
-    }
-    out.changes.push_back({r.hlc, std::move(record).value()});
+    if (out.changes.size() >= static_cast<size_t>(limit)) break;
+    RETURN_IF_ERROR(AddFeedEntry(r, out.changes));
     out.cursor = r.server_seq;
+    ++taken;
   }
 
-  if (rows.size() < static_cast<size_t>(limit)) {
+  if (taken == rows.size() && rows.size() < static_cast<size_t>(limit)) {
     // Everything this device may see up to the head is in this page: move the cursor past the
     // rest (its own changes, other posts'), so the next pull does not scan them again.
     out.cursor = head;
     return out;
   }
+  // Other channels' entries are counted from the index alone; a served channel's entries are
+  // read for the number of summaries each holds, and there are few of them.
   ASSIGN_OR_RETURN(Statement * count,
                    db_->Cached("SELECT count(*) FROM feed WHERE channel = ? AND server_seq > ? "
                                "AND origin_device != ?"));
+  ASSIGN_OR_RETURN(Statement * count_served,
+                   db_->Cached("SELECT coalesce(sum(CASE WHEN entity = 'served_summaries' "
+                               "THEN CAST(entity_id AS INTEGER) ELSE 1 END), 0) FROM feed "
+                               "WHERE channel = ? AND server_seq > ? AND origin_device != ?"));
   for (const std::string& channel : channels) {
-    count->Reset();
-    ASSIGN_OR_RETURN(bool row,
-                     count->Bind(1, channel).Bind(2, out.cursor).Bind(3, device.device_id).Step());
-    if (row) out.remaining += count->Int(0);
+    Statement* counter = channel.starts_with(kServedChannelPrefix) ? count_served : count;
+    counter->Reset();
+    ASSIGN_OR_RETURN(bool row, counter->Bind(1, channel)
+                                   .Bind(2, out.cursor)
+                                   .Bind(3, device.device_id)
+                                   .Step());
+    if (row) out.remaining += counter->Int(0);
+    counter->Reset();
   }
-  count->Reset();
   return out;
+}
+
+Status SqliteServerStore::AddFeedEntry(const FeedRow& row,
+                                       std::vector<core::RemoteChange>& changes) {
+  auto damaged = [&](const Status& s) {
+    return Status::DataLoss("feed entry " + std::to_string(row.server_seq) + ": " + s.message());
+  };
+  if (row.entity == kServedSummariesEntity) {
+    auto summaries = DecodeServedSummaries(row.payload);
+    if (!summaries.ok()) return damaged(summaries.status());
+    for (core::ServedSummary& sv : *summaries) changes.push_back({row.hlc, std::move(sv)});
+    return Status::Ok();
+  }
+  if (row.entity == "handover" && row.payload.empty()) {
+    auto handover = HeldHandover(row.entity_id);
+    if (!handover.ok()) return damaged(handover.status());
+    if (!*handover) return damaged(Status::NotFound("handover " + row.entity_id + " is not held"));
+    changes.push_back({row.hlc, std::move(**handover)});
+    return Status::Ok();
+  }
+  auto record = DecodeFeed(row.entity, row.payload);
+  if (!record.ok()) return damaged(record.status());
+  changes.push_back({row.hlc, std::move(record).value()});
+  return Status::Ok();
 }
 
 Result<std::vector<std::string>> SqliteServerStore::ChannelsOf(const Principal& device) {

@@ -82,8 +82,54 @@ std::string JsonIdArray(const std::vector<std::string_view>& ids) {
   return out;
 }
 
-constexpr char kHeldHandoverSql[] =
-    "SELECT f.payload FROM handovers h JOIN feed f ON f.server_seq = h.server_seq WHERE h.id = ?";
+// A handover's columns in the order HandoverFromRow reads them.
+#define KITSYNC_SERVER_HANDOVER_COLUMNS                                                    \
+  "h.id, h.round_id, h.beneficiary_id, h.kit_type_id, h.quantity, h.post_id, h.officer_id, " \
+  "h.device_id, h.hlc, h.wall_ms, h.proof_kind, h.proof_ref, h.collected_by, "              \
+  "h.proxy_relation, h.consent, h.override_reason, h.overridden_warnings"
+
+Result<core::Handover> HandoverFromRow(const Statement& row, int first) {
+  const int c = first;
+  core::Handover h;
+  h.id = row.Text(c);
+  h.round_id = row.Text(c + 1);
+  h.beneficiary_id = row.Text(c + 2);
+  h.kit_type_id = row.Text(c + 3);
+  h.quantity = row.Int(c + 4);
+  h.post_id = row.Text(c + 5);
+  h.officer_id = row.Text(c + 6);
+  h.device_id = row.Text(c + 7);
+  h.hlc = core::Hlc::Unpack(static_cast<uint64_t>(row.Int(c + 8)));
+  h.wall_ms = row.Int(c + 9);
+  const auto proof = core::ParseProofKind(row.TextView(c + 10));
+  const auto collector = core::ParseCollector(row.TextView(c + 12));
+  if (!proof || !collector) {
+    return Status::DataLoss("handover " + h.id + " has an unknown proof kind or collector");
+  }
+  h.proof_kind = *proof;
+  h.proof_ref = row.Text(c + 11);
+  h.collected_by = *collector;
+  h.proxy_relation = row.Text(c + 13);
+  h.consent = row.Int(c + 14) != 0;
+  h.override_reason = row.Text(c + 15);
+  const std::string_view warnings = row.TextView(c + 16);
+  if (warnings != "[]") {
+    try {
+      h.overridden_warnings = nlohmann::json::parse(warnings).get<std::vector<std::string>>();
+    } catch (const std::exception& e) {
+      return Status::DataLoss("handover " + h.id + " has malformed warnings: " + e.what());
+    }
+  }
+  return h;
+}
+
+// What a handover held under a pushed ID encodes to, for comparing it with the pushed one.
+Result<std::string> HeldPayload(const Statement& row, int first) {
+  ASSIGN_OR_RETURN(core::Handover held, HandoverFromRow(row, first));
+  ASSIGN_OR_RETURN(core::LoggedForm form, core::ToLoggedForm(core::Record(std::move(held))));
+  return std::move(form.payload);
+}
+
 constexpr char kDocHashSql[] = "SELECT doc_hash FROM beneficiaries WHERE id = ?";
 
 }  // namespace
@@ -212,15 +258,19 @@ Status SqliteServerStore::LookUpBatch(const std::vector<core::RemoteChange>& cha
       std::adjacent_find(handover_ids.begin(), handover_ids.end()) == handover_ids.end();
   if (out.held_known) {
     ASSIGN_OR_RETURN(Statement * held,
-                     db_->Cached("SELECT h.id, f.payload FROM json_each(?1) j "
-                                 "CROSS JOIN handovers h ON h.id = j.value "
-                                 "JOIN feed f ON f.server_seq = h.server_seq"));
+                     db_->Cached("SELECT " KITSYNC_SERVER_HANDOVER_COLUMNS
+                                 " FROM json_each(?1) j CROSS JOIN handovers h ON h.id = j.value"));
     const std::string ids = JsonIdArray(handover_ids);
     held->BindView(1, ids);
     while (true) {
       ASSIGN_OR_RETURN(bool row, held->Step());
       if (!row) break;
-      out.held.emplace(held->Text(0), held->Text(1));
+      auto payload = HeldPayload(*held, 0);
+      if (!payload.ok()) {
+        held->Reset();
+        return payload.status();
+      }
+      out.held.emplace(held->Text(0), std::move(payload).value());
     }
     held->Reset();
   }
@@ -251,6 +301,23 @@ Result<std::optional<std::string>> SqliteServerStore::QueryText(const char* sql,
   ASSIGN_OR_RETURN(bool row, stmt->Step());
   std::optional<std::string> out;
   if (row) out = stmt->Text(0);
+  stmt->Reset();
+  return out;
+}
+
+Result<std::optional<core::Handover>> SqliteServerStore::HeldHandover(const std::string& id) {
+  ASSIGN_OR_RETURN(Statement * stmt, db_->Cached("SELECT " KITSYNC_SERVER_HANDOVER_COLUMNS
+                                                 " FROM handovers h WHERE h.id = ?"));
+  ASSIGN_OR_RETURN(bool row, stmt->BindView(1, id).Step());
+  std::optional<core::Handover> out;
+  if (row) {
+    auto handover = HandoverFromRow(*stmt, 0);
+    if (!handover.ok()) {
+      stmt->Reset();
+      return handover.status();
+    }
+    out = std::move(handover).value();
+  }
   stmt->Reset();
   return out;
 }
@@ -341,8 +408,12 @@ Result<bool> SqliteServerStore::ApplyFact(const core::RemoteChange& change,
         return false;
       }
     } else {
-      ASSIGN_OR_RETURN(bool same, held(kHeldHandoverSql, h->id, {}, "handover"));
-      if (same) return false;
+      ASSIGN_OR_RETURN(std::optional<core::Handover> stored, HeldHandover(h->id));
+      if (stored) {
+        ASSIGN_OR_RETURN(core::LoggedForm held_form, core::ToLoggedForm(std::move(*stored)));
+        if (held_form.payload != form.payload) return Conflict("handover", form.entity_id);
+        return false;
+      }
     }
     RETURN_IF_ERROR(RequireRef("SELECT 1 FROM rounds WHERE id = ?", h->round_id, "round", refs));
     RETURN_IF_ERROR(
@@ -361,7 +432,11 @@ Result<bool> SqliteServerStore::ApplyFact(const core::RemoteChange& change,
       return Status::InvalidArgument("beneficiary " + h->beneficiary_id +
                                      " is not known to the server");
     }
-    ASSIGN_OR_RETURN(int64_t seq, AppendFeed(h->post_id, form, change.hlc, device.device_id));
+    // The entry refers to the row written next (schema step 10): most of what a push writes
+    // is handovers, and a second copy of each in the feed cost as much as the row.
+    const core::LoggedForm reference{form.entity, form.entity_id, {}};
+    ASSIGN_OR_RETURN(int64_t seq,
+                     AppendFeed(h->post_id, reference, change.hlc, device.device_id));
     ASSIGN_OR_RETURN(
         Statement * stmt,
         db_->Cached("INSERT INTO handovers (id, round_id, beneficiary_id, kit_type_id, quantity, "

@@ -120,6 +120,20 @@ class SqliteServerStore final : public ServerStore {
 
   // Everything below REQUIRES mu_ held; writers also an open transaction.
 
+  // One feed entry as read for a pull.
+  struct FeedRow {
+    int64_t server_seq = 0;
+    std::string entity;
+    std::string entity_id;
+    core::Hlc hlc;
+    std::string payload;
+  };
+  // Adds the changes a feed entry stands for to `changes`: one record, the handover its entry
+  // refers to, or a transaction's served summaries for one post.
+  core::Status AddFeedEntry(const FeedRow& row, std::vector<core::RemoteChange>& changes);
+  // A handover as the server holds it, rebuilt from its row (its feed entry holds no copy).
+  core::Result<std::optional<core::Handover>> HeldHandover(const std::string& id);
+
   // Appends one record to the feed and returns its server sequence.
   core::Result<int64_t> AppendFeed(const std::string& channel, const core::LoggedForm& form,
                                    core::Hlc hlc, const std::string& origin_device);
@@ -258,12 +272,20 @@ class SqliteServerStore final : public ServerStore {
       std::map<std::tuple<std::string_view, std::string_view, std::string_view>, Gathered>;
   core::Result<GatheredBySituation> GatherServedAll(
       const std::vector<const EntitlementSituation*>& situations);
-  // Sends a new summary to every tablet for each post whose total for the family changed in
-  // the open transaction (facts from `first_new_seq` on).
-  core::Status RefreshServedSummaries(const EntitlementSituation& s,
-                                      const std::vector<core::ServedHandover>& served,
-                                      const std::vector<ServedSeqs>& seqs, int64_t first_new_seq,
-                                      int64_t now_ms);
+  // The served summaries a transaction sends, by post, each post's grouped by round and kit
+  // type: written as a few feed entries once every situation was looked at.
+  using ServedOutbox =
+      std::map<std::string, std::map<std::pair<std::string, std::string>,
+                                     std::vector<std::pair<std::string, int64_t>>>>;
+  // Adds a new summary to `outbox` for each post whose total for the family changed in the
+  // open transaction (facts from `first_new_seq` on).
+  static core::Status RefreshServedSummaries(const EntitlementSituation& s,
+                                             const std::vector<core::ServedHandover>& served,
+                                             const std::vector<ServedSeqs>& seqs,
+                                             int64_t first_new_seq, ServedOutbox& outbox);
+  // Appends the outbox to the feed: one entry per post and up to kMaxServedPerEntry summaries,
+  // on the post's served channel, for every other post's tablets.
+  core::Status SendServedSummaries(const ServedOutbox& outbox, int64_t now_ms);
   // `recount`: sum the handovers themselves rather than read handover_totals, for a look at
   // the facts from scratch (RecomputeConflicts).
   core::Result<core::StockTotals> Totals(const std::string& post_id,

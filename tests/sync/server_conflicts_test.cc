@@ -303,12 +303,14 @@ TEST_F(ServerConflictsTest, StockDeficitShowsTheNegativeBalanceAndAReceiptSettle
   EXPECT_TRUE(seen);
 }
 
-// The quantities each post's served channel has carried for a family, in feed order.
+// The quantities each post's served channel has carried, in feed order: each entry groups a
+// transaction's totals by round and kit type.
 std::vector<int64_t> SentTotals(const std::string& db_path, const std::string& post_id) {
   const std::string text = RawDb(db_path).QueryText(
-      "SELECT coalesce(group_concat(json_extract(CAST(payload AS TEXT), '$.qty'), ','), '') "
-      "FROM (SELECT payload FROM feed WHERE channel = 'served:" + post_id +
-      "' ORDER BY server_seq)");
+      "SELECT coalesce(group_concat(qty, ','), '') FROM (SELECT json_extract(t.value, '$[1]') "
+      "AS qty FROM feed f, json_each(CAST(f.payload AS TEXT), '$.groups') g, "
+      "json_each(g.value, '$.totals') t WHERE f.channel = 'served:" + post_id +
+      "' AND f.entity = 'served_summaries' ORDER BY f.server_seq, g.key, t.key)");
   std::vector<int64_t> out;
   size_t at = 0;
   while (at < text.size()) {

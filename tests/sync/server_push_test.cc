@@ -6,6 +6,7 @@
 
 #include <limits>
 
+#include "kitsync/core/canonical.h"
 #include "kitsync/core/change_log.h"
 #include "kitsync/core/ids.h"
 #include "kitsync/sync/wire.h"
@@ -564,6 +565,86 @@ TEST_F(ServerPushTest, PullPagesFollowTheCursorAndCountWhatRemains) {
   auto beyond = logic().Pull(b_.token, request);
   ASSERT_FALSE(beyond.ok());
   EXPECT_EQ(beyond.status().code(), core::Code::kOutOfRange);
+}
+
+// A handover's feed entry refers to its row: what another tablet of the post pulls is rebuilt
+// from the row, and must be the handover as pushed, every field of it.
+TEST_F(ServerPushTest, AHandoverPulledByAnotherTabletIsTheOnePushedFieldForField) {
+  core::BeneficiaryInput family;
+  family.doc_number = "A1000009";
+  family.full_name = "Beneficiary A1000009";
+  family.household_size = 4;
+  auto registered = a_.store->RegisterBeneficiary(family);
+  ASSERT_TRUE(registered.ok()) << registered.status().ToString();
+  core::HandoverInput kit;
+  kit.round_code = "HYG-R1";
+  kit.beneficiary_id = registered->id;
+  kit.kit_type_code = "HYG-KIT";
+  kit.officer_code = "ENT-OF-1";
+  kit.proof = {core::ProofKind::kSignature, "sha256:5f1d0c"};
+  kit.consent = true;
+  ASSERT_TRUE(a_.store->RecordHandover(kit).ok());
+  // A second kit past the round's entitlement, collected by a neighbour "with \"quotes\"".
+  kit.collected_by = core::Collector::kProxy;
+  kit.proxy_relation = "neighbour \"Pak\" Budi";
+  kit.override_reason = "first kit was lost in the river";
+  kit.proof = {core::ProofKind::kPhoto, "sha256:9a9a"};
+  auto second = a_.store->RecordHandover(kit);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  ASSERT_FALSE(second->handover.overridden_warnings.empty());
+
+  ASSERT_TRUE(logic().Push(a_.token, NextPushBatch(*a_.store, 100, now())).ok());
+  ASSERT_GT(PullAll(logic(), b_), 0);
+
+  auto encode = [](const core::Handover& h) {
+    auto form = core::ToLoggedForm(core::Record(h));
+    EXPECT_TRUE(form.ok()) << form.status().ToString();
+    return form.ok() ? form->payload : std::string();
+  };
+  auto pushed = a_.store->ListHandovers({});
+  auto pulled = b_.store->ListHandovers({});
+  ASSERT_TRUE(pushed.ok() && pulled.ok());
+  ASSERT_EQ(pushed->size(), 2u);
+  ASSERT_EQ(pulled->size(), 2u);
+  std::set<std::string> sent;
+  std::set<std::string> received;
+  for (const core::HandoverView& v : *pushed) sent.insert(encode(v.handover));
+  for (const core::HandoverView& v : *pulled) received.insert(encode(v.handover));
+  EXPECT_EQ(received, sent);
+  EXPECT_TRUE(sent.count(encode(second->handover)));
+}
+
+// A push's served summaries for other posts are one feed entry per post; a tablet of another
+// post receives it whole, in one page even when the page asked for fewer changes, and what
+// remains counts summaries, not entries.
+TEST_F(ServerPushTest, AnotherPostsTabletPullsABatchsServedSummariesWholeAndCountsEachOne) {
+  Tablet nun = server_->EnrolTablet("NUN", "NUN tablet 1");
+  ASSERT_TRUE(nun.store);
+  for (const char* doc : {"A2000001", "A2000002", "A2000003"}) RecordHandover(a_, doc);
+  ASSERT_TRUE(logic().Push(a_.token, NextPushBatch(*a_.store, 100, now())).ok());
+  EXPECT_EQ(RawDb(server_->db_path())
+                .QueryInt("SELECT count(*) FROM feed WHERE channel LIKE 'served:%'"),
+            1);
+
+  v1::PullRequest request;
+  request.set_batch_size(2);
+  const uint64_t total = kMasterRecords + 3;  // the master data, then the three summaries
+  uint64_t received = 0;
+  int largest_page = 0;
+  for (int i = 0; i < 20; ++i) {
+    auto batch = logic().Pull(nun.token, request);
+    ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+    received += static_cast<uint64_t>(batch->records().changes_size());
+    largest_page = std::max(largest_page, batch->records().changes_size());
+    EXPECT_EQ(batch->remaining(), total - received);
+    ASSERT_TRUE(ApplyPullBatch(*nun.store, *batch).ok());
+    if (batch->remaining() == 0) break;
+    request.set_cursor(batch->cursor());
+  }
+  EXPECT_EQ(received, total);
+  EXPECT_EQ(largest_page, 3);
+  EXPECT_EQ(RawDb(nun.db_path).QueryInt("SELECT count(*) FROM served_elsewhere WHERE quantity = 1"),
+            3);
 }
 
 class SmallLimitsPushTest : public ServerPushTest {
