@@ -1,9 +1,13 @@
 // Feed epochs and restoring a copy, in process over real SQLite files: a data directory starts
 // with one epoch; a restored copy goes on under a new one that begins at the copy's feed head,
-// with nothing else of the copy changed; a pull naming another epoch is refused; and a restore
-// refuses what it cannot use without creating anything.
+// with nothing else of the copy changed; a pull naming another epoch is refused; a restore
+// refuses what it cannot use without creating anything; and one cut by a crash runs again into
+// the same directory, while a second one at the same time is refused.
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -222,6 +226,49 @@ TEST_F(ServerRestoreTest, RestoreRefusesWhatItCannotUseAndCreatesNothing) {
   // An empty directory is as good as a new one.
   fs::create_directory(target);
   EXPECT_TRUE(sync::RestoreServerCopy(copy, target, now).ok());
+}
+
+// What a restore cut by a crash leaves in the directory (the partial database, half written,
+// and SQLite's journal beside it) goes when the restore is run again, and the copy arrives
+// whole.
+TEST_F(ServerRestoreTest, ARestoreCutByACrashRunsAgainIntoTheSameDirectory) {
+  ASSERT_FALSE(RecordHandover(ent_, "A1000001").empty());
+  Push(ent_);
+  const std::string copy = Backup("copy.db");
+  const std::string target = server_.dir().File("target");
+  fs::create_directory(target);
+  const std::string partial = sync::ServerDatabasePath(target) + core::kPartialSuffix;
+  const std::string bytes = ReadFileBytes(copy);
+  WriteFile(partial, bytes.substr(0, bytes.size() / 2));
+  WriteFile(partial + "-journal", std::string(512, '\0'));
+
+  auto restored = sync::RestoreServerCopy(copy, target, server_.clock().now());
+  ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+  EXPECT_EQ(DumpWithoutEpochs(sync::ServerDatabasePath(target)), DumpWithoutEpochs(copy));
+  EXPECT_EQ(RawDb(sync::ServerDatabasePath(target)).QueryText("PRAGMA integrity_check"), "ok");
+  EXPECT_FALSE(fs::exists(partial));
+  EXPECT_FALSE(fs::exists(partial + "-journal"));
+}
+
+// Two restores into one directory: the second is refused while the first holds the directory,
+// and leaves the first's partial file alone.
+TEST_F(ServerRestoreTest, ASecondRestoreIntoADirectoryBeingRestoredIsRefusedAndTouchesNothing) {
+  const std::string copy = Backup("copy.db");
+  const std::string target = server_.dir().File("target");
+  fs::create_directory(target);
+  const std::string partial = sync::ServerDatabasePath(target) + core::kPartialSuffix;
+  WriteFile(partial, "being written");
+  const int held = ::open(target.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(held, 0);
+  ASSERT_EQ(::flock(held, LOCK_EX | LOCK_NB), 0);  // as the running restore holds it
+
+  auto refused = sync::RestoreServerCopy(copy, target, server_.clock().now());
+  ::close(held);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), core::Code::kFailedPrecondition)
+      << refused.status().ToString();
+  EXPECT_EQ(ReadFileBytes(partial), "being written");
+  EXPECT_FALSE(fs::exists(sync::ServerDatabasePath(target)));
 }
 
 // A server from before feed epochs, and a copy of it taken then, agree on the epoch the feed
