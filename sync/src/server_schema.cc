@@ -352,12 +352,15 @@ CREATE TRIGGER feed_epochs_are_append_only_d BEFORE DELETE ON feed_epochs
 )sql",
     // 10: what a push writes to the feed, made smaller; no table changes, but a server from
     // before this step could not read the entries it now writes, so it must refuse the
-    // database. A handover's feed entry holds no payload: its record is rebuilt from its row
-    // in `handovers` (keyed by the entry's entity ID) when a tablet pulls it or a push repeats
-    // it. And the served summaries a transaction sends about a post are one entry (entity
-    // 'served_summaries', its entity ID the number of summaries, at most 500) instead of one
-    // entry per family. Each feed row with its index entry cost about as much as the
-    // handover's own row.
+    // database. A push batch's handovers are one entry per run (entity 'handovers', its
+    // payload their IDs, one per line, its entity ID how many; a run ends before a void and
+    // at the end of the batch), and every handover of the run has that entry's server_seq;
+    // the records are rebuilt from their rows in `handovers` when a tablet pulls them or a
+    // push repeats them. A handover that cannot join a run (a batch holding one ID twice) has
+    // an entry of its own ('handover') without a payload. And the served summaries a
+    // transaction sends about a post are one entry (entity 'served_summaries', its entity ID
+    // the number of summaries, at most 500) instead of one entry per family. Each feed row
+    // with its index entry cost about as much as the handover's own row.
     R"sql(
 SELECT 1;
 )sql",

@@ -51,8 +51,9 @@ Result<FeedPage> SqliteServerStore::ReadFeed(const Principal& device, int64_t af
 
   FeedPage out;
   out.cursor = after;
-  // An entry of served summaries holds many changes: the page ends after the entry that
-  // reaches `limit`, so it never splits an entry and always makes progress.
+  // An entry of a run of handovers or of served summaries holds many changes: the page ends
+  // after the entry that reaches `limit`, so it never splits an entry and always makes
+  // progress.
   size_t taken = 0;
   for (FeedRow& r : rows) {
     if (out.changes.size() >= static_cast<size_t>(limit)) break;
@@ -67,24 +68,19 @@ Result<FeedPage> SqliteServerStore::ReadFeed(const Principal& device, int64_t af
     out.cursor = head;
     return out;
   }
-  // Other channels' entries are counted from the index alone; a served channel's entries are
-  // read for the number of summaries each holds, and there are few of them.
-  ASSIGN_OR_RETURN(Statement * count,
-                   db_->Cached("SELECT count(*) FROM feed WHERE channel = ? AND server_seq > ? "
-                               "AND origin_device != ?"));
-  ASSIGN_OR_RETURN(Statement * count_served,
-                   db_->Cached("SELECT coalesce(sum(CASE WHEN entity = 'served_summaries' "
-                               "THEN CAST(entity_id AS INTEGER) ELSE 1 END), 0) FROM feed "
-                               "WHERE channel = ? AND server_seq > ? AND origin_device != ?"));
+  // An entry of a run of handovers or of served summaries counts the changes it holds.
+  static const std::string kCountSql =
+      std::string("SELECT coalesce(sum(CASE WHEN entity IN ('") + kHandoversEntity + "', '" +
+      kServedSummariesEntity +
+      "') THEN CAST(entity_id AS INTEGER) ELSE 1 END), 0) FROM feed "
+      "WHERE channel = ? AND server_seq > ? AND origin_device != ?";
+  ASSIGN_OR_RETURN(Statement * count, db_->Cached(kCountSql.c_str()));
   for (const std::string& channel : channels) {
-    Statement* counter = channel.starts_with(kServedChannelPrefix) ? count_served : count;
-    counter->Reset();
-    ASSIGN_OR_RETURN(bool row, counter->Bind(1, channel)
-                                   .Bind(2, out.cursor)
-                                   .Bind(3, device.device_id)
-                                   .Step());
-    if (row) out.remaining += counter->Int(0);
-    counter->Reset();
+    count->Reset();
+    ASSIGN_OR_RETURN(bool row,
+                     count->Bind(1, channel).Bind(2, out.cursor).Bind(3, device.device_id).Step());
+    if (row) out.remaining += count->Int(0);
+    count->Reset();
   }
   return out;
 }
@@ -98,6 +94,21 @@ Status SqliteServerStore::AddFeedEntry(const FeedRow& row,
     auto summaries = DecodeServedSummaries(row.payload);
     if (!summaries.ok()) return damaged(summaries.status());
     for (core::ServedSummary& sv : *summaries) changes.push_back({row.hlc, std::move(sv)});
+    return Status::Ok();
+  }
+  if (row.entity == kHandoversEntity) {
+    size_t at = 0;
+    while (at <= row.payload.size()) {
+      size_t end = row.payload.find('\n', at);
+      if (end == std::string::npos) end = row.payload.size();
+      const std::string id = row.payload.substr(at, end - at);
+      auto handover = HeldHandover(id);
+      if (!handover.ok()) return damaged(handover.status());
+      if (!*handover) return damaged(Status::NotFound("handover " + id + " is not held"));
+      const core::Hlc hlc = (*handover)->hlc;
+      changes.push_back({hlc, std::move(**handover)});
+      at = end + 1;
+    }
     return Status::Ok();
   }
   if (row.entity == "handover" && row.payload.empty()) {

@@ -191,10 +191,18 @@ Result<PushOutcome> SqliteServerStore::ApplyPush(const Principal& device, const 
   Situations touched;
   HeldRefs refs;
   HandedOut handed;
+  // A batch holding one handover ID twice writes each handover with its own entry, in order.
+  HandoverRun run;
+  HandoverRun* const deferred = lookups.held_known ? &run : nullptr;
   for (size_t i = skip; i < in.changes.size(); ++i) {
     const core::RemoteChange& change = in.changes[i];
     const bool clock_ahead = change.hlc.physical_ms > ahead_limit;
-    auto applied = ApplyFact(change, forms[i - skip], clock_ahead, device, touched, refs, lookups);
+    // A void looks for the handover it voids.
+    if (std::holds_alternative<core::HandoverVoid>(change.record)) {
+      RETURN_IF_ERROR(WriteHandoverRun(run, device.device_id));
+    }
+    auto applied =
+        ApplyFact(change, forms[i - skip], clock_ahead, device, touched, refs, lookups, deferred);
     if (!applied.ok()) {
       const Status& s = applied.status();
       return Status(s.code(),
@@ -209,6 +217,7 @@ Result<PushOutcome> SqliteServerStore::ApplyPush(const Principal& device, const 
     }
     if (!clock_ahead) ObserveHlc(change.hlc);
   }
+  RETURN_IF_ERROR(WriteHandoverRun(run, device.device_id));
   // Before the stock situations read them.
   RETURN_IF_ERROR(AddHandedOut(handed));
 
@@ -322,6 +331,62 @@ Result<std::optional<core::Handover>> SqliteServerStore::HeldHandover(const std:
   return out;
 }
 
+Status SqliteServerStore::WriteHandoverRun(HandoverRun& run, const std::string& origin_device) {
+  if (run.empty()) return Status::Ok();
+  std::string ids;
+  ids.reserve(run.size() * 37);
+  core::Hlc newest;
+  for (const PendingHandover& p : run) {
+    if (!ids.empty()) ids.push_back('\n');
+    ids += p.handover->id;
+    newest = std::max(newest, p.handover->hlc);
+  }
+  // Every handover of a batch is of the pushing device's post (CheckOwnership).
+  const core::LoggedForm entry{kHandoversEntity, N(static_cast<int64_t>(run.size())),
+                               std::move(ids)};
+  ASSIGN_OR_RETURN(int64_t seq,
+                   AppendFeed(run.front().handover->post_id, entry, newest, origin_device));
+  for (const PendingHandover& p : run) {
+    const Status inserted = InsertHandover(*p.handover, p.clock_ahead, seq);
+    if (!inserted.ok()) {
+      return Status(inserted.code(), "handover " + p.handover->id + ": " + inserted.message());
+    }
+  }
+  run.clear();
+  return Status::Ok();
+}
+
+Status SqliteServerStore::InsertHandover(const core::Handover& h, bool clock_ahead,
+                                         int64_t server_seq) {
+  ASSIGN_OR_RETURN(
+      Statement * stmt,
+      db_->Cached("INSERT INTO handovers (id, round_id, beneficiary_id, kit_type_id, quantity, "
+                  "post_id, officer_id, device_id, hlc, wall_ms, proof_kind, proof_ref, "
+                  "collected_by, proxy_relation, consent, override_reason, "
+                  "overridden_warnings, clock_ahead, server_seq) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+  return stmt->BindView(1, h.id)
+      .BindView(2, h.round_id)
+      .BindView(3, h.beneficiary_id)
+      .BindView(4, h.kit_type_id)
+      .Bind(5, h.quantity)
+      .BindView(6, h.post_id)
+      .BindView(7, h.officer_id)
+      .BindView(8, h.device_id)
+      .Bind(9, static_cast<int64_t>(h.hlc.Pack()))
+      .Bind(10, h.wall_ms)
+      .BindView(11, core::ToString(h.proof_kind))
+      .BindView(12, h.proof_ref)
+      .BindView(13, core::ToString(h.collected_by))
+      .BindView(14, h.proxy_relation)
+      .Bind(15, int64_t{h.consent})
+      .BindView(16, h.override_reason)
+      .BindView(17, WarningsJson(h.overridden_warnings))
+      .Bind(18, int64_t{clock_ahead})
+      .Bind(19, server_seq)
+      .Run();
+}
+
 Result<int64_t> SqliteServerStore::AppendFeed(const std::string& channel,
                                               const core::LoggedForm& form, core::Hlc hlc,
                                               const std::string& origin_device) {
@@ -365,7 +430,8 @@ Status SqliteServerStore::InsertMovement(const core::StockMovement& m, bool cloc
 Result<bool> SqliteServerStore::ApplyFact(const core::RemoteChange& change,
                                           const core::LoggedForm& form, bool clock_ahead,
                                           const Principal& device, Situations& touched,
-                                          HeldRefs& refs, const BatchLookups& lookups) {
+                                          HeldRefs& refs, const BatchLookups& lookups,
+                                          HandoverRun* run) {
   const int64_t ahead = clock_ahead ? 1 : 0;
   auto held = [&](const char* sql, const std::string& k1, const std::string& k2,
                   const char* what) -> Result<bool> {
@@ -432,39 +498,16 @@ Result<bool> SqliteServerStore::ApplyFact(const core::RemoteChange& change,
       return Status::InvalidArgument("beneficiary " + h->beneficiary_id +
                                      " is not known to the server");
     }
-    // The entry refers to the row written next (schema step 10): most of what a push writes
-    // is handovers, and a second copy of each in the feed cost as much as the row.
-    const core::LoggedForm reference{form.entity, form.entity_id, {}};
-    ASSIGN_OR_RETURN(int64_t seq,
-                     AppendFeed(h->post_id, reference, change.hlc, device.device_id));
-    ASSIGN_OR_RETURN(
-        Statement * stmt,
-        db_->Cached("INSERT INTO handovers (id, round_id, beneficiary_id, kit_type_id, quantity, "
-                    "post_id, officer_id, device_id, hlc, wall_ms, proof_kind, proof_ref, "
-                    "collected_by, proxy_relation, consent, override_reason, "
-                    "overridden_warnings, clock_ahead, server_seq) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
-    RETURN_IF_ERROR(stmt->BindView(1, h->id)
-                        .BindView(2, h->round_id)
-                        .BindView(3, h->beneficiary_id)
-                        .BindView(4, h->kit_type_id)
-                        .Bind(5, h->quantity)
-                        .BindView(6, h->post_id)
-                        .BindView(7, h->officer_id)
-                        .BindView(8, h->device_id)
-                        .Bind(9, static_cast<int64_t>(h->hlc.Pack()))
-                        .Bind(10, h->wall_ms)
-                        .BindView(11, core::ToString(h->proof_kind))
-                        .BindView(12, h->proof_ref)
-                        .BindView(13, core::ToString(h->collected_by))
-                        .BindView(14, h->proxy_relation)
-                        .Bind(15, int64_t{h->consent})
-                        .BindView(16, h->override_reason)
-                        .BindView(17, WarningsJson(h->overridden_warnings))
-                        .Bind(18, ahead)
-                        .Bind(19, seq)
-                        .Run());
-    // What TouchHandover would read back from the row just written.
+    if (run) {
+      run->push_back({h, clock_ahead});
+    } else {
+      // The entry refers to the row written next: the record is rebuilt from it.
+      const core::LoggedForm reference{form.entity, form.entity_id, {}};
+      ASSIGN_OR_RETURN(int64_t seq,
+                       AppendFeed(h->post_id, reference, change.hlc, device.device_id));
+      RETURN_IF_ERROR(InsertHandover(*h, clock_ahead, seq));
+    }
+    // What TouchHandover would read back from the row once written.
     touched.insert(EntitlementSituation{std::move(*doc_hash), h->round_id, h->kit_type_id});
     touched.insert(StockSituation{h->post_id, h->kit_type_id});
     return true;

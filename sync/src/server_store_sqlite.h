@@ -30,6 +30,9 @@ inline constexpr char kMasterChannel[] = "master";
 // Served summaries (core::ServedSummary) about a post's handovers go on "served:<post ID>"; a
 // device pulls those of every other post (its own post's handovers it holds already).
 inline constexpr char kServedChannelPrefix[] = "served:";
+// A feed entry naming a run of one push batch's handovers (schema step 10): its payload their
+// IDs in push order, one per line, its entity ID how many.
+inline constexpr char kHandoversEntity[] = "handovers";
 
 // A situation conflicts are looked for in; a change touches a few of them (core/conflicts.h).
 struct DuplicateSituation {
@@ -169,12 +172,26 @@ class SqliteServerStore final : public ServerStore {
   core::Status LookUpBatch(const std::vector<core::RemoteChange>& changes, size_t from,
                            BatchLookups& out);
 
+  // A push batch's new handovers, checked, whose rows wait to be written after one feed entry
+  // that names them all: a feed row with its index entry for each handover cost as much as the
+  // handover's own row. Nothing a batch holds besides voids refers to a handover, so the run
+  // is written before a void and at the end of the batch; the registrations its handovers
+  // name are in the feed before it.
+  struct PendingHandover {
+    const core::Handover* handover = nullptr;
+    bool clock_ahead = false;
+  };
+  using HandoverRun = std::vector<PendingHandover>;
+  core::Status WriteHandoverRun(HandoverRun& run, const std::string& origin_device);
+  core::Status InsertHandover(const core::Handover& h, bool clock_ahead, int64_t server_seq);
+
   // One pushed fact: checked against what the server holds and, when new, written with its
-  // feed entry. Returns whether it was written (false: the same fact was already held).
-  // Adds the situations the fact may change to `touched`.
+  // feed entry, or for a handover with `run`, added to it. Returns whether it was (or will
+  // be) written (false: the same fact was already held). Adds the situations the fact may
+  // change to `touched`.
   core::Result<bool> ApplyFact(const core::RemoteChange& change, const core::LoggedForm& form,
                                bool clock_ahead, const Principal& device, Situations& touched,
-                               HeldRefs& refs, const BatchLookups& lookups);
+                               HeldRefs& refs, const BatchLookups& lookups, HandoverRun* run);
   core::Status InsertMovement(const core::StockMovement& m, bool clock_ahead, int64_t server_seq);
 
   // Code -> ID of master data, with the known codes in the error.

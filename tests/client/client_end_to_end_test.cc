@@ -243,19 +243,25 @@ PulledState ReadPulledState(const std::string& db_path) {
 // The server's feed as tablet B pulls it, read from the server's database: how many facts of
 // each kind lie at or below a cursor in the post's channel.
 class FeedShape {
+  static inline const std::string kChanges =
+      "coalesce(sum(CASE WHEN entity = 'handovers' THEN CAST(entity_id AS INTEGER) ELSE 1 END), 0)";
+
  public:
   explicit FeedShape(const std::string& server_db) : db_(server_db) {
     channel_ = db_.QueryText("SELECT id FROM posts WHERE code = 'ENT'");
     head_ = db_.QueryInt("SELECT max(server_seq) FROM feed");
   }
   int64_t head() const { return head_; }
+  // A push batch's handovers are one entry ('handovers', its entity ID how many; schema step 10
+  // in docs/server.md): it counts for each of them.
   int64_t Covered(const std::string& entity, int64_t cursor) {
-    return db_.QueryInt("SELECT count(*) FROM feed WHERE channel = '" + channel_ +
-                        "' AND entity = '" + entity +
-                        "' AND server_seq <= " + std::to_string(cursor));
+    const std::string run = entity == "handover" ? "handovers" : entity;
+    return db_.QueryInt("SELECT " + kChanges + " FROM feed WHERE channel = '" + channel_ +
+                        "' AND entity IN ('" + entity + "', '" + run +
+                        "') AND server_seq <= " + std::to_string(cursor));
   }
   int64_t ChannelSize() {
-    return db_.QueryInt("SELECT count(*) FROM feed WHERE channel = '" + channel_ + "'");
+    return db_.QueryInt("SELECT " + kChanges + " FROM feed WHERE channel = '" + channel_ + "'");
   }
 
  private:

@@ -98,7 +98,7 @@ class ServerCheckpointTest : public ::testing::Test {
               families);
     // The receipt the tablet was enrolled with, then two changes a family.
     EXPECT_EQ(db.QueryInt("SELECT acked_seq FROM devices WHERE id = " + device), 1 + 2 * families);
-    EXPECT_EQ(db.QueryInt("SELECT count(*) FROM feed WHERE origin_device = " + device),
+    EXPECT_EQ(db.QueryInt("SELECT " + kFeedChanges + " FROM feed WHERE origin_device = " + device),
               1 + 2 * families);
   }
 

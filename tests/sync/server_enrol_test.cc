@@ -254,7 +254,8 @@ TEST_F(ServerEnrolTest, RevokedDeviceIsUnauthenticatedOnItsNextCall) {
   auto push = server_.logic().Push(t.token, NextPushBatch(*t.store, 10, server_.clock().now()));
   EXPECT_EQ(push.status().code(), core::Code::kUnauthenticated);
   RawDb db(server_.db_path());
-  EXPECT_EQ(db.QueryInt("SELECT count(*) FROM feed WHERE origin_device = '" + t.device_id + "'"),
+  EXPECT_EQ(db.QueryInt("SELECT " + kFeedChanges + " FROM feed WHERE origin_device = '" +
+                        t.device_id + "'"),
             0);
 }
 

@@ -460,7 +460,7 @@ TEST_F(ServerProcessTest, SigkillDuringAPushLeavesTheBatchWhollyThereOrNotAtAll)
     const std::string device = "'" + t.device_id + "'";
     *acked = db.QueryInt("SELECT acked_seq FROM devices WHERE id = " + device);
     *facts = db.QueryInt("SELECT count(*) FROM beneficiaries WHERE device_id = " + device);
-    *feed = db.QueryInt("SELECT count(*) FROM feed WHERE origin_device = " + device);
+    *feed = db.QueryInt("SELECT " + kFeedChanges + " FROM feed WHERE origin_device = " + device);
   };
 
   int64_t before = 0;
@@ -568,7 +568,8 @@ TEST_F(ServerProcessTest, BackupWhilePushingHoldsWholeBatchesAndNeverReplacesAFi
     const int64_t acked = db.QueryInt("SELECT acked_seq FROM devices WHERE id = " + device);
     EXPECT_EQ(acked % kBatch, 0) << copy << " holds part of a batch";
     EXPECT_EQ(db.QueryInt("SELECT count(*) FROM beneficiaries WHERE device_id = " + device), acked);
-    EXPECT_EQ(db.QueryInt("SELECT count(*) FROM feed WHERE origin_device = " + device), acked);
+    EXPECT_EQ(db.QueryInt("SELECT " + kFeedChanges + " FROM feed WHERE origin_device = " + device),
+              acked);
     seen.insert(acked);
   }
   std::cerr << copies.size() << " backups saw " << seen.size() << " distinct upload positions\n";
@@ -702,7 +703,7 @@ TEST_F(ServerProcessTest, WhatASigkilledServerAcknowledgedIsThereAfterARestart) 
     const std::string device = "'" + t.device_id + "'";
     *acked = db.QueryInt("SELECT acked_seq FROM devices WHERE id = " + device);
     *facts = db.QueryInt("SELECT count(*) FROM beneficiaries WHERE device_id = " + device);
-    *feed = db.QueryInt("SELECT count(*) FROM feed WHERE origin_device = " + device);
+    *feed = db.QueryInt("SELECT " + kFeedChanges + " FROM feed WHERE origin_device = " + device);
   };
 
   int64_t done = 0;  // changes the server acknowledged, as far as the tablet heard

@@ -49,9 +49,10 @@ class ServerPushTest : public ::testing::Test {
   int64_t now() { return server_->clock().now(); }
 
   // What the server holds of a device, read from its tables.
-  int64_t FeedRowsFrom(const Tablet& t) {
+  int64_t FeedChangesFrom(const Tablet& t) {
     RawDb db(server_->db_path());
-    return db.QueryInt("SELECT count(*) FROM feed WHERE origin_device = '" + t.device_id + "'");
+    return db.QueryInt("SELECT " + kFeedChanges + " FROM feed WHERE origin_device = '" +
+                       t.device_id + "'");
   }
   int64_t AckedSeq(const Tablet& t) {
     RawDb db(server_->db_path());
@@ -132,7 +133,7 @@ TEST_F(ServerPushTest, ResentBatchIsAckedAndNotAppliedTwice) {
   EXPECT_EQ(again->acked_seq(), uint64_t{kLogOfTwoHandovers});
   EXPECT_EQ(again->applied(), 0u);
 
-  EXPECT_EQ(FeedRowsFrom(a_), kLogOfTwoHandovers);
+  EXPECT_EQ(FeedChangesFrom(a_), kLogOfTwoHandovers);
   EXPECT_EQ(Rows("handovers"), 2);
   EXPECT_EQ(Rows("beneficiaries"), 2);
   EXPECT_EQ(Rows("stock_movements"), 1);
@@ -153,7 +154,7 @@ TEST_F(ServerPushTest, OldBatchReplayedLaterIsAckedWithNothingApplied) {
   ASSERT_TRUE(replay.ok()) << replay.status().ToString();
   EXPECT_EQ(replay->acked_seq(), 5u);  // what the server holds, not what the batch ends at
   EXPECT_EQ(replay->applied(), 0u);
-  EXPECT_EQ(FeedRowsFrom(a_), 5);
+  EXPECT_EQ(FeedChangesFrom(a_), 5);
   EXPECT_EQ(Rows("handovers"), 2);
 }
 
@@ -166,7 +167,7 @@ TEST_F(ServerPushTest, EmptyBatchIsAckedWithWhereTheServerStands) {
   ASSERT_TRUE(ack.ok()) << ack.status().ToString();
   EXPECT_EQ(ack->acked_seq(), 3u);
   EXPECT_EQ(ack->applied(), 0u);
-  EXPECT_EQ(FeedRowsFrom(a_), 3);
+  EXPECT_EQ(FeedChangesFrom(a_), 3);
 }
 
 TEST_F(ServerPushTest, OverlappingBatchAppliesOnlyTheNewTail) {
@@ -181,7 +182,7 @@ TEST_F(ServerPushTest, OverlappingBatchAppliesOnlyTheNewTail) {
   ASSERT_TRUE(ack.ok()) << ack.status().ToString();
   EXPECT_EQ(ack->acked_seq(), 5u);
   EXPECT_EQ(ack->applied(), 2u);
-  EXPECT_EQ(FeedRowsFrom(a_), 5);
+  EXPECT_EQ(FeedChangesFrom(a_), 5);
 }
 
 TEST_F(ServerPushTest, GapIsFailedPreconditionAndNothingApplied) {
@@ -195,7 +196,7 @@ TEST_F(ServerPushTest, GapIsFailedPreconditionAndNothingApplied) {
   EXPECT_EQ(refused.status().code(), core::Code::kFailedPrecondition);
   EXPECT_THAT(refused.status().message(), HasSubstr("starts at change 3"));
   EXPECT_THAT(refused.status().message(), HasSubstr("up to 0"));
-  EXPECT_EQ(FeedRowsFrom(a_), 0);
+  EXPECT_EQ(FeedChangesFrom(a_), 0);
   EXPECT_EQ(AckedSeq(a_), 0);
   EXPECT_EQ(Rows("handovers"), 0);
 
@@ -217,7 +218,7 @@ TEST_F(ServerPushTest, TamperedPayloadBreaksTheChainAndNothingIsApplied) {
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), core::Code::kFailedPrecondition);
   EXPECT_THAT(refused.status().message(), HasSubstr("hash chain broken"));
-  EXPECT_EQ(FeedRowsFrom(a_), 0);
+  EXPECT_EQ(FeedChangesFrom(a_), 0);
   EXPECT_EQ(AckedSeq(a_), 0);
   EXPECT_EQ(Rows("handovers"), 0);
   EXPECT_EQ(Rows("beneficiaries"), 0);
@@ -235,7 +236,7 @@ TEST_F(ServerPushTest, TamperingAfterAHeldPrefixBreaksTheChainFromTheStoredTip) 
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), core::Code::kFailedPrecondition);
   EXPECT_EQ(AckedSeq(a_), 3);
-  EXPECT_EQ(FeedRowsFrom(a_), 3);
+  EXPECT_EQ(FeedChangesFrom(a_), 3);
 }
 
 TEST_F(ServerPushTest, RecordsOfAnotherPostArePermissionDeniedAndNothingApplied) {
@@ -258,7 +259,7 @@ TEST_F(ServerPushTest, RecordsOfAnotherPostArePermissionDeniedAndNothingApplied)
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), core::Code::kPermissionDenied);
   EXPECT_THAT(refused.status().message(), HasSubstr("NUN"));
-  EXPECT_EQ(FeedRowsFrom(nun), 0);
+  EXPECT_EQ(FeedChangesFrom(nun), 0);
   EXPECT_EQ(AckedSeq(nun), 0);
   EXPECT_EQ(Rows("stock_movements"), 0);
 }
@@ -269,7 +270,7 @@ TEST_F(ServerPushTest, RecordsOfAnotherDeviceArePermissionDenied) {
   auto refused = logic().Push(b_.token, NextPushBatch(*a_.store, 100, now()));
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), core::Code::kPermissionDenied);
-  EXPECT_EQ(FeedRowsFrom(a_), 0);
+  EXPECT_EQ(FeedChangesFrom(a_), 0);
   EXPECT_EQ(AckedSeq(b_), 0);
   EXPECT_EQ(Rows("handovers"), 0);
 }
@@ -347,7 +348,7 @@ TEST_F(ServerPushTest, SameIdWithDifferentContentIsAlreadyExistsAndNothingApplie
       b_.token, ChainedBatch(core::GenesisHash(b_.device_id), 1, {{clash.hlc, clash}}, now()));
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), core::Code::kAlreadyExists);
-  EXPECT_EQ(FeedRowsFrom(b_), 0);
+  EXPECT_EQ(FeedChangesFrom(b_), 0);
   EXPECT_EQ(AckedSeq(b_), 0);
   EXPECT_EQ(Rows("beneficiaries"), 1);
 }
@@ -359,7 +360,7 @@ TEST_F(ServerPushTest, AHandoverAlreadyHeldIsSkippedWhenTheSameAndRefusedWhenNot
   ASSERT_TRUE(listed.ok());
   ASSERT_EQ(listed->size(), 1u);
   const core::Handover h = listed->front().handover;
-  const int64_t feed_before = FeedRowsFrom(a_);
+  const int64_t feed_before = FeedChangesFrom(a_);
   auto tip = [&] {
     return RawDb(server_->db_path())
         .QueryText("SELECT tip_hash FROM devices WHERE id = '" + a_.device_id + "'");
@@ -376,7 +377,7 @@ TEST_F(ServerPushTest, AHandoverAlreadyHeldIsSkippedWhenTheSameAndRefusedWhenNot
   ASSERT_TRUE(twice.ok()) << twice.status().ToString();
   EXPECT_EQ(twice->applied(), 0u);
   EXPECT_EQ(AckedSeq(a_), next + 1);
-  EXPECT_EQ(FeedRowsFrom(a_), feed_before);
+  EXPECT_EQ(FeedChangesFrom(a_), feed_before);
 
   // The same ID with other content: ALREADY_EXISTS, and nothing of the batch applied, also
   // what came before it in the batch.
@@ -392,7 +393,7 @@ TEST_F(ServerPushTest, AHandoverAlreadyHeldIsSkippedWhenTheSameAndRefusedWhenNot
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), core::Code::kAlreadyExists);
   EXPECT_EQ(AckedSeq(a_), next - 1);
-  EXPECT_EQ(FeedRowsFrom(a_), feed_before);
+  EXPECT_EQ(FeedChangesFrom(a_), feed_before);
   EXPECT_EQ(Rows("handovers"), 1);
 }
 
@@ -417,7 +418,7 @@ TEST_F(ServerPushTest, SenderClockBeyondTheSkewIsOutOfRangeAndNothingApplied) {
   auto refused = logic().Push(a_.token, NextPushBatch(*a_.store, 100, now() + skew + 1));
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), core::Code::kOutOfRange);
-  EXPECT_EQ(FeedRowsFrom(a_), 0);
+  EXPECT_EQ(FeedChangesFrom(a_), 0);
   EXPECT_EQ(AckedSeq(a_), 0);
 
   auto at_limit = logic().Push(a_.token, NextPushBatch(*a_.store, 100, now() + skew));
@@ -479,7 +480,7 @@ TEST_F(ServerPushTest, MalformedFieldsAreInvalidArgumentAndNothingApplied) {
     ASSERT_FALSE(refused.ok());
     EXPECT_EQ(refused.status().code(), core::Code::kInvalidArgument) << refused.status().ToString();
   }
-  EXPECT_EQ(FeedRowsFrom(a_), 0);
+  EXPECT_EQ(FeedChangesFrom(a_), 0);
   EXPECT_EQ(AckedSeq(a_), 0);
   EXPECT_EQ(Rows("beneficiaries"), 0);
 
@@ -614,6 +615,35 @@ TEST_F(ServerPushTest, AHandoverPulledByAnotherTabletIsTheOnePushedFieldForField
   EXPECT_TRUE(sent.count(encode(second->handover)));
 }
 
+// A batch's handovers are one feed entry per run, written after the registrations they name;
+// a void in the same batch ends the run, so the handover it voids is in the feed before it.
+// Another tablet of the post pulling in pages of one change gets each of them, and the void.
+TEST_F(ServerPushTest, ABatchsHandoversAreOneEntryPerRunAndAVoidOfOneOfThemComesAfterIt) {
+  const std::string first = RecordHandover(a_, "A3000001");
+  RecordHandover(a_, "A3000002");
+  ASSERT_TRUE(a_.store->VoidHandover({first, "wrong family", "ENT-OF-1"}).ok());
+  RecordHandover(a_, "A3000003");
+  ASSERT_TRUE(logic().Push(a_.token, NextPushBatch(*a_.store, 100, now())).ok());
+
+  // receipt, beneficiary x2, (handovers 1-2), void, beneficiary, (handover 3), in feed order.
+  RawDb db(server_->db_path());
+  EXPECT_EQ(db.QueryText("SELECT group_concat(e, ' ') FROM (SELECT entity || "
+                         "CASE WHEN entity = 'handovers' THEN ':' || entity_id ELSE '' END AS e "
+                         "FROM feed WHERE origin_device = '" + a_.device_id +
+                         "' ORDER BY server_seq)"),
+            "stock_movement beneficiary beneficiary handovers:2 handover_void beneficiary "
+            "handovers:1");
+  EXPECT_EQ(db.QueryInt("SELECT count(DISTINCT server_seq) FROM handovers"), 2);
+
+  EXPECT_EQ(PullAll(logic(), b_, 1), kMasterRecords + 8);
+  auto seen = b_.store->ListHandovers({});
+  ASSERT_TRUE(seen.ok()) << seen.status().ToString();
+  ASSERT_EQ(seen->size(), 3u);
+  for (const core::HandoverView& v : *seen) {
+    EXPECT_EQ(v.void_record.has_value(), v.handover.id == first) << v.handover.id;
+  }
+}
+
 // A push's served summaries for other posts are one feed entry per post; a tablet of another
 // post receives it whole, in one page even when the page asked for fewer changes, and what
 // remains counts summaries, not entries.
@@ -663,7 +693,7 @@ TEST_F(SmallLimitsPushTest, OversizedBatchIsRefusedAndPullBatchesAreCapped) {
   auto refused = logic().Push(a_.token, NextPushBatch(*a_.store, 100, now()));
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), core::Code::kInvalidArgument);
-  EXPECT_EQ(FeedRowsFrom(a_), 0);
+  EXPECT_EQ(FeedChangesFrom(a_), 0);
   ASSERT_TRUE(logic().Push(a_.token, NextPushBatch(*a_.store, 3, now())).ok());
 
   v1::PullRequest request;

@@ -103,6 +103,13 @@ class TestServer {
 // Registers a beneficiary and records a HYG-R1 handover of one HYG-KIT to them, both at the
 // tablet's post with its first officer. Returns the handover's ID ("" and a test failure on
 // error).
+// SQL for the number of changes the selected feed entries hold: an entry naming a run of a
+// batch's handovers, or a transaction's served summaries for a post, holds several
+// (docs/server.md, schema step 10). Use as "SELECT " + kFeedChanges + " FROM feed WHERE ...".
+inline const std::string kFeedChanges =
+    "coalesce(sum(CASE WHEN entity IN ('handovers', 'served_summaries') "
+    "THEN CAST(entity_id AS INTEGER) ELSE 1 END), 0)";
+
 std::string RecordHandover(Tablet& tablet, const std::string& doc_number);
 
 // The tablet's change-log entries after its acknowledged sequence, at most `limit`, as one push
