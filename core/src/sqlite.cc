@@ -25,6 +25,7 @@ Status StatusFromSqlite(int rc, std::string_view context, sqlite3* db) {
 }
 
 Statement& Statement::Checked(int rc) {
+  clean_ = false;
   if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = StatusFromSqlite(rc, "bind", db_);
   return *this;
 }
@@ -54,8 +55,7 @@ Statement& Statement::BindBlobView(int index, std::string_view bytes) {
 }
 
 Statement& Statement::BindNull(int index) {
-  sqlite3_bind_null(stmt_.get(), index);
-  return *this;
+  return Checked(sqlite3_bind_null(stmt_.get(), index));
 }
 
 Statement& Statement::BindOptional(int index, const std::optional<int64_t>& value) {
@@ -64,6 +64,7 @@ Statement& Statement::BindOptional(int index, const std::optional<int64_t>& valu
 
 Result<bool> Statement::Step() {
   if (!bind_error_.ok()) return bind_error_;
+  clean_ = false;
   int rc = sqlite3_step(stmt_.get());
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
@@ -77,9 +78,13 @@ Status Statement::Run() {
 }
 
 void Statement::Reset() {
+  // A statement is fetched from the cache, bound, run and reset for every row a bulk import
+  // writes; resetting it again when nothing was bound or stepped since would undo nothing.
+  if (clean_) return;
   sqlite3_reset(stmt_.get());
   sqlite3_clear_bindings(stmt_.get());
   bind_error_ = Status::Ok();
+  clean_ = true;
 }
 
 std::string Statement::Text(int column) const {
