@@ -1,5 +1,7 @@
 #include "kitsync/core/sqlite.h"
 
+#include <mutex>
+
 namespace kitsync::core::sqlite {
 
 Status StatusFromSqlite(int rc, std::string_view context, sqlite3* db) {
@@ -99,7 +101,21 @@ std::string_view Statement::TextView(int column) const {
   return p ? std::string_view(p, static_cast<size_t>(n)) : std::string_view();
 }
 
+namespace {
+
+// SQLite counts every allocation it makes under a global mutex, for sqlite3_memory_used() and a
+// soft heap limit, neither of which kitsync uses; each statement step allocates, so a bulk
+// import pays for the count on every row. It can be turned off only before SQLite initialises,
+// which the first connection does: a process whose SQLite was started elsewhere keeps counting.
+void StopCountingAllocations() {
+  static std::once_flag once;
+  std::call_once(once, [] { (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Db>> Db::OpenWithFlags(const std::string& path, int flags) {
+  StopCountingAllocations();
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
   std::unique_ptr<Db> db(new Db(raw));  // owns the handle even when opening failed
