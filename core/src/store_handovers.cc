@@ -171,6 +171,13 @@ Result<const std::string*> Store::Impl::ResolveKitTypeId(const std::string& code
 Result<Store::Impl::PreparedHandover> Store::Impl::PrepareHandover(const HandoverInput& in,
                                                                     HandoverContext& ctx,
                                                                     const FamilyHistory* known) {
+  PreparedHandover out;
+  RETURN_IF_ERROR(PrepareHandoverInto(in, ctx, known, out));
+  return out;
+}
+
+Status Store::Impl::PrepareHandoverInto(const HandoverInput& in, HandoverContext& ctx,
+                                        const FamilyHistory* known, PreparedHandover& out) {
   ASSIGN_OR_RETURN(const RoundInfo* round_info, ResolveRound(in.round_code, ctx));
   const RoundInfo& round = *round_info;
   ASSIGN_OR_RETURN(const std::string* kit_type_id_ptr, ResolveKitTypeId(in.kit_type_code, ctx));
@@ -196,8 +203,16 @@ Result<Store::Impl::PreparedHandover> Store::Impl::PrepareHandover(const Handove
     return Status::InvalidArgument("kit type " + in.kit_type_code +
                                    " is not distributed in round " + round.code);
   }
-  PreparedHandover out;
+  // Every field is set, or cleared when this handover has none of it: `out` may hold the
+  // previous row of an import.
+  out.warnings.clear();
+  out.merged_from.clear();
   Handover& h = out.handover;
+  h.id.clear();
+  h.hlc = {};
+  h.wall_ms = 0;
+  h.override_reason.clear();
+  h.overridden_warnings.clear();
   h.round_id = round.id;
   h.beneficiary_id = in.beneficiary_id;
   h.kit_type_id = kit_type_id;
@@ -263,7 +278,7 @@ Result<Store::Impl::PreparedHandover> Store::Impl::PrepareHandover(const Handove
     h.override_reason = in.override_reason;
     for (const Warning& w : out.warnings) h.overridden_warnings.push_back(w.code);
   }
-  return out;
+  return Status::Ok();
 }
 
 Result<std::vector<Warning>> Store::CheckHandover(const HandoverInput& input) {
@@ -421,20 +436,21 @@ Result<int64_t> Store::ImportHandovers(const std::vector<HandoverInput>& inputs)
   Impl::HandoverContext ctx;
   std::map<std::string, int64_t> added;  // kit_type_id -> quantity, counted once committed
   Impl::ImportLookahead lookahead;
+  // One handover filled row after row, so that its strings keep their storage.
+  Impl::PreparedHandover prepared;
   for (size_t i = 0; i < inputs.size(); ++i) {
     const HandoverInput& input = inputs[i];
     if (!lookahead.Covers(i)) RETURN_IF_ERROR(lookahead.Read(*impl_, inputs, i, ctx));
-    auto prepared = impl_->PrepareHandover(input, ctx, lookahead.Find(i));
-    if (!prepared.ok()) {
-      return Status(prepared.status().code(), "handover " + std::to_string(i + 1) + " of " +
-                                                  std::to_string(inputs.size()) + ": " +
-                                                  prepared.status().message());
+    Status status = impl_->PrepareHandoverInto(input, ctx, lookahead.Find(i), prepared);
+    if (!status.ok()) {
+      return Status(status.code(), "handover " + std::to_string(i + 1) + " of " +
+                                       std::to_string(inputs.size()) + ": " + status.message());
     }
-    if (!prepared->warnings.empty() && input.override_reason.empty()) {
-      Status s = NeedsOverride(prepared->warnings);
+    if (!prepared.warnings.empty() && input.override_reason.empty()) {
+      Status s = NeedsOverride(prepared.warnings);
       return Status(s.code(), "handover " + std::to_string(i + 1) + ": " + s.message());
     }
-    Handover& h = prepared->handover;
+    Handover& h = prepared.handover;
     h.id = NewUuidV7();
     h.hlc = impl_->NextHlc(tip);
     h.wall_ms = impl_->clock().WallMs();

@@ -144,6 +144,9 @@ class Store::Impl {
   // it, it is read here.
   Result<PreparedHandover> PrepareHandover(const HandoverInput& input, HandoverContext& ctx,
                                            const FamilyHistory* history = nullptr);
+  // The same into `out`, whatever it held before.
+  Status PrepareHandoverInto(const HandoverInput& input, HandoverContext& ctx,
+                             const FamilyHistory* history, PreparedHandover& out);
   // Reads the family histories of a bulk import's rows ahead, a run at a time.
   class ImportLookahead;
   // The round and kit type a handover names, looked up once per write call.

@@ -281,6 +281,46 @@ TEST_F(HandoverTest, BulkImportCountsItsOwnHandoversAgainstStock) {
   EXPECT_NE(r.status().message().find("handover 6"), std::string::npos) << r.status().message();
 }
 
+TEST_F(HandoverTest, BulkImportRowsKeepNothingOfTheRowBefore) {
+  ASSERT_TRUE(store_->RecordHandover(SampleHandover(beneficiary_)).ok());
+  auto other = store_->RegisterBeneficiary({"C1112223", "Ani", "", 1});
+  ASSERT_TRUE(other.ok());
+  HandoverInput second_kit = SampleHandover(beneficiary_);
+  second_kit.override_reason = "household of 9, approved by supervisor";
+  second_kit.collected_by = Collector::kProxy;
+  second_kit.proxy_relation = "spouse";
+  HandoverInput plain = SampleHandover(other->id);
+  plain.proof = {ProofKind::kNone, ""};
+  plain.round_code = "PPE-R1";
+  plain.kit_type_code = "PPE-SET";
+  auto r = store_->ImportHandovers({second_kit, plain});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+
+  HandoverFilter f;
+  f.beneficiary_id = other->id;
+  auto listed = store_->ListHandovers(f);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  const Handover& h = (*listed)[0].handover;
+  EXPECT_EQ(h.beneficiary_id, other->id);
+  EXPECT_EQ((*listed)[0].round_code, "PPE-R1");
+  EXPECT_EQ((*listed)[0].kit_type_code, "PPE-SET");
+  EXPECT_EQ(h.proof_kind, ProofKind::kNone);
+  EXPECT_EQ(h.proof_ref, "");
+  EXPECT_EQ(h.collected_by, Collector::kSelf);
+  EXPECT_EQ(h.proxy_relation, "");
+  EXPECT_EQ(h.override_reason, "");
+  EXPECT_TRUE(h.overridden_warnings.empty());
+  f.beneficiary_id = beneficiary_;
+  listed = store_->ListHandovers(f);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_NE((*listed)[1].handover.id, h.id);
+  EXPECT_EQ((*listed)[1].handover.overridden_warnings,
+            std::vector<std::string>{"entitlement-exceeded"});
+  EXPECT_TRUE(store_->VerifyChain()->ok);
+}
+
 // A second registration of `of`'s family, as pulled from a tablet at Nunukan: the same
 // document hash under another beneficiary ID.
 Beneficiary FamilyRegisteredElsewhere(const Beneficiary& of, int64_t at_ms) {
