@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 
 #include <charconv>
+#include <cstdint>
+#include <cstring>
 
 namespace kitsync::core {
 namespace {
@@ -97,12 +99,24 @@ class CanonicalWriter {
 
  private:
   // Keys are the encoders' own literals, lower-case letters and underscores: nothing to escape.
+  // The separator, the quoted key and the colon go in with one append.
   void Key(std::string_view key) {
-    char open[2] = {',', '"'};
     const bool first = out_.size() == 1;
-    out_.append(open + first, 2 - first);
-    out_.append(key);
-    out_.append("\":", 2);
+    if (key.size() > kMaxKeyLength) {  // not one of the encoders' keys
+      out_.append(",\"" + first, 2 - first);
+      out_.append(key);
+      out_.append("\":", 2);
+      return;
+    }
+    char text[2 + kMaxKeyLength + 2];
+    size_t n = 0;
+    if (!first) text[n++] = ',';
+    text[n++] = '"';
+    std::memcpy(text + n, key.data(), key.size());
+    n += key.size();
+    text[n++] = '"';
+    text[n++] = ':';
+    out_.append(text, n);
   }
   template <typename T>
   void Number(T v) {
@@ -111,15 +125,36 @@ class CanonicalWriter {
     out_.append(digits, static_cast<size_t>(end - digits));
   }
   // Runs of characters JSON writes as they are (all of an ID, a hash, most names) are copied
-  // whole; a character at a time made quoting the largest part of encoding.
+  // whole; a character at a time made quoting the largest part of encoding. The run is found
+  // eight bytes at a time.
   static bool Plain(unsigned char c) { return c >= 0x20 && c != '"' && c != '\\'; }
+  // Whether any of the eight bytes of `w` is a control character, '"' or '\\': the "has a
+  // byte less than n" and "has a zero byte" word tests, exact when asked of the whole word.
+  static bool AnyNotPlain(uint64_t w) {
+    constexpr uint64_t kOnes = 0x0101010101010101ULL;
+    constexpr uint64_t kHighBits = 0x8080808080808080ULL;
+    auto has_zero_byte = [](uint64_t v) { return (v - kOnes) & ~v & kHighBits; };
+    const uint64_t below_space = (w - kOnes * 0x20) & ~w & kHighBits;
+    return (below_space | has_zero_byte(w ^ (kOnes * '"')) | has_zero_byte(w ^ (kOnes * '\\'))) !=
+           0;
+  }
+  static size_t PlainRunEnd(std::string_view s, size_t from) {
+    size_t end = from;
+    uint64_t word;
+    while (end + sizeof word <= s.size()) {
+      std::memcpy(&word, s.data() + end, sizeof word);
+      if (AnyNotPlain(word)) break;
+      end += sizeof word;
+    }
+    while (end < s.size() && Plain(static_cast<unsigned char>(s[end]))) ++end;
+    return end;
+  }
   void Quote(std::string_view s) {
     static constexpr char kHex[] = "0123456789abcdef";
     out_.push_back('"');
     size_t i = 0;
     while (i < s.size()) {
-      size_t run = i;
-      while (run < s.size() && Plain(static_cast<unsigned char>(s[run]))) ++run;
+      const size_t run = PlainRunEnd(s, i);
       out_.append(s.data() + i, run - i);
       if (run == s.size()) break;
       const auto c = static_cast<unsigned char>(s[run]);
@@ -141,6 +176,7 @@ class CanonicalWriter {
     out_.push_back('"');
   }
 
+  static constexpr size_t kMaxKeyLength = 32;
   std::string out_;
 };
 

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <mutex>
 #include <random>
 
@@ -79,23 +80,45 @@ std::string NewUuidV7() {
   return out;
 }
 
+namespace {
+
+// Whether each of the eight bytes of `w` is a lower-case hex digit, checked on the whole word:
+// for bytes below 0x80, adding 0x80 - n sets a byte's high bit exactly when the byte is at least
+// n, and carries into no other byte.
+bool AllLowerHex(uint64_t w) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHighBits = 0x8080808080808080ULL;
+  if (w & kHighBits) return false;
+  auto at_least = [](uint64_t v, uint64_t n) { return (v + kOnes * (0x80 - n)) & kHighBits; };
+  const uint64_t digit = at_least(w, '0') & ~at_least(w, '9' + 1);
+  const uint64_t letter = at_least(w, 'a') & ~at_least(w, 'f' + 1);
+  return (digit | letter) == kHighBits;
+}
+
+uint64_t Load8(const char* p) {
+  uint64_t w;
+  std::memcpy(&w, p, sizeof w);
+  return w;
+}
+
+// Two runs of four bytes as one word (which byte lands where does not matter to AllLowerHex).
+uint64_t Load4And4(const char* a, const char* b) {
+  uint32_t low, high;
+  std::memcpy(&low, a, sizeof low);
+  std::memcpy(&high, b, sizeof high);
+  return low | (uint64_t{high} << 32);
+}
+
+}  // namespace
+
 bool IsValidUuid(std::string_view s) {
-  // Every ID of every record is checked, several per handover: the four dashes in place, and a
-  // table lookup per other character.
-  static constexpr auto kLowerHex = [] {
-    std::array<bool, 256> t{};
-    for (char c = '0'; c <= '9'; ++c) t[static_cast<unsigned char>(c)] = true;
-    for (char c = 'a'; c <= 'f'; ++c) t[static_cast<unsigned char>(c)] = true;
-    return t;
-  }();
+  // Every ID of every record is checked, several per handover: the four dashes in place, and
+  // the 32 digits of 8-4-4-4-12 as four words.
   if (s.size() != 36) return false;
   if (s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-') return false;
-  bool ok = true;
-  for (size_t i : {0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 14, 15, 16, 17, 19, 20, 21, 22, 24, 25,
-                   26, 27, 28, 29, 30, 31, 32, 33, 34, 35}) {
-    ok &= kLowerHex[static_cast<unsigned char>(s[i])];
-  }
-  return ok;
+  const char* p = s.data();
+  return AllLowerHex(Load8(p)) && AllLowerHex(Load4And4(p + 9, p + 14)) &&
+         AllLowerHex(Load4And4(p + 19, p + 24)) && AllLowerHex(Load8(p + 28));
 }
 
 std::string NormalizeDocumentNumber(std::string_view doc_number) {

@@ -1,5 +1,7 @@
 #include "kitsync/core/sqlite.h"
 
+#include <mutex>
+
 namespace kitsync::core::sqlite {
 
 Status StatusFromSqlite(int rc, std::string_view context, sqlite3* db) {
@@ -25,6 +27,7 @@ Status StatusFromSqlite(int rc, std::string_view context, sqlite3* db) {
 }
 
 Statement& Statement::Checked(int rc) {
+  clean_ = false;
   if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = StatusFromSqlite(rc, "bind", db_);
   return *this;
 }
@@ -54,8 +57,7 @@ Statement& Statement::BindBlobView(int index, std::string_view bytes) {
 }
 
 Statement& Statement::BindNull(int index) {
-  sqlite3_bind_null(stmt_.get(), index);
-  return *this;
+  return Checked(sqlite3_bind_null(stmt_.get(), index));
 }
 
 Statement& Statement::BindOptional(int index, const std::optional<int64_t>& value) {
@@ -64,6 +66,7 @@ Statement& Statement::BindOptional(int index, const std::optional<int64_t>& valu
 
 Result<bool> Statement::Step() {
   if (!bind_error_.ok()) return bind_error_;
+  clean_ = false;
   int rc = sqlite3_step(stmt_.get());
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
@@ -77,9 +80,13 @@ Status Statement::Run() {
 }
 
 void Statement::Reset() {
+  // A statement is fetched from the cache, bound, run and reset for every row a bulk import
+  // writes; resetting it again when nothing was bound or stepped since would undo nothing.
+  if (clean_) return;
   sqlite3_reset(stmt_.get());
   sqlite3_clear_bindings(stmt_.get());
   bind_error_ = Status::Ok();
+  clean_ = true;
 }
 
 std::string Statement::Text(int column) const {
@@ -94,7 +101,21 @@ std::string_view Statement::TextView(int column) const {
   return p ? std::string_view(p, static_cast<size_t>(n)) : std::string_view();
 }
 
+namespace {
+
+// SQLite counts every allocation it makes under a global mutex, for sqlite3_memory_used() and a
+// soft heap limit, neither of which kitsync uses; each statement step allocates, so a bulk
+// import pays for the count on every row. It can be turned off only before SQLite initialises,
+// which the first connection does: a process whose SQLite was started elsewhere keeps counting.
+void StopCountingAllocations() {
+  static std::once_flag once;
+  std::call_once(once, [] { (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Db>> Db::OpenWithFlags(const std::string& path, int flags) {
+  StopCountingAllocations();
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
   std::unique_ptr<Db> db(new Db(raw));  // owns the handle even when opening failed

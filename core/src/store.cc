@@ -114,30 +114,27 @@ Hlc Store::Impl::NextHlc(const LogTip& tip) {
 
 Status Store::Impl::Append(LogTip& tip, Hlc hlc, const char* entity, const std::string& entity_id,
                            const std::string& payload, bool store_payload) {
-  ChangeEntry e;
-  e.seq = tip.seq + 1;
-  e.hlc = hlc;
-  e.entity = entity;
-  e.entity_id = entity_id;
-  e.op = "create";
-  e.payload = payload;
-  std::string hash = ChainHash(e, tip.hash);
+  // The entry's parts are hashed and bound where they are, without a copy into a ChangeEntry:
+  // every recorded fact is appended (a bulk import appends every row).
+  const int64_t seq = tip.seq + 1;
+  const std::string_view op = "create";
+  std::string hash = ChainHash(seq, hlc, entity, entity_id, op, payload, tip.hash);
   ASSIGN_OR_RETURN(sqlite::Statement * stmt,
                    db_->Cached("INSERT INTO change_log (seq, hlc, entity, entity_id, op, payload, "
                                "hash) VALUES (?, ?, ?, ?, ?, ?, ?)"));
-  // `e` and `hash` outlive Run(), which resets the statement (BindView).
-  stmt->Bind(1, e.seq)
+  // Every bound view outlives Run(), which resets the statement (BindView).
+  stmt->Bind(1, seq)
       .Bind(2, static_cast<int64_t>(hlc.Pack()))
-      .BindView(3, e.entity)
-      .BindView(4, e.entity_id)
-      .BindView(5, e.op);
+      .BindView(3, entity)
+      .BindView(4, entity_id)
+      .BindView(5, op);
   if (store_payload) {
-    stmt->BindBlobView(6, e.payload);
+    stmt->BindBlobView(6, payload);
   } else {
     stmt->BindNull(6);
   }
   RETURN_IF_ERROR(stmt->BindBlobView(7, hash).Run());
-  tip.seq = e.seq;
+  tip.seq = seq;
   tip.hlc = hlc;
   tip.hash = std::move(hash);
   return Status::Ok();

@@ -1,5 +1,9 @@
 // Beneficiaries and handovers: the facts an officer records at the post.
+#include <algorithm>
 #include <map>
+#include <optional>
+#include <string_view>
+#include <unordered_map>
 
 #include "kitsync/core/canonical.h"
 #include "kitsync/core/ids.h"
@@ -19,49 +23,64 @@ Status ValidateAgainstRound(const HandoverInput& in, const RoundInfo& round) {
   return ValidateText("override reason", in.override_reason, kMaxReasonLength, false);
 }
 
-struct BeneficiaryHistory {
-  // The registration the kit counts for: the one asked for, or the one the office kept when it
-  // merged the asked-for registration away.
-  std::optional<std::string> kept;
-  bool known = false;     // this tablet holds that registration
-  int64_t received = 0;   // of this kit type in this round, not voided, at this post
-  int64_t elsewhere = 0;  // the same, at other posts, as of the last pull
-};
+// The family history of every beneficiary ID in a JSON array, one row each, named by its array
+// index (`key`). A family is its document hash: handovers here to any beneficiary registered
+// with it count (a duplicate registration included), and what other posts reported as of the
+// last pull. The registration is read once per ID. A single handover asks with an array of one;
+// a bulk import with a run of its rows, so that a row costs the statement's lookups and not a
+// statement of its own.
+constexpr const char* kFamilyHistorySql =
+    "SELECT j.key, m.kept_id, b.doc_hash, "
+    "(SELECT coalesce(sum(h.quantity), 0) FROM beneficiaries f "
+    "JOIN handovers h ON h.beneficiary_id = f.id "
+    "WHERE f.doc_hash = b.doc_hash "
+    "AND h.round_id = ?2 AND h.kit_type_id = ?3 AND NOT EXISTS "
+    "(SELECT 1 FROM handover_voids v WHERE v.handover_id = h.id)), "
+    "(SELECT coalesce(sum(s.quantity), 0) FROM served_elsewhere s "
+    "WHERE s.doc_hash = b.doc_hash "
+    "AND s.round_id = ?2 AND s.kit_type_id = ?3 AND s.post_id != ?4) "
+    "FROM json_each(?1) j "
+    "LEFT JOIN beneficiary_merges m ON m.retired_id = j.value "
+    "LEFT JOIN beneficiaries b ON b.id = coalesce(m.kept_id, j.value)";
 
-// Every question asked of every handover in one statement, reading the registration once: it
-// runs once per recorded kit, and a bulk import runs it for every row.
-Result<BeneficiaryHistory> ReadHistory(sqlite::Db& db, const std::string& beneficiary_id,
-                                       const std::string& round_id,
-                                       const std::string& kit_type_id,
-                                       const std::string& post_id) {
-  // A family is its document hash: handovers here to any beneficiary registered with it (a
-  // duplicate registration included), and what other posts reported as of the last pull.
-  ASSIGN_OR_RETURN(auto* stmt,
-                   db.Cached("SELECT m.kept_id, b.doc_hash IS NOT NULL, "
-                             "(SELECT coalesce(sum(h.quantity), 0) FROM beneficiaries f "
-                             "JOIN handovers h ON h.beneficiary_id = f.id "
-                             "WHERE f.doc_hash = b.doc_hash "
-                             "AND h.round_id = ?2 AND h.kit_type_id = ?3 AND NOT EXISTS "
-                             "(SELECT 1 FROM handover_voids v WHERE v.handover_id = h.id)), "
-                             "(SELECT coalesce(sum(s.quantity), 0) FROM served_elsewhere s "
-                             "WHERE s.doc_hash = b.doc_hash "
-                             "AND s.round_id = ?2 AND s.kit_type_id = ?3 AND s.post_id != ?4) "
-                             "FROM (SELECT ?1 AS asked) a "
-                             "LEFT JOIN beneficiary_merges m ON m.retired_id = a.asked "
-                             "LEFT JOIN beneficiaries b ON b.id = coalesce(m.kept_id, a.asked)"));
-  ASSIGN_OR_RETURN(bool row, stmt->Bind(1, beneficiary_id)
-                                 .Bind(2, round_id)
-                                 .Bind(3, kit_type_id)
-                                 .Bind(4, post_id)
-                                 .Step());
-  BeneficiaryHistory history;
-  if (row) {
-    if (!stmt->IsNull(0)) history.kept = stmt->Text(0);
-    history.known = stmt->Int(1) != 0;
-    history.received = stmt->Int(2);
-    history.elsewhere = stmt->Int(3);
+// Calls `each(index, history)` for every ID of `ids_json`. REQUIRES: an array of valid IDs.
+template <typename Each>
+Status ReadFamilyHistories(sqlite::Db& db, std::string_view ids_json, std::string_view round_id,
+                           std::string_view kit_type_id, std::string_view post_id, Each&& each) {
+  ASSIGN_OR_RETURN(auto* stmt, db.Cached(kFamilyHistorySql));
+  // The views outlive every step: the statement is reset before this returns.
+  stmt->BindView(1, ids_json).BindView(2, round_id).BindView(3, kit_type_id).BindView(4, post_id);
+  Status status;
+  while (status.ok()) {
+    Result<bool> row = stmt->Step();
+    if (!row.ok()) {
+      status = row.status();
+      break;
+    }
+    if (!*row) break;
+    FamilyHistory history;
+    if (!stmt->IsNull(1)) history.kept = stmt->Text(1);
+    history.known = !stmt->IsNull(2);
+    if (history.known) history.doc_hash = stmt->Text(2);
+    history.received = stmt->Int(3);
+    history.elsewhere = stmt->Int(4);
+    status = each(stmt->Int(0), std::move(history));
   }
   stmt->Reset();
+  return status;
+}
+
+// REQUIRES: `beneficiary_id` is a valid ID, so it needs no escaping in JSON.
+Result<FamilyHistory> ReadHistory(sqlite::Db& db, const std::string& beneficiary_id,
+                                  const std::string& round_id, const std::string& kit_type_id,
+                                  const std::string& post_id) {
+  const std::string ids_json = "[\"" + beneficiary_id + "\"]";
+  FamilyHistory history;
+  RETURN_IF_ERROR(ReadFamilyHistories(db, ids_json, round_id, kit_type_id, post_id,
+                                      [&](int64_t, FamilyHistory h) {
+                                        history = std::move(h);
+                                        return Status::Ok();
+                                      }));
   return history;
 }
 
@@ -129,20 +148,40 @@ Result<Beneficiary> Store::RegisterBeneficiary(const BeneficiaryInput& in) {
   return b;
 }
 
+Result<const RoundInfo*> Store::Impl::ResolveRound(const std::string& code,
+                                                   HandoverContext& ctx) {
+  auto it = ctx.rounds.find(code);
+  if (it == ctx.rounds.end()) {
+    ASSIGN_OR_RETURN(RoundInfo round, Round(code));
+    it = ctx.rounds.emplace(code, std::move(round)).first;
+  }
+  return &it->second;
+}
+
+Result<const std::string*> Store::Impl::ResolveKitTypeId(const std::string& code,
+                                                         HandoverContext& ctx) {
+  auto it = ctx.kit_types.find(code);
+  if (it == ctx.kit_types.end()) {
+    ASSIGN_OR_RETURN(std::string id, KitTypeId(code));
+    it = ctx.kit_types.emplace(code, std::move(id)).first;
+  }
+  return &it->second;
+}
+
 Result<Store::Impl::PreparedHandover> Store::Impl::PrepareHandover(const HandoverInput& in,
-                                                                    HandoverContext& ctx) {
-  auto round_it = ctx.rounds.find(in.round_code);
-  if (round_it == ctx.rounds.end()) {
-    ASSIGN_OR_RETURN(RoundInfo round, Round(in.round_code));
-    round_it = ctx.rounds.emplace(in.round_code, std::move(round)).first;
-  }
-  const RoundInfo& round = round_it->second;
-  auto kit_it = ctx.kit_types.find(in.kit_type_code);
-  if (kit_it == ctx.kit_types.end()) {
-    ASSIGN_OR_RETURN(std::string id, KitTypeId(in.kit_type_code));
-    kit_it = ctx.kit_types.emplace(in.kit_type_code, std::move(id)).first;
-  }
-  const std::string& kit_type_id = kit_it->second;
+                                                                    HandoverContext& ctx,
+                                                                    const FamilyHistory* known) {
+  PreparedHandover out;
+  RETURN_IF_ERROR(PrepareHandoverInto(in, ctx, known, out));
+  return out;
+}
+
+Status Store::Impl::PrepareHandoverInto(const HandoverInput& in, HandoverContext& ctx,
+                                        const FamilyHistory* known, PreparedHandover& out) {
+  ASSIGN_OR_RETURN(const RoundInfo* round_info, ResolveRound(in.round_code, ctx));
+  const RoundInfo& round = *round_info;
+  ASSIGN_OR_RETURN(const std::string* kit_type_id_ptr, ResolveKitTypeId(in.kit_type_code, ctx));
+  const std::string& kit_type_id = *kit_type_id_ptr;
   auto officer_it = ctx.officers.find(in.officer_code);
   if (officer_it == ctx.officers.end()) {
     ASSIGN_OR_RETURN(OfficerInfo officer, Officer(in.officer_code));
@@ -164,8 +203,16 @@ Result<Store::Impl::PreparedHandover> Store::Impl::PrepareHandover(const Handove
     return Status::InvalidArgument("kit type " + in.kit_type_code +
                                    " is not distributed in round " + round.code);
   }
-  PreparedHandover out;
+  // Every field is set, or cleared when this handover has none of it: `out` may hold the
+  // previous row of an import.
+  out.warnings.clear();
+  out.merged_from.clear();
   Handover& h = out.handover;
+  h.id.clear();
+  h.hlc = {};
+  h.wall_ms = 0;
+  h.override_reason.clear();
+  h.overridden_warnings.clear();
   h.round_id = round.id;
   h.beneficiary_id = in.beneficiary_id;
   h.kit_type_id = kit_type_id;
@@ -180,9 +227,13 @@ Result<Store::Impl::PreparedHandover> Store::Impl::PrepareHandover(const Handove
   h.consent = in.consent;
   RETURN_IF_ERROR(ValidateHandoverContent(h));
 
-  // Rows written earlier in this transaction are visible to this query.
-  ASSIGN_OR_RETURN(BeneficiaryHistory history,
-                   ReadHistory(*db_, in.beneficiary_id, round.id, kit_type_id, post_id));
+  // Rows written earlier in this transaction are visible to this query; a history read ahead
+  // counts them itself (ImportLookahead).
+  FamilyHistory read;
+  if (!known) {
+    ASSIGN_OR_RETURN(read, ReadHistory(*db_, in.beneficiary_id, round.id, kit_type_id, post_id));
+  }
+  const FamilyHistory& history = known ? *known : read;
   // A family the office merged is served under the registration it kept: the officer may still
   // hold the retired ID (on a card, in a list), and the kit must count for the family once.
   if (history.kept) {
@@ -227,7 +278,7 @@ Result<Store::Impl::PreparedHandover> Store::Impl::PrepareHandover(const Handove
     h.override_reason = in.override_reason;
     for (const Warning& w : out.warnings) h.overridden_warnings.push_back(w.code);
   }
-  return out;
+  return Status::Ok();
 }
 
 Result<std::vector<Warning>> Store::CheckHandover(const HandoverInput& input) {
@@ -248,6 +299,113 @@ Status NeedsOverride(const std::vector<Warning>& warnings) {
 }
 
 }  // namespace
+
+// The family histories of a run of an import's rows, read before any row of the run is
+// written: one statement per round and kit type in the run instead of one per row. A history
+// must count the import's earlier rows for the same family as the ledger would once they are
+// written. Rows before the run are in the ledger already; rows earlier in the run are added
+// here. That holds because an import stops at its first refused row: by the time a row is
+// checked, every row before it was written, with its own quantity, for its family.
+class Store::Impl::ImportLookahead {
+ public:
+  // Long enough that a statement's start and finish cost nothing per row, short enough that
+  // the histories held stay small whatever the import's size.
+  static constexpr size_t kRun = 512;
+
+  bool Covers(size_t row) const { return row >= first_ && row < first_ + histories_.size(); }
+  // nullptr when the row was not read ahead; it is then refused before its history is needed,
+  // or reads it alone.
+  const FamilyHistory* Find(size_t row) const {
+    if (!Covers(row) || !histories_[row - first_]) return nullptr;
+    return &*histories_[row - first_];
+  }
+
+  // Reads the histories of the run starting at `first`.
+  Status Read(Impl& impl, const std::vector<HandoverInput>& inputs, size_t first,
+              HandoverContext& ctx) {
+    first_ = first;
+    histories_.assign(std::min(kRun, inputs.size() - first), std::nullopt);
+    // A row whose round, kit type or post cannot be resolved is refused, and the import with
+    // it, so the run need not look past it; its error is left for the row to report.
+    if (ctx.post_id.empty()) {
+      auto post_id = impl.OwnPostId();
+      if (!post_id.ok()) return Status::Ok();
+      ctx.post_id = *std::move(post_id);
+    }
+    std::vector<Group> groups;
+    for (size_t row = 0; row < histories_.size(); ++row) {
+      const HandoverInput& in = inputs[first + row];
+      auto round = impl.ResolveRound(in.round_code, ctx);
+      if (!round.ok()) break;
+      auto kit_type_id = impl.ResolveKitTypeId(in.kit_type_code, ctx);
+      if (!kit_type_id.ok()) break;
+      // Refused before its history is read; an ID also needs no escaping in JSON.
+      if (!IsValidUuid(in.beneficiary_id)) continue;
+      GroupOf(groups, **round, **kit_type_id).Add(row, in.beneficiary_id);
+    }
+    for (Group& group : groups) {
+      RETURN_IF_ERROR(ReadGroup(impl.db(), group, ctx.post_id));
+      CountEarlierRowsOfTheRun(group, inputs);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  // The run's rows of one round and kit type, and their beneficiary IDs as a JSON array.
+  struct Group {
+    const RoundInfo* round;
+    const std::string* kit_type_id;
+    std::vector<size_t> rows;
+    std::string ids_json;
+
+    void Add(size_t row, const std::string& beneficiary_id) {
+      ids_json += rows.empty() ? "[\"" : ",\"";
+      ids_json += beneficiary_id;
+      ids_json += '"';
+      rows.push_back(row);
+    }
+  };
+
+  static Group& GroupOf(std::vector<Group>& groups, const RoundInfo& round,
+                        const std::string& kit_type_id) {
+    // By value: the earlier rows a history counts are those of its round and kit type.
+    for (Group& g : groups) {
+      if (g.round->id == round.id && *g.kit_type_id == kit_type_id) return g;
+    }
+    return groups.emplace_back(Group{&round, &kit_type_id, {}, {}});
+  }
+
+  Status ReadGroup(sqlite::Db& db, Group& group, const std::string& post_id) {
+    group.ids_json += ']';
+    return ReadFamilyHistories(
+        db, group.ids_json, group.round->id, *group.kit_type_id, post_id,
+        [&](int64_t index, FamilyHistory history) {
+          if (index < 0 || static_cast<size_t>(index) >= group.rows.size()) {
+            return Status::Internal("a family history came back for no row of the import");
+          }
+          histories_[group.rows[static_cast<size_t>(index)]] = std::move(history);
+          return Status::Ok();
+        });
+  }
+
+  // What the ledger will hold for each family by the time each row is checked: the quantities
+  // of the run's earlier rows for the same family, round and kit type.
+  void CountEarlierRowsOfTheRun(const Group& group, const std::vector<HandoverInput>& inputs) {
+    std::unordered_map<std::string_view, int64_t> earlier;  // doc_hash -> quantity
+    for (size_t row : group.rows) {
+      std::optional<FamilyHistory>& history = histories_[row];
+      if (!history || !history->known) continue;  // refused, and the import with it
+      const int64_t quantity = inputs[first_ + row].quantity;
+      int64_t& family = earlier[history->doc_hash];
+      history->received += family;
+      // A quantity out of bounds is refused with its row; it must not overflow the sum.
+      if (quantity >= 1 && quantity <= kMaxQuantity) family += quantity;
+    }
+  }
+
+  size_t first_ = 0;
+  std::vector<std::optional<FamilyHistory>> histories_;
+};
 
 Result<HandoverReceipt> Store::RecordHandover(const HandoverInput& input) {
   sqlite::Db& db = impl_->db();
@@ -277,19 +435,22 @@ Result<int64_t> Store::ImportHandovers(const std::vector<HandoverInput>& inputs)
   ASSIGN_OR_RETURN(LogTip tip, impl_->ReadTip());
   Impl::HandoverContext ctx;
   std::map<std::string, int64_t> added;  // kit_type_id -> quantity, counted once committed
+  Impl::ImportLookahead lookahead;
+  // One handover filled row after row, so that its strings keep their storage.
+  Impl::PreparedHandover prepared;
   for (size_t i = 0; i < inputs.size(); ++i) {
     const HandoverInput& input = inputs[i];
-    auto prepared = impl_->PrepareHandover(input, ctx);
-    if (!prepared.ok()) {
-      return Status(prepared.status().code(), "handover " + std::to_string(i + 1) + " of " +
-                                                  std::to_string(inputs.size()) + ": " +
-                                                  prepared.status().message());
+    if (!lookahead.Covers(i)) RETURN_IF_ERROR(lookahead.Read(*impl_, inputs, i, ctx));
+    Status status = impl_->PrepareHandoverInto(input, ctx, lookahead.Find(i), prepared);
+    if (!status.ok()) {
+      return Status(status.code(), "handover " + std::to_string(i + 1) + " of " +
+                                       std::to_string(inputs.size()) + ": " + status.message());
     }
-    if (!prepared->warnings.empty() && input.override_reason.empty()) {
-      Status s = NeedsOverride(prepared->warnings);
+    if (!prepared.warnings.empty() && input.override_reason.empty()) {
+      Status s = NeedsOverride(prepared.warnings);
       return Status(s.code(), "handover " + std::to_string(i + 1) + ": " + s.message());
     }
-    Handover& h = prepared->handover;
+    Handover& h = prepared.handover;
     h.id = NewUuidV7();
     h.hlc = impl_->NextHlc(tip);
     h.wall_ms = impl_->clock().WallMs();

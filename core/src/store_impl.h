@@ -57,6 +57,17 @@ struct Totals {
   }
 };
 
+// What the ledger says of the family a handover is for, in its round and kit type.
+struct FamilyHistory {
+  // The registration the kit counts for: the one asked for, or the one the office kept when
+  // it merged the asked-for registration away.
+  std::optional<std::string> kept;
+  bool known = false;     // this tablet holds that registration
+  std::string doc_hash;   // the family, when known
+  int64_t received = 0;   // of this kit type in this round, not voided, at this post
+  int64_t elsewhere = 0;  // the same, at other posts, as of the last pull
+};
+
 // The last entry of the change log: where the next entry attaches.
 struct LogTip {
   int64_t seq = 0;
@@ -128,8 +139,19 @@ class Store::Impl {
     std::string post_id;
     std::map<std::string, int64_t> balances;  // kit_type_id -> balance, this call's rows included
   };
-  // Validates `input` and fills everything but the ID and timestamps.
-  Result<PreparedHandover> PrepareHandover(const HandoverInput& input, HandoverContext& ctx);
+  // Validates `input` and fills everything but the ID and timestamps. `history` is the family's
+  // history when the caller read it already (a bulk import reads many rows' at once); without
+  // it, it is read here.
+  Result<PreparedHandover> PrepareHandover(const HandoverInput& input, HandoverContext& ctx,
+                                           const FamilyHistory* history = nullptr);
+  // The same into `out`, whatever it held before.
+  Status PrepareHandoverInto(const HandoverInput& input, HandoverContext& ctx,
+                             const FamilyHistory* history, PreparedHandover& out);
+  // Reads the family histories of a bulk import's rows ahead, a run at a time.
+  class ImportLookahead;
+  // The round and kit type a handover names, looked up once per write call.
+  Result<const RoundInfo*> ResolveRound(const std::string& code, HandoverContext& ctx);
+  Result<const std::string*> ResolveKitTypeId(const std::string& code, HandoverContext& ctx);
 
   // --- facts (store_rows.cc): inserted once; a repeat is ignored. REQUIRES: a write transaction.
   Status InsertBeneficiary(const Beneficiary& b);

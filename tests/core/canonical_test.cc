@@ -97,6 +97,27 @@ TEST(CanonicalTest, EncodingEqualsASortedKeyJsonDump) {
   }
 }
 
+// Text is scanned for characters to escape a word at a time: each such character must be
+// found wherever it falls in a word, and the text around it copied unchanged.
+TEST(CanonicalTest, EveryCharacterIsQuotedAsAJsonDumpQuotesItAtEveryPositionInAWord) {
+  for (size_t length = 1; length <= 19; ++length) {
+    for (size_t at = 0; at < length; ++at) {
+      for (int c = 0; c < 0x80; ++c) {
+        HandoverVoid v{"h", std::string(length, 'r'), "o", "d", {7, 0}, 8};
+        v.reason[at] = static_cast<char>(c);
+        const std::string bytes = EncodeHandoverVoid(v);
+        ASSERT_EQ(nlohmann::json::parse(bytes).dump(), bytes)
+            << "character " << c << " at " << at << " of " << length;
+      }
+    }
+  }
+  // Beyond ASCII, UTF-8 text is written as it is.
+  const std::string name = "S\xc3\xadti \xe0\xb8\x81\xe0\xb8\xa5\xe0\xb8\xb2 \"Budi\"";
+  HandoverVoid v{"h", name, "o", "d", {7, 0}, 8};
+  EXPECT_EQ(nlohmann::json::parse(EncodeHandoverVoid(v)).dump(), EncodeHandoverVoid(v));
+  EXPECT_EQ(DecodeHandoverVoid(EncodeHandoverVoid(v))->reason, name);
+}
+
 TEST(CanonicalTest, MalformedPayloadIsAnErrorNotACrash) {
   EXPECT_EQ(DecodeHandover("").status().code(), Code::kInvalidArgument);
   EXPECT_EQ(DecodeHandover("[]").status().code(), Code::kInvalidArgument);

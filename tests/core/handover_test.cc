@@ -1,6 +1,7 @@
 // Recording, checking, importing and voiding handovers.
 #include <gtest/gtest.h>
 
+#include "kitsync/core/ids.h"
 #include "kitsync/core/store.h"
 #include "test_support.h"
 
@@ -278,6 +279,118 @@ TEST_F(HandoverTest, BulkImportCountsItsOwnHandoversAgainstStock) {
   auto r = store_->ImportHandovers(batch);  // 5 kits in stock, 6 handovers
   EXPECT_EQ(r.status().code(), Code::kFailedPrecondition);
   EXPECT_NE(r.status().message().find("handover 6"), std::string::npos) << r.status().message();
+}
+
+TEST_F(HandoverTest, BulkImportRowsKeepNothingOfTheRowBefore) {
+  ASSERT_TRUE(store_->RecordHandover(SampleHandover(beneficiary_)).ok());
+  auto other = store_->RegisterBeneficiary({"C1112223", "Ani", "", 1});
+  ASSERT_TRUE(other.ok());
+  HandoverInput second_kit = SampleHandover(beneficiary_);
+  second_kit.override_reason = "household of 9, approved by supervisor";
+  second_kit.collected_by = Collector::kProxy;
+  second_kit.proxy_relation = "spouse";
+  HandoverInput plain = SampleHandover(other->id);
+  plain.proof = {ProofKind::kNone, ""};
+  plain.round_code = "PPE-R1";
+  plain.kit_type_code = "PPE-SET";
+  auto r = store_->ImportHandovers({second_kit, plain});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+
+  HandoverFilter f;
+  f.beneficiary_id = other->id;
+  auto listed = store_->ListHandovers(f);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  const Handover& h = (*listed)[0].handover;
+  EXPECT_EQ(h.beneficiary_id, other->id);
+  EXPECT_EQ((*listed)[0].round_code, "PPE-R1");
+  EXPECT_EQ((*listed)[0].kit_type_code, "PPE-SET");
+  EXPECT_EQ(h.proof_kind, ProofKind::kNone);
+  EXPECT_EQ(h.proof_ref, "");
+  EXPECT_EQ(h.collected_by, Collector::kSelf);
+  EXPECT_EQ(h.proxy_relation, "");
+  EXPECT_EQ(h.override_reason, "");
+  EXPECT_TRUE(h.overridden_warnings.empty());
+  f.beneficiary_id = beneficiary_;
+  listed = store_->ListHandovers(f);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_NE((*listed)[1].handover.id, h.id);
+  EXPECT_EQ((*listed)[1].handover.overridden_warnings,
+            std::vector<std::string>{"entitlement-exceeded"});
+  EXPECT_TRUE(store_->VerifyChain()->ok);
+}
+
+// A second registration of `of`'s family, as pulled from a tablet at Nunukan: the same
+// document hash under another beneficiary ID.
+Beneficiary FamilyRegisteredElsewhere(const Beneficiary& of, int64_t at_ms) {
+  Beneficiary b = of;
+  b.id = NewUuidV7();
+  b.full_name = of.full_name + " (Nunukan)";
+  b.post_id = "00000000-0000-7000-8000-000000000012";
+  b.device_id = NewUuidV7();
+  b.hlc = {at_ms, 0};
+  return b;
+}
+
+TEST_F(HandoverTest, BulkImportCountsItsEarlierRowsForTheFamilyUnderAnotherRegistration) {
+  auto registered = store_->FindBeneficiaryByDocument("B7654321");
+  ASSERT_TRUE(registered.ok()) << registered.status().ToString();
+  const Beneficiary twin = FamilyRegisteredElsewhere(*registered, *clock_.now_ms + 10);
+  ASSERT_TRUE(store_->ApplyPulled({{twin.hlc, twin}}, 1).ok());
+
+  const std::string before = CanonicalDump(path_);
+  auto r = store_->ImportHandovers({SampleHandover(beneficiary_), SampleHandover(twin.id)});
+  EXPECT_EQ(r.status().code(), Code::kFailedPrecondition);
+  EXPECT_NE(r.status().message().find("handover 2: "), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("already received 1 "), std::string::npos)
+      << r.status().message();
+  EXPECT_EQ(CanonicalDump(path_), before);
+}
+
+TEST_F(HandoverTest, BulkImportCountsEarlierRowsOfTheFamilyHoweverFarBack) {
+  ASSERT_TRUE(store_->RecordMovement({MovementKind::kReceipt, "HYG-KIT", 2000, "", "WB-3", "",
+                                      "ENT-OF-1"})
+                  .ok());
+  // Many families, pulled in one batch: a long import's rows between the family's two kits.
+  constexpr int kOthers = 1200;
+  std::vector<RemoteChange> others;
+  auto registered = store_->FindBeneficiaryByDocument("B7654321");
+  ASSERT_TRUE(registered.ok());
+  for (int i = 0; i < kOthers; ++i) {
+    Beneficiary b = FamilyRegisteredElsewhere(*registered, *clock_.now_ms + 10 + i);
+    b.doc_hash = DocumentHash("programme-key-0123", "E" + std::to_string(1'000'000 + i));
+    others.push_back({b.hlc, b});
+  }
+  ASSERT_TRUE(store_->ApplyPulled(others, 1).ok());
+
+  std::vector<HandoverInput> batch = {SampleHandover(beneficiary_)};
+  for (const RemoteChange& other : others) {
+    batch.push_back(SampleHandover(std::get<Beneficiary>(other.record).id));
+  }
+  batch.push_back(SampleHandover(beneficiary_));
+  auto r = store_->ImportHandovers(batch);
+  EXPECT_EQ(r.status().code(), Code::kFailedPrecondition);
+  const std::string last = "handover " + std::to_string(kOthers + 2) + ": ";
+  EXPECT_NE(r.status().message().find(last), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("already received 1 "), std::string::npos)
+      << r.status().message();
+
+  // With the officer's reason, every row is written, and only the family's second kit is an
+  // override.
+  batch.back().override_reason = "second kit agreed with the round lead";
+  r = store_->ImportHandovers(batch);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, kOthers + 2);
+  HandoverFilter overridden;
+  overridden.beneficiary_id = beneficiary_;
+  auto family = store_->ListHandovers(overridden);
+  ASSERT_TRUE(family.ok());
+  ASSERT_EQ(family->size(), 2u);
+  EXPECT_TRUE((*family)[0].handover.overridden_warnings.empty());
+  EXPECT_EQ((*family)[1].handover.overridden_warnings,
+            std::vector<std::string>{"entitlement-exceeded"});
+  EXPECT_TRUE(store_->VerifyChain()->ok);
 }
 
 }  // namespace

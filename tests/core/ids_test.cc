@@ -37,6 +37,21 @@ TEST(IdsTest, RejectsMalformedUuids) {
   EXPECT_TRUE(IsValidUuid("0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b6f"));
 }
 
+// Digits are checked a word at a time: every byte value at every digit position must be judged
+// as a byte-by-byte check judges it.
+TEST(IdsTest, EveryDigitPositionAcceptsExactlyLowerCaseHex) {
+  const std::string valid = "0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b6f";
+  for (size_t at = 0; at < valid.size(); ++at) {
+    if (valid[at] == '-') continue;
+    for (int c = 0; c < 256; ++c) {
+      std::string id = valid;
+      id[at] = static_cast<char>(c);
+      const bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+      ASSERT_EQ(IsValidUuid(id), hex) << "byte " << c << " at " << at;
+    }
+  }
+}
+
 TEST(IdsTest, DocumentNumbersTypedDifferentlyNormalizeAlike) {
   EXPECT_EQ(NormalizeDocumentNumber(" a 123-456 7 "), "A1234567");
   EXPECT_EQ(NormalizeDocumentNumber("A1234567"), "A1234567");

@@ -119,6 +119,39 @@ TEST_F(TabletMergesTest, AHandoverForARetiredIdIsRecordedForTheKeptOneAndCountsF
   EXPECT_EQ(listed->size(), 2u);
 }
 
+TEST_F(TabletMergesTest, AnImportCountsTheFamilysEarlierRowsUnderItsRetiredAndKeptIds) {
+  ASSERT_NO_FATAL_FAILURE(PullMerge());
+  MovementInput receipt;
+  receipt.kit_type_code = "PPE-SET";
+  receipt.quantity = 10;
+  receipt.reference = "WB-2";
+  receipt.officer_code = "ENT-OF-1";
+  ASSERT_TRUE(store_->RecordMovement(receipt).ok());
+  clock_.Advance(1000);
+  // PPE-R1 entitles a beneficiary to two sets: the third of the family's rows is one too many,
+  // whichever of its IDs each row names.
+  auto ppe = [](const std::string& beneficiary_id) {
+    HandoverInput in = testing::SampleHandover(beneficiary_id);
+    in.round_code = "PPE-R1";
+    in.kit_type_code = "PPE-SET";
+    return in;
+  };
+  auto refused = store_->ImportHandovers({ppe(retired_.id), ppe(kept_.id), ppe(retired_.id)});
+  EXPECT_EQ(refused.status().code(), Code::kFailedPrecondition) << refused.status().ToString();
+  EXPECT_NE(refused.status().message().find("handover 3: "), std::string::npos)
+      << refused.status().message();
+  EXPECT_NE(refused.status().message().find("already received 2 "), std::string::npos)
+      << refused.status().message();
+
+  auto imported = store_->ImportHandovers({ppe(retired_.id), ppe(kept_.id)});
+  ASSERT_TRUE(imported.ok()) << imported.status().ToString();
+  RawDb raw(path_);
+  EXPECT_EQ(raw.QueryInt("SELECT count(*) FROM handovers WHERE beneficiary_id = '" + kept_.id +
+                         "' AND kit_type_id = '00000000-0000-7000-8000-000000000002'"),
+            2)
+      << "both are recorded for the kept registration";
+}
+
 TEST_F(TabletMergesTest, ARetiredIdWhoseKeptRegistrationHasNotArrivedIsRefusedNamingIt) {
   merge_ = MergeInto(kept_.id, (*clock_.now_ms) + 100);
   ASSERT_TRUE(store_->ApplyPulled({{merge_.hlc, merge_}}, ++cursor_).ok());

@@ -39,6 +39,28 @@ TEST(ValidationTest, RefusesMissingRequiredTextAndBrokenUtf8) {
   EXPECT_EQ(ValidateText("name", "line\nbreak", 20, true).code(), Code::kInvalidArgument);
 }
 
+// A text checked in one pass reports the first of its faults in a fixed order: missing, broken
+// UTF-8, a control character, too long.
+TEST(ValidationTest, TextReportsItsFirstFaultInOrder) {
+  auto problem = [](std::string_view text, size_t max_length, bool required) {
+    const Status s = ValidateText("note", text, max_length, required);
+    return s.ok() ? std::string("ok") : s.message().substr(std::string("note ").size());
+  };
+  EXPECT_EQ(problem(" \t ", 10, true), "is required");
+  EXPECT_EQ(problem(" \t ", 10, false), "ok");
+  EXPECT_EQ(problem("\t\x01", 10, true), "contains a control character");
+  EXPECT_EQ(problem("ab\x01\xff", 10, true), "is not valid UTF-8 text");
+  EXPECT_EQ(problem("\x01 \xe0\xb8", 10, true), "is not valid UTF-8 text");  // cut short
+  EXPECT_EQ(problem("\xe0\xb8\x41", 10, true), "is not valid UTF-8 text");  // not continued
+  EXPECT_EQ(problem("\x80", 10, false), "is not valid UTF-8 text");          // no lead byte
+  EXPECT_EQ(problem("\xf8\x88\x80\x80\x80", 10, false), "is not valid UTF-8 text");
+  EXPECT_EQ(problem("line\nbreak that is far too long", 5, true),
+            "contains a control character");
+  EXPECT_EQ(problem("\xf0\x9f\x98\x80\xe0\xb8\x81\xc3\xa9", 3, true), "ok");
+  EXPECT_EQ(problem("\xf0\x9f\x98\x80\xe0\xb8\x81\xc3\xa9", 2, true), "is longer than 2 characters");
+  EXPECT_EQ(problem("\x7f", 1, true), "ok");
+}
+
 TEST(ValidationTest, QuantityMustBePositiveAndSane) {
   EXPECT_TRUE(ValidateQuantity("quantity", 1).ok());
   EXPECT_TRUE(ValidateQuantity("quantity", kMaxQuantity).ok());

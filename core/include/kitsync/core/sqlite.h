@@ -36,6 +36,7 @@ class Statement {
   Result<bool> Step();
   // For statements that return no rows; resets the statement, releasing what it bound.
   Status Run();
+  // Resets the statement and clears its bindings; does nothing when it is already reset.
   void Reset();
 
   int64_t Int(int column) const { return sqlite3_column_int64(stmt_.get(), column); }
@@ -55,6 +56,7 @@ class Statement {
   sqlite3* db_;
   std::unique_ptr<sqlite3_stmt, Finalize> stmt_;
   Status bind_error_;
+  bool clean_ = true;  // reset and unbound since it last stepped or was bound
 };
 
 class Db {
