@@ -85,7 +85,7 @@ TEST(ValidationTest, ADocumentHashIsSixtyFourLowerCaseHexDigits) {
                   "0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b70", "0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b71",
                   1};
   EXPECT_TRUE(ValidateServedSummary(s).ok());
-  for (const std::string bad : {std::string(63, 'a'), std::string(65, 'a'),
+  for (const std::string& bad : {std::string(63, 'a'), std::string(65, 'a'),
                                 std::string(63, 'a') + "A", std::string(63, 'a') + "g",
                                 std::string(63, 'a') + "/", std::string(63, 'a') + ":",
                                 std::string(63, 'a') + std::string(1, '\0')}) {

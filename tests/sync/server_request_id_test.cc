@@ -63,7 +63,7 @@ TEST_F(ServerRequestIdTest, AnIdUsedForADifferentRequestIsRefusedWithNothingAppl
   EXPECT_EQ(Count("SELECT count(*) FROM stock_movements"), 1);
   EXPECT_EQ(Count("SELECT count(*) FROM feed"), feed);
 
-  for (const std::string bad : {std::string(65, 'a'), std::string("with space"),
+  for (const std::string& bad : {std::string(65, 'a'), std::string("with space"),
                                 std::string("tab\there")}) {
     auto refused =
         server_.logic().RecordCentralMovement(server_.admin_token(), Receipt(1, bad));
