@@ -9,14 +9,16 @@
 # ratio here bounds what the server's side of any sync writing that layout can reach.
 #
 #   ideal      the ideal sink's table: one row per handover
-#   facts      the handover's row (keyed by ID, with its index by beneficiary) and its feed
-#              entry (and index), which since schema step 10 holds no payload
+#   facts      the handover's row (keyed by ID, with its index by beneficiary) and, since
+#              schema step 10, one feed entry (and index entry) per batch naming its handovers
+#              (their 36-character IDs, one per line)
 #   +summary   and, as every push of a handover does, the family's served summary for the other
 #              posts: since step 10 one feed entry per batch holds them all, about 75 bytes each
 #
-# Before step 10 each handover's feed entry held a 506-byte copy of the record and each
-# summary was an entry of its own (230 bytes, with its index entry); on a quiet disk this script
-# measured that layout at 0.34 (facts) and 0.23 (+summary) of the ideal sink.
+# Before step 10 each handover had a feed entry of its own holding a 506-byte copy of the
+# record, and each summary was an entry of its own (230 bytes, with its index entry); on a
+# quiet disk this script measured that layout at 0.34 (facts) and 0.23 (+summary) of the ideal
+# sink.
 #
 # Up to schema step 7 the server also kept each summary sent in a table keyed by the document
 # hash; this script measured that row at 78-122 us of the 125-174 us a handover's layout cost in
@@ -70,16 +72,16 @@ INSERT INTO beneficiaries (id, doc_hash, full_name, phone, household_size, post_
   SELECT $beneficiary, $doc_hash, 'Person ' || value, '', 1, $post, $device, value, 0, value
   FROM generate_series(1, $rows);"
 
-# Feed sequences as the server hands them out, in commit order, after the families' N: within
-# the batch LO..HI the handovers' entries are N+LO+value-1, then the summaries' N+HI+value.
+# Feed sequences as the server hands them out, in commit order, after the families' N: the
+# batch LO..HI's handovers' entry is N+2*LO-1, its summaries' entry N+HI+LO.
 facts_fill="INSERT INTO feed (server_seq, channel, entity, entity_id, hlc, origin_device, payload)
-  SELECT $rows + LO + value - 1, $post, 'handover', $(id value), value, $device, X''
-  FROM generate_series(LO, HI);
+  SELECT $rows + 2 * LO - 1, $post, 'handovers', HI - LO + 1, HI, $device,
+  (SELECT group_concat($(id value), char(10)) FROM generate_series(LO, HI));
 INSERT INTO handovers (id, round_id, beneficiary_id, kit_type_id, quantity, post_id,
   officer_id, device_id, hlc, wall_ms, proof_kind, proof_ref, collected_by, proxy_relation,
   consent, override_reason, overridden_warnings, clock_ahead, server_seq)
   SELECT $(id value), $round, $beneficiary, $kit, 1, $post, $officer, $device,
-  value, value, 'signature', $proof, 'self', '', 1, '', '[]', 0, $rows + LO + value - 1
+  value, value, 'signature', $proof, 'self', '', 1, '', '[]', 0, $rows + 2 * LO - 1
   FROM generate_series(LO, HI);"
 summary_fill="INSERT INTO feed (server_seq, channel, entity, entity_id, hlc, origin_device, payload)
   SELECT $rows + HI + LO, 'served:' || $post, 'served_summaries', HI - LO + 1, LO, $device,
