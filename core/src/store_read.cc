@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "kitsync/core/canonical.h"
+#include "kitsync/core/handover_row.h"
 #include "kitsync/core/ids.h"
 #include "store_impl.h"
 
@@ -40,25 +41,8 @@ std::string JoinWarnings(const std::vector<std::string>& codes) {
 }
 
 Handover ReadHandoverColumns(const sqlite::Statement& row, int first) {
-  const int c = first;
-  Handover h;
-  h.id = row.Text(c);
-  h.round_id = row.Text(c + 1);
-  h.beneficiary_id = row.Text(c + 2);
-  h.kit_type_id = row.Text(c + 3);
-  h.quantity = row.Int(c + 4);
-  h.post_id = row.Text(c + 5);
-  h.officer_id = row.Text(c + 6);
-  h.device_id = row.Text(c + 7);
-  h.hlc = HlcColumn(row, c + 8);
-  h.wall_ms = row.Int(c + 9);
-  h.proof_kind = ParseProofKind(row.Text(c + 10)).value_or(ProofKind::kNone);
-  h.proof_ref = row.Text(c + 11);
-  h.collected_by = ParseCollector(row.Text(c + 12)).value_or(Collector::kSelf);
-  h.proxy_relation = row.Text(c + 13);
-  h.consent = row.Int(c + 14) != 0;
-  h.override_reason = row.Text(c + 15);
-  h.overridden_warnings = SplitWarnings(row.Text(c + 16));
+  Handover h = ReadHandoverFields(row, first);
+  h.overridden_warnings = SplitWarnings(row.Text(first + 16));
   return h;
 }
 

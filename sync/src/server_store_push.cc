@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "kitsync/core/change_log.h"
+#include "kitsync/core/handover_row.h"
 #include "server_store_sqlite.h"
 
 namespace kitsync::sync {
@@ -89,30 +90,8 @@ std::string JsonIdArray(const std::vector<std::string_view>& ids) {
   "h.proxy_relation, h.consent, h.override_reason, h.overridden_warnings"
 
 Result<core::Handover> HandoverFromRow(const Statement& row, int first) {
-  const int c = first;
-  core::Handover h;
-  h.id = row.Text(c);
-  h.round_id = row.Text(c + 1);
-  h.beneficiary_id = row.Text(c + 2);
-  h.kit_type_id = row.Text(c + 3);
-  h.quantity = row.Int(c + 4);
-  h.post_id = row.Text(c + 5);
-  h.officer_id = row.Text(c + 6);
-  h.device_id = row.Text(c + 7);
-  h.hlc = core::Hlc::Unpack(static_cast<uint64_t>(row.Int(c + 8)));
-  h.wall_ms = row.Int(c + 9);
-  const auto proof = core::ParseProofKind(row.TextView(c + 10));
-  const auto collector = core::ParseCollector(row.TextView(c + 12));
-  if (!proof || !collector) {
-    return Status::DataLoss("handover " + h.id + " has an unknown proof kind or collector");
-  }
-  h.proof_kind = *proof;
-  h.proof_ref = row.Text(c + 11);
-  h.collected_by = *collector;
-  h.proxy_relation = row.Text(c + 13);
-  h.consent = row.Int(c + 14) != 0;
-  h.override_reason = row.Text(c + 15);
-  const std::string_view warnings = row.TextView(c + 16);
+  core::Handover h = core::ReadHandoverFields(row, first);
+  const std::string_view warnings = row.TextView(first + 16);
   if (warnings != "[]") {
     try {
       h.overridden_warnings = nlohmann::json::parse(warnings).get<std::vector<std::string>>();
