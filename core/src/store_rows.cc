@@ -4,6 +4,7 @@
 
 #include "kitsync/core/canonical.h"
 #include "kitsync/core/conflicts.h"
+#include "kitsync/core/handover_row.h"
 #include "kitsync/core/merges.h"
 
 namespace kitsync::core {
@@ -102,24 +103,7 @@ Status Store::Impl::InsertHandover(const Handover& h) {
                                "ON CONFLICT DO NOTHING"));
   // One chain ending in Run(), so every bound view outlives the step (BindView).
   const std::string warnings = JoinWarnings(h.overridden_warnings);
-  return stmt->BindView(1, h.id)
-      .BindView(2, h.round_id)
-      .BindView(3, h.beneficiary_id)
-      .BindView(4, h.kit_type_id)
-      .Bind(5, h.quantity)
-      .BindView(6, h.post_id)
-      .BindView(7, h.officer_id)
-      .BindView(8, h.device_id)
-      .Bind(9, static_cast<int64_t>(h.hlc.Pack()))
-      .Bind(10, h.wall_ms)
-      .BindView(11, ToString(h.proof_kind))
-      .BindView(12, h.proof_ref)
-      .BindView(13, ToString(h.collected_by))
-      .BindView(14, h.proxy_relation)
-      .Bind(15, int64_t{h.consent})
-      .BindView(16, h.override_reason)
-      .BindView(17, warnings)
-      .Run();
+  return BindHandoverFields(*stmt, h).BindView(17, warnings).Run();
 }
 
 Status Store::Impl::InsertVoid(const HandoverVoid& v) {

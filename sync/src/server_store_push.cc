@@ -344,22 +344,7 @@ Status SqliteServerStore::InsertHandover(const core::Handover& h, bool clock_ahe
                   "collected_by, proxy_relation, consent, override_reason, "
                   "overridden_warnings, clock_ahead, server_seq) "
                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
-  return stmt->BindView(1, h.id)
-      .BindView(2, h.round_id)
-      .BindView(3, h.beneficiary_id)
-      .BindView(4, h.kit_type_id)
-      .Bind(5, h.quantity)
-      .BindView(6, h.post_id)
-      .BindView(7, h.officer_id)
-      .BindView(8, h.device_id)
-      .Bind(9, static_cast<int64_t>(h.hlc.Pack()))
-      .Bind(10, h.wall_ms)
-      .BindView(11, core::ToString(h.proof_kind))
-      .BindView(12, h.proof_ref)
-      .BindView(13, core::ToString(h.collected_by))
-      .BindView(14, h.proxy_relation)
-      .Bind(15, int64_t{h.consent})
-      .BindView(16, h.override_reason)
+  return core::BindHandoverFields(*stmt, h)
       .BindView(17, WarningsJson(h.overridden_warnings))
       .Bind(18, int64_t{clock_ahead})
       .Bind(19, server_seq)

@@ -15,4 +15,9 @@ namespace kitsync::core {
 // (a damaged file) reads as none and self.
 Handover ReadHandoverFields(const sqlite::Statement& row, int first);
 
+// Binds those 16 fields, in that order, to the parameters 1 to 16 of an insert into either
+// table; the caller binds the rest. The text is bound without a copy (BindView): `h` must
+// outlive the statement's step.
+sqlite::Statement& BindHandoverFields(sqlite::Statement& stmt, const Handover& h);
+
 }  // namespace kitsync::core
