@@ -109,6 +109,8 @@ json StatusJson(const core::TabletStatus& status) {
           {"acked_seq", status.acked_seq},
           {"pending", status.pending},
           {"last_hlc", HlcJson(status.last_hlc)},
+          {"pull_cursor", status.pull_cursor},
+          {"pull_epoch", status.pull_epoch},
           {"chain",
            {{"ok", status.chain.ok},
             {"entries", status.chain.entries},
@@ -184,6 +186,19 @@ void PrintStockTable(std::ostream& out, const std::vector<core::StockLine>& line
   }
 }
 
+namespace {
+
+// Where this tablet's pulls stand, with the server's feed epoch: after a server restore the
+// epoch changes, and the next sync lines the cursor up with it (docs/sync.md).
+std::string PulledText(const core::TabletStatus& status) {
+  if (status.pull_cursor == 0) return "nothing yet";
+  std::string text = "server feed entry " + std::to_string(status.pull_cursor);
+  if (!status.pull_epoch.empty()) text += " (feed epoch " + status.pull_epoch + ")";
+  return text;
+}
+
+}  // namespace
+
 void PrintStatus(std::ostream& out, const core::TabletStatus& status) {
   PrintFields(
       out, {
@@ -193,6 +208,7 @@ void PrintStatus(std::ostream& out, const core::TabletStatus& status) {
                {"Uploaded", std::to_string(status.acked_seq)},
                {"Pending upload", std::to_string(status.pending)},
                {"Last HLC", status.last_hlc.Pack() == 0 ? "none yet" : status.last_hlc.ToString()},
+               {"Pulled up to", PulledText(status)},
                {"Change-log chain", ChainText(status.chain)},
            });
 }

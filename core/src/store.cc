@@ -441,6 +441,8 @@ Result<TabletStatus> Store::GetStatus(bool verify_chain) {
   s.pending = s.last_seq - s.acked_seq;
   ASSIGN_OR_RETURN(int64_t hlc, db.QueryInt("SELECT hlc FROM change_log ORDER BY seq DESC LIMIT 1"));
   s.last_hlc = Hlc::Unpack(static_cast<uint64_t>(hlc));
+  ASSIGN_OR_RETURN(s.pull_cursor, PullCursor());
+  ASSIGN_OR_RETURN(s.pull_epoch, PullEpoch());
   if (verify_chain) {
     ASSIGN_OR_RETURN(s.chain, VerifyChain());
   }

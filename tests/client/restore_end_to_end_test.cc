@@ -72,6 +72,8 @@ TEST_F(RestoreEndToEndTest, TabletsThatPushedAndPulledAfterTheCopyEndWithTheRest
   EXPECT_EQ(KitsyncJson("a.db", {"sync"}).value("pushed", -1), 4);
   EXPECT_EQ(KitsyncJson("b.db", {"sync"}).value("pulled", -1), 4);
   ASSERT_GT(PullCursorOf("b.db"), copy_head);
+  const std::string first_epoch = KitsyncJson("b.db", {"status"}).value("pull_epoch", "");
+  EXPECT_FALSE(first_epoch.empty());
 
   // The server's disk is lost; the copy is restored into a new data directory and served on
   // the address the tablets know.
@@ -88,6 +90,14 @@ TEST_F(RestoreEndToEndTest, TabletsThatPushedAndPulledAfterTheCopyEndWithTheRest
   const json b_lined_up = KitsyncJson("b.db", {"sync"});
   EXPECT_TRUE(b_lined_up.value("server_restored", false)) << b_lined_up.dump();
   EXPECT_EQ(PullCursorOf("b.db"), copy_head);
+  // `kitsync status` says where B's pulls stand, under the restored server's new epoch.
+  const json b_status = KitsyncJson("b.db", {"status"});
+  EXPECT_EQ(b_status.value("pull_cursor", int64_t{-1}), copy_head) << b_status.dump();
+  EXPECT_EQ(b_status.value("pull_epoch", ""),
+            ReadOnlyDb(restored + "/server.db")
+                .QueryText("SELECT epoch FROM feed_epochs ORDER BY seq DESC LIMIT 1"))
+      << b_status.dump();
+  EXPECT_NE(b_status.value("pull_epoch", ""), first_epoch);
   // The office writes at the post: an entry numbered right after the copy's head, which B's old
   // cursor would have stepped over.
   const ProcessResult receipt = Admin({"stock", "receive", "--post", "ENT", "--kit", "HYG-KIT",

@@ -145,6 +145,8 @@ struct TabletStatus {
   int64_t pending = 0;
   Hlc last_hlc;
   ChainReport chain;
+  int64_t pull_cursor = 0;  // the last server feed entry applied (0: nothing pulled yet)
+  std::string pull_epoch;   // the feed epoch that cursor belongs to (empty: none recorded)
 };
 
 // A record from the server's feed: another tablet's, the centre's, or this tablet's own coming
