@@ -37,16 +37,7 @@ class ServerConflictsTest : public ::testing::Test {
   }
 
   // Pushes everything the tablet has not had acknowledged; the push must succeed.
-  void Push(Tablet& t) {
-    for (int i = 0; i < 100; ++i) {
-      v1::PushBatch batch = NextPushBatch(*t.store, 200, server_.clock().now());
-      if (batch.records().changes_size() == 0) return;
-      auto ack = server_.logic().Push(t.token, batch);
-      ASSERT_TRUE(ack.ok()) << ack.status().ToString();
-      ASSERT_TRUE(t.store->AcknowledgeUpload(static_cast<int64_t>(ack->acked_seq())).ok());
-    }
-    FAIL() << "push did not drain";
-  }
+  void Push(Tablet& t) { PushUntilDrained(server_, t); }
 
   std::vector<v1::Conflict> List(const std::string& kind = "", const std::string& status = "") {
     v1::ListConflictsRequest r;

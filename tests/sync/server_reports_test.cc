@@ -77,11 +77,7 @@ class ServerReportsTest : public ::testing::Test {
     ASSERT_TRUE(done.ok()) << done.status().ToString();
   }
 
-  void Push(Tablet& t) {
-    auto ack = server_.logic().Push(t.token, NextPushBatch(*t.store, 2000, server_.clock().now()));
-    ASSERT_TRUE(ack.ok()) << ack.status().ToString();
-    ASSERT_TRUE(t.store->AcknowledgeUpload(static_cast<int64_t>(ack->acked_seq())).ok());
-  }
+  void Push(Tablet& t) { PushUntilDrained(server_, t); }
 
   v1::ReconcileResponse Reconcile() {
     auto r = reports_.Reconcile(server_.admin_token(), {});

@@ -88,13 +88,7 @@ TEST_F(ServerRequestIdTest, ADecisionAndACorrectionSentTwiceAreTakenOnce) {
   h.consent = true;
   h.override_reason = "carton without a waybill";
   ASSERT_TRUE(ent.store->RecordHandover(h).ok());
-  for (int i = 0; i < 10; ++i) {
-    v1::PushBatch batch = NextPushBatch(*ent.store, 200, server_.clock().now());
-    if (batch.records().changes_size() == 0) break;
-    auto ack = server_.logic().Push(ent.token, batch);
-    ASSERT_TRUE(ack.ok()) << ack.status().ToString();
-    ASSERT_TRUE(ent.store->AcknowledgeUpload(static_cast<int64_t>(ack->acked_seq())).ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(PushUntilDrained(server_, ent));
   v1::ListConflictsRequest list;
   list.set_kind("stock-deficit");
   auto deficits = server_.logic().ListConflicts(server_.admin_token(), list);

@@ -32,16 +32,7 @@ class ServerRestoreTest : public ::testing::Test {
     ASSERT_NE(ent_.store, nullptr);
   }
 
-  void Push(Tablet& t) {
-    for (int i = 0; i < 100; ++i) {
-      v1::PushBatch batch = NextPushBatch(*t.store, 200, server_.clock().now());
-      if (batch.records().changes_size() == 0) return;
-      auto ack = server_.logic().Push(t.token, batch);
-      ASSERT_TRUE(ack.ok()) << ack.status().ToString();
-      ASSERT_TRUE(t.store->AcknowledgeUpload(static_cast<int64_t>(ack->acked_seq())).ok());
-    }
-    FAIL() << "push did not drain";
-  }
+  void Push(Tablet& t) { PushUntilDrained(server_, t); }
 
   // A copy of the running server's database, as `kitsync-server backup` writes it.
   std::string Backup(const std::string& name) {

@@ -227,6 +227,17 @@ core::Status ApplyPullBatch(core::Store& store, const v1::PullBatch& batch) {
   return store.ApplyPulled(remote, static_cast<int64_t>(batch.cursor()));
 }
 
+void PushUntilDrained(TestServer& server, Tablet& tablet) {
+  for (int i = 0; i < 100; ++i) {
+    v1::PushBatch batch = NextPushBatch(*tablet.store, 200, server.clock().now());
+    if (batch.records().changes_size() == 0) return;
+    auto ack = server.logic().Push(tablet.token, batch);
+    ASSERT_TRUE(ack.ok()) << ack.status().ToString();
+    ASSERT_TRUE(tablet.store->AcknowledgeUpload(static_cast<int64_t>(ack->acked_seq())).ok());
+  }
+  FAIL() << "push did not drain";
+}
+
 int64_t PullAll(sync::ServerLogic& logic, Tablet& tablet, uint32_t batch_size) {
   auto cursor = tablet.store->PullCursor();
   EXPECT_TRUE(cursor.ok());

@@ -129,6 +129,9 @@ core::Status ApplyPullBatch(core::Store& store, const v1::PullBatch& batch);
 
 // Pulls everything for `tablet` from `logic` and applies it; returns the changes applied.
 int64_t PullAll(sync::ServerLogic& logic, Tablet& tablet, uint32_t batch_size = 0);
+// Pushes everything the tablet has not had acknowledged, in batches of 200, each of which must
+// be accepted, committing each ack on the tablet; fails the test if it does not drain.
+void PushUntilDrained(TestServer& server, Tablet& tablet);
 
 // A self-signed certificate (EC P-256, valid a day) for "localhost" and 127.0.0.1, usable as
 // its own root: for tests of TLS.
