@@ -6,6 +6,7 @@ add_library(kitsync_server
   src/server_master_codec.cc
   src/server_store_sqlite.cc
   src/server_store_push.cc
+  src/server_push_prehash.cc
   src/server_store_conflicts.cc
   src/server_store_merges.cc
   src/server_store_requests.cc
@@ -20,6 +21,7 @@ add_library(kitsync_server
   src/server_feed_epoch.cc
   src/server_logic_conflicts.cc
   src/server_services.cc
+  src/server_push_reactor.cc
   src/server_grpc.cc
   src/server_reports.cc
   src/server_reports_service.cc

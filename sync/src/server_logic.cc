@@ -111,10 +111,18 @@ Status CheckPushBatch(const v1::PushBatch& b, int64_t now_ms, const ServerLogicO
 }
 
 const char* KindName(const core::Record& r) {
-  static constexpr const char* kNames[] = {
-      "beneficiary", "handover",   "handover void",  "stock movement",      "kit type",
-      "post",        "officer",    "round",          "beneficiary correction",
-      "served summary", "conflict resolution", "beneficiary merge"};
+  static constexpr const char* kNames[] = {"beneficiary",
+                                           "handover",
+                                           "handover void",
+                                           "stock movement",
+                                           "kit type",
+                                           "post",
+                                           "officer",
+                                           "round",
+                                           "beneficiary correction",
+                                           "served summary",
+                                           "conflict resolution",
+                                           "beneficiary merge"};
   static_assert(std::size(kNames) == std::variant_size_v<core::Record>);
   return kNames[r.index()];
 }
@@ -175,25 +183,43 @@ Status ServerLogic::AuthenticateAdmin(const std::string& token) {
 }
 
 Result<v1::PushAck> ServerLogic::Push(const std::string& token, const v1::PushBatch& batch) {
-  ASSIGN_OR_RETURN(Principal device, AuthenticateDevice(token));
+  return ApplyPreparedPush(token, PreparePush(batch, {}));
+}
+
+PreparedPush ServerLogic::PreparePush(const v1::PushBatch& batch,
+                                      const std::string& chain_from) const {
+  PreparedPush out;
+  out.first_seq = batch.first_seq();
+  out.changes = batch.records().changes_size();
   const int64_t now = clock_();
-  auto apply = [&]() -> Result<PushOutcome> {
-    RETURN_IF_ERROR(CheckPushBatch(batch, now, options_));
-    ASSIGN_OR_RETURN(std::vector<WireChange> changes, ReadRecordBatch(batch.records()));
-    PushInput in;
-    in.first_seq = static_cast<int64_t>(batch.first_seq());
-    in.tip_hash = batch.tip_hash();
-    in.changes.reserve(changes.size());
-    for (WireChange& c : changes) in.changes.push_back({c.hlc, std::move(c.record)});
-    in.pending_reported = static_cast<int64_t>(batch.pending());
-    in.now_ms = now;
-    in.max_clock_skew_ms = options_.max_clock_skew_ms;
-    return store_->ApplyPush(device, in);
-  };
-  auto outcome = apply();
-  const int64_t last = static_cast<int64_t>(batch.first_seq()) + batch.records().changes_size() - 1;
+  out.refused = CheckPushBatch(batch, now, options_);
+  if (!out.refused.ok()) return out;
+  auto changes = ReadRecordBatch(batch.records());
+  if (!changes.ok()) {
+    out.refused = changes.status();
+    return out;
+  }
+  PushInput& in = out.input;
+  in.first_seq = static_cast<int64_t>(batch.first_seq());
+  in.tip_hash = batch.tip_hash();
+  in.changes.reserve(changes->size());
+  for (WireChange& c : *changes) in.changes.push_back({c.hlc, std::move(c.record)});
+  in.pending_reported = static_cast<int64_t>(batch.pending());
+  in.now_ms = now;
+  in.max_clock_skew_ms = options_.max_clock_skew_ms;
+  in.prehashed = PrehashChanges(in.first_seq, in.changes, chain_from);
+  return out;
+}
+
+Result<v1::PushAck> ServerLogic::ApplyPreparedPush(const std::string& token,
+                                                   PreparedPush prepared) {
+  ASSIGN_OR_RETURN(Principal device, AuthenticateDevice(token));
+  Result<PushOutcome> outcome = prepared.refused;
+  if (prepared.refused.ok()) outcome = store_->ApplyPush(device, prepared.input);
+  const auto first = static_cast<int64_t>(prepared.first_seq);
+  const int64_t last = first + prepared.changes - 1;
   LogOutcome("push", &device, outcome.status(),
-             " seq=" + N(static_cast<int64_t>(batch.first_seq())) + ".." + N(last) +
+             " seq=" + N(first) + ".." + N(last) +
                  (outcome.ok() ? " acked=" + N(outcome->acked_seq) + " applied=" +
                                      N(outcome->applied) + " flagged=" + N(outcome->flagged)
                                : std::string()));

@@ -2,6 +2,7 @@
 
 #include "kitsync/sync/grpc_status.h"
 #include "kitsync/sync/server_auth.h"
+#include "server_push_reactor.h"
 
 namespace kitsync::sync {
 namespace {
@@ -9,6 +10,10 @@ namespace {
 // A pull call streams at most this many batches; a tablet that is further behind calls again.
 // It bounds how long one call holds a server thread.
 constexpr int kMaxPullBatchesPerCall = 200;
+
+// Threads applying pushed batches, for every stream together. The store applies one batch at a
+// time; a second thread lets one stream's batch start as soon as another's commits.
+constexpr size_t kPushWorkers = 2;
 
 // Copies `result` into `*response` and maps the status.
 template <typename T>
@@ -20,27 +25,20 @@ grpc::Status Reply(core::Result<T> result, T* response) {
 
 }  // namespace
 
-std::string CallToken(const grpc::ServerContext& context) {
+std::string CallToken(const grpc::ServerContextBase& context) {
   const auto& metadata = context.client_metadata();
   const auto it = metadata.find("authorization");
   if (it == metadata.end()) return {};
   return BearerToken(std::string_view(it->second.data(), it->second.size()));
 }
 
-grpc::Status SyncService::Push(grpc::ServerContext* context,
-                               grpc::ServerReaderWriter<v1::PushAck, v1::PushBatch>* stream) {
-  const std::string token = CallToken(*context);
-  // Fail a bad credential before reading anything the tablet sends.
-  auto device = logic_->AuthenticateDevice(token);
-  if (!device.ok()) return ToGrpc(device.status());
-  v1::PushBatch batch;
-  while (stream->Read(&batch)) {
-    auto ack = logic_->Push(token, batch);
-    if (!ack.ok()) return ToGrpc(ack.status());
-    // A lost ack loses nothing: the tablet re-sends and the batch is recognised as held.
-    if (!stream->Write(*ack)) return grpc::Status(grpc::StatusCode::CANCELLED, "tablet went away");
-  }
-  return grpc::Status::OK;
+SyncService::SyncService(ServerLogic* logic) : logic_(logic), push_workers_(kPushWorkers) {}
+
+SyncService::~SyncService() { push_workers_.join(); }
+
+grpc::ServerBidiReactor<v1::PushBatch, v1::PushAck>* SyncService::Push(
+    grpc::CallbackServerContext* context) {
+  return new PushReactor(logic_, push_workers_, CallToken(*context));
 }
 
 grpc::Status SyncService::Pull(grpc::ServerContext* context, const v1::PullRequest* request,

@@ -2,9 +2,8 @@
 // with their feed entries, in one transaction. The rows written for every pushed record bind
 // their text without a copy (BindView): each bind chain ends in Run(), within the lifetime of
 // what it binds.
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
+#include <nlohmann/json.hpp>
 
 #include "kitsync/core/change_log.h"
 #include "kitsync/core/handover_row.h"
@@ -84,9 +83,9 @@ std::string JsonIdArray(const std::vector<std::string_view>& ids) {
 }
 
 // A handover's columns in the order HandoverFromRow reads them.
-#define KITSYNC_SERVER_HANDOVER_COLUMNS                                                    \
+#define KITSYNC_SERVER_HANDOVER_COLUMNS                                                      \
   "h.id, h.round_id, h.beneficiary_id, h.kit_type_id, h.quantity, h.post_id, h.officer_id, " \
-  "h.device_id, h.hlc, h.wall_ms, h.proof_kind, h.proof_ref, h.collected_by, "              \
+  "h.device_id, h.hlc, h.wall_ms, h.proof_kind, h.proof_ref, h.collected_by, "               \
   "h.proxy_relation, h.consent, h.override_reason, h.overridden_warnings"
 
 Result<core::Handover> HandoverFromRow(const Statement& row, int first) {
@@ -145,19 +144,37 @@ Result<PushOutcome> SqliteServerStore::ApplyPush(const Principal& device, const 
   ASSIGN_OR_RETURN(const int64_t first_new_seq, FirstNewSeq());
 
   // Re-hash what is new, from the hash the server holds; the last must be the tip the device
-  // sent. The prefix already held was verified when it arrived.
+  // sent. The prefix already held was verified when it arrived. Hashes worked out before the
+  // lock count only from a change whose predecessor's hash is the one held here.
   const size_t skip = static_cast<size_t>(acked + 1 - in.first_seq);
   std::string prev = acked == 0 ? core::GenesisHash(device.device_id) : stored_tip;
-  std::vector<core::LoggedForm> forms;
-  forms.reserve(in.changes.size() - skip);
+  const PrehashedChanges* ahead =
+      in.prehashed && in.prehashed->forms.size() == in.changes.size() &&
+              (in.prehashed->after.empty() || in.prehashed->after.size() == in.changes.size())
+          ? &*in.prehashed
+          : nullptr;
+  const bool hashed_ahead = ahead && !ahead->after.empty() &&
+                            (skip == 0 ? ahead->chain_from : ahead->after[skip - 1]) == prev;
+  std::vector<core::LoggedForm> own_forms;
+  if (!ahead) own_forms.reserve(in.changes.size() - skip);
   for (size_t i = skip; i < in.changes.size(); ++i) {
     const int64_t seq = in.first_seq + static_cast<int64_t>(i);
     RETURN_IF_ERROR(CheckOwnership(in.changes[i], seq, device));
-    ASSIGN_OR_RETURN(core::LoggedForm form, core::ToLoggedForm(in.changes[i].record));
-    prev = core::ChainHash(seq, in.changes[i].hlc, form.entity, form.entity_id, "create",
-                           form.payload, prev);
-    forms.push_back(std::move(form));
+    if (!ahead) {
+      ASSIGN_OR_RETURN(core::LoggedForm form, core::ToLoggedForm(in.changes[i].record));
+      own_forms.push_back(std::move(form));
+    }
+    if (!hashed_ahead) {
+      const core::LoggedForm& form = ahead ? ahead->forms[i] : own_forms.back();
+      prev = core::ChainHash(seq, in.changes[i].hlc, form.entity, form.entity_id, "create",
+                             form.payload, prev);
+    }
   }
+  if (hashed_ahead) prev = ahead->after.back();
+  // The form of change i (i >= skip).
+  auto form_of = [&](size_t i) -> const core::LoggedForm& {
+    return ahead ? ahead->forms[i] : own_forms[i - skip];
+  };
   if (prev != in.tip_hash) {
     return Status::FailedPrecondition(
         "hash chain broken: changes " + N(acked + 1) + ".." + N(last) +
@@ -181,7 +198,7 @@ Result<PushOutcome> SqliteServerStore::ApplyPush(const Principal& device, const 
       RETURN_IF_ERROR(WriteHandoverRun(run, device.device_id));
     }
     auto applied =
-        ApplyFact(change, forms[i - skip], clock_ahead, device, touched, refs, lookups, deferred);
+        ApplyFact(change, form_of(i), clock_ahead, device, touched, refs, lookups, deferred);
     if (!applied.ok()) {
       const Status& s = applied.status();
       return Status(s.code(),
@@ -230,8 +247,8 @@ Status SqliteServerStore::AddHandedOut(const HandedOut& handed) {
   return Status::Ok();
 }
 
-Status SqliteServerStore::LookUpBatch(const std::vector<core::RemoteChange>& changes,
-                                      size_t from, BatchLookups& out) {
+Status SqliteServerStore::LookUpBatch(const std::vector<core::RemoteChange>& changes, size_t from,
+                                      BatchLookups& out) {
   std::vector<std::string_view> handover_ids;
   std::vector<std::string_view> beneficiary_ids;
   for (size_t i = from; i < changes.size(); ++i) {

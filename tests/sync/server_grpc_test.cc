@@ -18,6 +18,14 @@ using ::testing::HasSubstr;
 
 constexpr auto kDeadline = std::chrono::seconds(20);
 
+// A call context with a deadline and, unless `token` is empty, the bearer credential.
+std::unique_ptr<grpc::ClientContext> CallContext(const std::string& token) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(std::chrono::system_clock::now() + kDeadline);
+  if (!token.empty()) context->AddMetadata("authorization", "Bearer " + token);
+  return context;
+}
+
 class ServerGrpcTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -35,12 +43,8 @@ class ServerGrpcTest : public ::testing::Test {
     enrollment_ = v1::Enrollment::NewStub(channel_);
   }
 
-  // A call context with a deadline and, unless `token` is empty, the bearer credential.
   static std::unique_ptr<grpc::ClientContext> Context(const std::string& token) {
-    auto context = std::make_unique<grpc::ClientContext>();
-    context->set_deadline(std::chrono::system_clock::now() + kDeadline);
-    if (!token.empty()) context->AddMetadata("authorization", "Bearer " + token);
-    return context;
+    return CallContext(token);
   }
 
   grpc::Status GetStatus(const std::string& token) {
@@ -65,6 +69,26 @@ class ServerGrpcTest : public ::testing::Test {
     }
     stream->WritesDone();
     return stream->Finish();
+  }
+
+  // Sends every one of `batches` on one push stream before reading any ack, as a tablet with
+  // batches in flight does, then closes its side and reads the acks that come.
+  grpc::Status PushInFlight(const std::string& token, const std::vector<v1::PushBatch>& batches,
+                            std::vector<v1::PushAck>* acks) {
+    auto context = Context(token);
+    auto stream = sync_->Push(context.get());
+    for (const v1::PushBatch& b : batches) {
+      if (!stream->Write(b)) break;
+    }
+    stream->WritesDone();
+    v1::PushAck ack;
+    while (stream->Read(&ack)) acks->push_back(ack);
+    return stream->Finish();
+  }
+
+  // Changes first..last (1-based) of `all` as one batch, sent now.
+  v1::PushBatch Batch(const std::vector<core::ChangeEntry>& all, int first, int last) {
+    return BuildPushBatch({all.begin() + (first - 1), all.begin() + last}, server_.clock().now());
   }
 
   int64_t FeedChangesFrom(const Tablet& t) {
@@ -204,6 +228,161 @@ TEST_F(ServerGrpcTest, RefusedBatchEndsTheStreamWithItsStatusAndKeepsEarlierAcks
   ASSERT_EQ(acks.size(), 1u);
   EXPECT_EQ(acks[0].acked_seq(), 2u);
   EXPECT_EQ(FeedChangesFrom(t), 2);
+}
+
+// One tablet at ENT with four handovers and their registrations after a stock receipt: changes
+// 1..9, pushed in the tests' own slices.
+class ServerPushStreamTest : public ServerGrpcTest {
+ protected:
+  void SetUp() override {
+    ServerGrpcTest::SetUp();
+    tablet_ = server_.EnrolTablet("ENT", "ENT tablet");
+    for (int i = 1; i <= 4; ++i) RecordHandover(tablet_, "A100000" + std::to_string(i));
+    auto entries = tablet_.store->PendingChanges(100);
+    ASSERT_TRUE(entries.ok());
+    ASSERT_EQ(entries->size(), 9u);
+    entries_ = std::move(entries).value();
+  }
+
+  // Changes first..last as one batch.
+  v1::PushBatch Changes(int first, int last) { return Batch(entries_, first, last); }
+
+  Tablet tablet_;
+  std::vector<core::ChangeEntry> entries_;
+  std::vector<v1::PushAck> acks_;
+};
+
+TEST_F(ServerPushStreamTest, BatchesSentWithoutWaitingForAcksAreAppliedInOrderAndEachAcked) {
+  grpc::Status status = PushInFlight(
+      tablet_.token, {Changes(1, 2), Changes(3, 5), Changes(6, 6), Changes(7, 9)}, &acks_);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(acks_.size(), 4u);
+  const uint64_t expected[] = {2, 5, 6, 9};
+  for (size_t i = 0; i < acks_.size(); ++i) EXPECT_EQ(acks_[i].acked_seq(), expected[i]) << i;
+  EXPECT_EQ(FeedChangesFrom(tablet_), 9);
+  RawDb db(server_.db_path());
+  EXPECT_EQ(db.QueryInt("SELECT count(*) FROM handovers"), 4);
+}
+
+// The server hashes a stream's next batch ahead, from the tip the batch before it sent; after a
+// replayed batch that tip is an old one, and the new batch must be checked from the hash the
+// server holds instead.
+TEST_F(ServerPushStreamTest, NewBatchesAfterAReplayOnTheSameStreamAreCheckedFromTheHeldTip) {
+  ASSERT_TRUE(PushAll(tablet_.token, {Changes(1, 6)}, &acks_).ok());
+
+  acks_.clear();
+  grpc::Status status = PushInFlight(tablet_.token, {Changes(1, 3), Changes(7, 9)}, &acks_);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(acks_.size(), 2u);
+  EXPECT_EQ(acks_[0].acked_seq(), 6u);
+  EXPECT_EQ(acks_[0].applied(), 0u);
+  EXPECT_EQ(acks_[1].acked_seq(), 9u);
+  EXPECT_EQ(acks_[1].applied(), 3u);
+  EXPECT_EQ(FeedChangesFrom(tablet_), 9);
+}
+
+TEST_F(ServerPushStreamTest, AnAlteredBatchBehindAnAcceptedOneOnTheSameStreamIsRefusedWhole) {
+  v1::PushBatch altered = Changes(4, 9);
+  // Change 5's HLC moved by one: any alteration of what the tablet hashed will do.
+  altered.mutable_records()->mutable_changes(1)->set_hlc_delta(
+      altered.records().changes(1).hlc_delta() + 1);
+  grpc::Status status = PushInFlight(tablet_.token, {Changes(1, 3), altered}, &acks_);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("hash chain broken"));
+  ASSERT_EQ(acks_.size(), 1u);
+  EXPECT_EQ(acks_[0].acked_seq(), 3u);
+  EXPECT_EQ(FeedChangesFrom(tablet_), 3);
+}
+
+TEST_F(ServerPushStreamTest, BatchesInFlightBehindARefusedOneGetNoAckAndAreNotApplied) {
+  // After the gap, a replay of the first batch: on its own it would be acked.
+  grpc::Status status = PushInFlight(
+      tablet_.token, {Changes(1, 3), Changes(5, 6), Changes(1, 3), Changes(4, 9)}, &acks_);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("gap"));
+  ASSERT_EQ(acks_.size(), 1u);
+  EXPECT_EQ(acks_[0].acked_seq(), 3u);
+  EXPECT_EQ(FeedChangesFrom(tablet_), 3);
+}
+
+TEST_F(ServerPushStreamTest, APushCancelledWithBatchesInFlightLeavesNothingTwiceAfterTheRetry) {
+  {
+    auto context = Context(tablet_.token);
+    auto stream = sync_->Push(context.get());
+    for (int first : {1, 4, 7}) {
+      ASSERT_TRUE(stream->Write(Changes(first, first + 2)));
+    }
+    context->TryCancel();
+    EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  // Whatever the cancelled stream committed, the retry from change 1 completes it once.
+  grpc::Status status = PushAll(tablet_.token, {Changes(1, 9)}, &acks_);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(acks_.size(), 1u);
+  EXPECT_EQ(acks_[0].acked_seq(), 9u);
+  EXPECT_EQ(FeedChangesFrom(tablet_), 9);
+  RawDb db(server_.db_path());
+  EXPECT_EQ(db.QueryInt("SELECT count(*) FROM handovers"), 4);
+}
+
+TEST_F(ServerPushStreamTest, ShutdownEndsAnOpenPushStreamThatSendsNothing) {
+  auto context = Context(tablet_.token);
+  auto stream = sync_->Push(context.get());
+  ASSERT_TRUE(stream->Write(Changes(1, 3)));
+  v1::PushAck ack;
+  ASSERT_TRUE(stream->Read(&ack));
+  EXPECT_EQ(ack.acked_seq(), 3u);
+  // The tablet keeps its side open. Shutdown returns once every call has ended (the push
+  // stream's deadline is 20 s away, so it is the server that ends it).
+  const auto start = std::chrono::steady_clock::now();
+  grpc_->Shutdown(std::chrono::milliseconds(200));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  EXPECT_FALSE(stream->Finish().ok());
+  EXPECT_EQ(FeedChangesFrom(tablet_), 3);
+}
+
+// Tablets on slow links keep push streams open for minutes. Such a stream waits for the tablet
+// without holding one of the server's threads, so the other calls are still served.
+TEST(ServerThreadLimitTest, OpenPushStreamsHoldNoServerThread) {
+  TestServer server;
+  server.LoadMasterData();
+  sync::ServerConfig config;
+  config.max_threads = 4;
+  auto started = sync::GrpcServer::Start(&server.logic(), config);
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string((*started)->port()),
+                                     grpc::InsecureChannelCredentials());
+  auto stub = v1::Sync::NewStub(channel);
+
+  constexpr int kStreams = 8;  // twice the threads
+  std::vector<Tablet> tablets;
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<grpc::ClientReaderWriter<v1::PushBatch, v1::PushAck>>> streams;
+  for (int i = 0; i < kStreams; ++i) {
+    tablets.push_back(server.EnrolTablet("ENT", "ENT tablet " + std::to_string(i)));
+    RecordHandover(tablets.back(), "B20000" + std::to_string(i));
+    contexts.push_back(CallContext(tablets.back().token));
+    streams.push_back(stub->Push(contexts.back().get()));
+    ASSERT_TRUE(
+        streams.back()->Write(NextPushBatch(*tablets.back().store, 100, server.clock().now())));
+  }
+  // Every stream is served while all of them stay open...
+  for (int i = 0; i < kStreams; ++i) {
+    v1::PushAck ack;
+    ASSERT_TRUE(streams[i]->Read(&ack))
+        << "stream " << i << ": " << streams[i]->Finish().error_message();
+    EXPECT_EQ(ack.acked_seq(), 3u) << i;
+  }
+  // ...and so is a call of another kind.
+  v1::StatusResponse status;
+  grpc::Status asked = stub->GetStatus(CallContext(tablets[0].token).get(), {}, &status);
+  EXPECT_TRUE(asked.ok()) << asked.error_message();
+  for (auto& stream : streams) {
+    stream->WritesDone();
+    EXPECT_TRUE(stream->Finish().ok());
+  }
+  RawDb db(server.db_path());
+  EXPECT_EQ(db.QueryInt("SELECT count(*) FROM handovers"), kStreams);
 }
 
 TEST_F(ServerGrpcTest, OversizedMessageIsResourceExhausted) {

@@ -32,6 +32,14 @@ struct ServerLogicOptions {
   uint32_t default_pull_batch = 500;
 };
 
+// A pushed batch checked and decoded (ServerLogic::PreparePush), waiting to be applied.
+struct PreparedPush {
+  core::Status refused;  // what the batch's own fields refused; OK otherwise
+  PushInput input;       // when not refused
+  uint64_t first_seq = 0;
+  int changes = 0;
+};
+
 class ServerLogic {
  public:
   // `store` must outlive this object. `clock` defaults to the system clock.
@@ -50,6 +58,14 @@ class ServerLogic {
 
   // --- Sync (device credential; the admin's gets PERMISSION_DENIED)
   core::Result<v1::PushAck> Push(const std::string& token, const v1::PushBatch& batch);
+  // Push in two steps, for a stream that works out the next batch while the store applies the
+  // one before: PreparePush checks and decodes a batch and hashes its changes, with nothing of
+  // the store (so neither its lock nor the credential); ApplyPreparedPush authenticates, then
+  // refuses what the preparation refused or applies the batch. `chain_from` is the tip hash the
+  // stream's previous batch sent (empty for a stream's first): the store takes the hashes
+  // worked out from it only when it is the hash the store holds, and otherwise hashes again.
+  PreparedPush PreparePush(const v1::PushBatch& batch, const std::string& chain_from) const;
+  core::Result<v1::PushAck> ApplyPreparedPush(const std::string& token, PreparedPush prepared);
   // One batch of the feed; a transport streams batches until `remaining` is 0.
   core::Result<v1::PullBatch> Pull(const std::string& token, const v1::PullRequest& request);
   core::Result<v1::StatusResponse> GetStatus(const std::string& token,

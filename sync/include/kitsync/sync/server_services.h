@@ -5,6 +5,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <boost/asio/thread_pool.hpp>
+
 #include "kitsync/sync/server_logic.h"
 #include "kitsync/v1/admin.grpc.pb.h"
 #include "kitsync/v1/enrollment.grpc.pb.h"
@@ -13,16 +15,20 @@
 namespace kitsync::sync {
 
 // The bearer token of a call; empty when it carries none.
-std::string CallToken(const grpc::ServerContext& context);
+std::string CallToken(const grpc::ServerContextBase& context);
 
-class SyncService final : public v1::Sync::Service {
+class SyncService final : public v1::Sync::WithCallbackMethod_Push<v1::Sync::Service> {
  public:
-  explicit SyncService(ServerLogic* logic) : logic_(logic) {}
+  explicit SyncService(ServerLogic* logic);
+  // Waits for the push work still queued (calls that ended while their batch was applied).
+  ~SyncService() override;
 
-  // Reads a batch, applies it, writes its ack, until the tablet closes its side. The first
-  // refused batch ends the call with the refusal; what was acked before it stays acked.
-  grpc::Status Push(grpc::ServerContext* context,
-                    grpc::ServerReaderWriter<v1::PushAck, v1::PushBatch>* stream) override;
+  // Reads batches and applies each in order, writing its ack once committed, until the tablet
+  // closes its side; the next batch is decoded while the one before is applied (PushReactor).
+  // The first refused batch ends the call with the refusal; what was acked before it stays
+  // acked.
+  grpc::ServerBidiReactor<v1::PushBatch, v1::PushAck>* Push(
+      grpc::CallbackServerContext* context) override;
   // Streams batches from the request's cursor until nothing remains for this device.
   grpc::Status Pull(grpc::ServerContext* context, const v1::PullRequest* request,
                     grpc::ServerWriter<v1::PullBatch>* writer) override;
@@ -31,6 +37,9 @@ class SyncService final : public v1::Sync::Service {
 
  private:
   ServerLogic* logic_;
+  // Where pushed batches are applied: the store takes one at a time, so a few threads serve
+  // every stream.
+  boost::asio::thread_pool push_workers_;
 };
 
 class EnrollmentService final : public v1::Enrollment::Service {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "kitsync/core/canonical.h"
 #include "kitsync/core/conflicts.h"
 #include "kitsync/core/domain.h"
 #include "kitsync/core/hlc.h"
@@ -40,6 +41,16 @@ struct InitResult {
   std::string admin_token_file;  // DIR/admin.token, mode 0600
 };
 
+// The logged forms of a batch's changes and the chain hash after each, worked out before the
+// store is locked (ServerLogic::PreparePush), from `chain_from`: the hash the stream's previous
+// batch ended on. A store trusts `after` from change k on only when the hash before change k
+// (chain_from, or after[k - 1]) is the one it holds; otherwise it hashes again itself.
+struct PrehashedChanges {
+  std::string chain_from;               // empty: not known, and `after` is empty
+  std::vector<core::LoggedForm> forms;  // one per change
+  std::vector<std::string> after;       // empty, or one per change
+};
+
 // One batch of a device's change log, already parsed and field-checked.
 struct PushInput {
   int64_t first_seq = 0;  // device sequence of changes[0]
@@ -48,7 +59,16 @@ struct PushInput {
   int64_t pending_reported = 0;   // backlog the device says it still has
   int64_t now_ms = 0;             // the server's wall clock
   int64_t max_clock_skew_ms = 0;  // changes further ahead of now_ms are flagged
+  // Absent when not worked out, or when a change has no logged form (the store then refuses
+  // it where its own checks reach it).
+  std::optional<PrehashedChanges> prehashed;
 };
+
+// Works out PushInput::prehashed for `changes`, the first of which has device sequence
+// `first_seq`. Needs nothing of the store.
+std::optional<PrehashedChanges> PrehashChanges(int64_t first_seq,
+                                               const std::vector<core::RemoteChange>& changes,
+                                               const std::string& chain_from);
 
 struct PushOutcome {
   int64_t acked_seq = 0;  // highest device sequence held durably

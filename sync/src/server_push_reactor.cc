@@ -1,0 +1,142 @@
+#include "server_push_reactor.h"
+
+#include <boost/asio/post.hpp>
+
+#include "kitsync/sync/grpc_status.h"
+
+namespace kitsync::sync {
+namespace {
+
+// Batches read ahead of the one being applied. The tablet keeps a few unacknowledged batches in
+// flight; reading two ahead keeps the store busy without holding many decoded batches.
+constexpr int kReadAhead = 2;
+
+}  // namespace
+
+PushReactor::PushReactor(ServerLogic* logic, boost::asio::thread_pool& workers, std::string token)
+    : logic_(logic), token_(std::move(token)), strand_(boost::asio::make_strand(workers)) {
+  // A bad credential fails the call before anything the tablet sends is read.
+  Lock lock(mu_);
+  Post([this] { Authenticate(); });
+}
+
+void PushReactor::Post(std::function<void()> work) {
+  ++tasks_;
+  boost::asio::post(strand_, [this, work = std::move(work)] {
+    work();
+    bool last;
+    {
+      Lock lock(mu_);
+      last = --tasks_ == 0 && done_;
+    }
+    if (last) delete this;
+  });
+}
+
+void PushReactor::Authenticate() {
+  auto device = logic_->AuthenticateDevice(token_);
+  Lock lock(mu_);
+  if (!device.ok()) {
+    FinishLocked(ToGrpc(device.status()));
+    return;
+  }
+  ReadNextLocked();
+}
+
+void PushReactor::OnReadDone(bool ok) {
+  if (!ok) {
+    Lock lock(mu_);
+    reading_ = false;
+    tablet_closed_ = true;
+    EndIfDueLocked();
+    return;
+  }
+  // No read is outstanding, so incoming_ and chain_from_ are this thread's alone.
+  auto prepared = std::make_shared<PreparedPush>(logic_->PreparePush(incoming_, chain_from_));
+  if (incoming_.records().changes_size() > 0) chain_from_ = incoming_.tip_hash();
+  Lock lock(mu_);
+  reading_ = false;
+  if (finished_ || refusal_) return;
+  ++unapplied_;
+  Post([this, prepared] { Apply(*prepared); });
+  ReadNextLocked();
+}
+
+void PushReactor::Apply(PreparedPush& prepared) {
+  {
+    Lock lock(mu_);
+    if (finished_ || refusal_) {
+      --unapplied_;
+      return;
+    }
+  }
+  auto ack = logic_->ApplyPreparedPush(token_, std::move(prepared));
+  Lock lock(mu_);
+  --unapplied_;
+  if (finished_) return;
+  if (!ack.ok()) {
+    refusal_ = ToGrpc(ack.status());
+    EndIfDueLocked();
+    return;
+  }
+  // A lost ack loses nothing: the tablet re-sends and the batch is recognised as held.
+  acks_.push_back(std::move(ack).value());
+  WriteNextLocked();
+  ReadNextLocked();
+}
+
+void PushReactor::OnWriteDone(bool ok) {
+  Lock lock(mu_);
+  writing_ = false;
+  acks_.pop_front();
+  if (!ok) {
+    FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "tablet went away"));
+    return;
+  }
+  WriteNextLocked();
+  EndIfDueLocked();
+}
+
+void PushReactor::OnCancel() {
+  Lock lock(mu_);
+  FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "push cancelled"));
+}
+
+void PushReactor::OnDone() {
+  bool last;
+  {
+    Lock lock(mu_);
+    done_ = true;
+    last = tasks_ == 0;
+  }
+  if (last) delete this;
+}
+
+void PushReactor::ReadNextLocked() {
+  if (finished_ || refusal_ || tablet_closed_ || reading_ || unapplied_ >= kReadAhead) return;
+  reading_ = true;
+  StartRead(&incoming_);
+}
+
+void PushReactor::WriteNextLocked() {
+  if (finished_ || writing_ || acks_.empty()) return;
+  writing_ = true;
+  StartWrite(&acks_.front());
+}
+
+void PushReactor::EndIfDueLocked() {
+  if (finished_ || writing_ || !acks_.empty()) return;
+  if (refusal_) {
+    FinishLocked(*refusal_);
+  } else if (tablet_closed_ && unapplied_ == 0) {
+    FinishLocked(grpc::Status::OK);
+  }
+}
+
+void PushReactor::FinishLocked(const grpc::Status& status) {
+  if (finished_) return;
+  finished_ = true;
+  Finish(status);
+}
+
+}  // namespace kitsync::sync
