@@ -7,6 +7,7 @@ add_library(kitsync_server
   src/server_store_sqlite.cc
   src/server_store_push.cc
   src/server_push_prehash.cc
+  src/server_served_filter.cc
   src/server_store_conflicts.cc
   src/server_store_merges.cc
   src/server_store_requests.cc

@@ -524,14 +524,22 @@ Result<int64_t> SqliteServerStore::FirstNewSeq() {
 }
 
 Status SqliteServerStore::RefreshConflicts(const Situations& touched, int64_t now_ms,
-                                           int64_t first_new_seq, bool summarise_all) {
+                                           int64_t first_new_seq, bool summarise_all,
+                                           const FirstKits* first_kits) {
   EntitlementRules rules;
-  // The families' handovers in one read, for as many situations as a push batch can touch;
-  // beyond that (every situation, after an upgrade) one read per situation.
+  // The first kits' situations are known whole without a read.
+  auto first_kits_of = [&](const EntitlementSituation& e) -> const Gathered* {
+    if (!first_kits) return nullptr;
+    auto it = first_kits->find(FirstKitKey(e.doc_hash, e.round_id, e.kit_type_id));
+    return it == first_kits->end() ? nullptr : &it->second;
+  };
+  // The other families' handovers in one read, for as many situations as a push batch can
+  // touch; beyond that (every situation, after an upgrade) one read per situation.
   constexpr size_t kMaxGatheredAtOnce = 2000;
   std::vector<const EntitlementSituation*> entitlements;
   for (const Situation& situation : touched) {
-    if (auto* e = std::get_if<EntitlementSituation>(&situation)) entitlements.push_back(e);
+    auto* e = std::get_if<EntitlementSituation>(&situation);
+    if (e && !first_kits_of(*e)) entitlements.push_back(e);
   }
   GatheredBySituation gathered;
   if (entitlements.size() > 1 && entitlements.size() <= kMaxGatheredAtOnce) {
@@ -546,7 +554,10 @@ Status SqliteServerStore::RefreshConflicts(const Situations& touched, int64_t no
     if (auto* e = std::get_if<EntitlementSituation>(&situation)) {
       std::vector<core::ServedHandover> served;
       auto found = gathered.find({e->doc_hash, e->round_id, e->kit_type_id});
-      if (found != gathered.end()) {
+      if (const Gathered* first = first_kits_of(*e)) {
+        served = first->served;
+        seqs = first->seqs;
+      } else if (found != gathered.end()) {
         served = std::move(found->second.served);
         seqs = std::move(found->second.seqs);
       } else {

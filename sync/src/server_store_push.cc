@@ -142,6 +142,7 @@ Result<PushOutcome> SqliteServerStore::ApplyPush(const Principal& device, const 
 
   // Facts from here on are this batch's own (served summaries tell them apart).
   ASSIGN_OR_RETURN(const int64_t first_new_seq, FirstNewSeq());
+  RETURN_IF_ERROR(KeepServedFilterCurrent());
 
   // Re-hash what is new, from the hash the server holds; the last must be the tip the device
   // sent. The prefix already held was verified when it arrived. Hashes worked out before the
@@ -190,6 +191,14 @@ Result<PushOutcome> SqliteServerStore::ApplyPush(const Principal& device, const 
   // A batch holding one handover ID twice writes each handover with its own entry, in order.
   HandoverRun run;
   HandoverRun* const deferred = lookups.held_known ? &run : nullptr;
+  // A family's first kits of a round and kit type are known from the batch itself, unless a
+  // void in the batch may have voided one of them (rare: then every family is read back).
+  const bool voids = std::any_of(in.changes.begin() + static_cast<std::ptrdiff_t>(skip),
+                                 in.changes.end(), [](const core::RemoteChange& c) {
+                                   return std::holds_alternative<core::HandoverVoid>(c.record);
+                                 });
+  FirstKits first_kits;
+  FirstKits* const known_first = deferred && !voids ? &first_kits : nullptr;
   for (size_t i = skip; i < in.changes.size(); ++i) {
     const core::RemoteChange& change = in.changes[i];
     const bool clock_ahead = change.hlc.physical_ms > ahead_limit;
@@ -213,12 +222,20 @@ Result<PushOutcome> SqliteServerStore::ApplyPush(const Principal& device, const 
     }
     if (!clock_ahead) ObserveHlc(change.hlc);
   }
-  RETURN_IF_ERROR(WriteHandoverRun(run, device.device_id));
+  RETURN_IF_ERROR(WriteHandoverRun(run, device.device_id, known_first));
   // Before the stock situations read them.
   RETURN_IF_ERROR(AddHandedOut(handed));
 
   // Conflicts never refuse a batch: they are recorded beside it, in the same transaction.
-  RETURN_IF_ERROR(RefreshConflicts(touched, in.now_ms, first_new_seq));
+  RETURN_IF_ERROR(
+      RefreshConflicts(touched, in.now_ms, first_new_seq, /*summarise_all=*/false, known_first));
+  // Every situation a handover of this batch is in holds one now. (Added before the commit: a
+  // rollback leaves a "maybe" too many, never a wrong "no".)
+  for (const Situation& situation : touched) {
+    if (auto* e = std::get_if<EntitlementSituation>(&situation)) {
+      served_filter_.Add(e->doc_hash, e->round_id, e->kit_type_id);
+    }
+  }
 
   ASSIGN_OR_RETURN(Statement * advance,
                    db_->Cached("UPDATE devices SET acked_seq = ?, tip_hash = ?, last_push_ms = ?, "
@@ -327,7 +344,24 @@ Result<std::optional<core::Handover>> SqliteServerStore::HeldHandover(const std:
   return out;
 }
 
-Status SqliteServerStore::WriteHandoverRun(HandoverRun& run, const std::string& origin_device) {
+std::string SqliteServerStore::FirstKitKey(std::string_view doc_hash, std::string_view round_id,
+                                           std::string_view kit_type_id) {
+  std::string key;
+  key.reserve(doc_hash.size() + round_id.size() + kit_type_id.size() + 2);
+  key.append(doc_hash).append(1, '/').append(round_id).append(1, '/').append(kit_type_id);
+  return key;
+}
+
+Status SqliteServerStore::KeepServedFilterCurrent() {
+  ASSIGN_OR_RETURN(int64_t version, db_->QueryInt("PRAGMA data_version"));
+  if (version == served_filter_version_ && !served_filter_.Crowded()) return Status::Ok();
+  RETURN_IF_ERROR(served_filter_.Rebuild(*db_));
+  served_filter_version_ = version;
+  return Status::Ok();
+}
+
+Status SqliteServerStore::WriteHandoverRun(HandoverRun& run, const std::string& origin_device,
+                                           FirstKits* first_kits) {
   if (run.empty()) return Status::Ok();
   std::string ids;
   ids.reserve(run.size() * 37);
@@ -343,9 +377,16 @@ Status SqliteServerStore::WriteHandoverRun(HandoverRun& run, const std::string& 
   ASSIGN_OR_RETURN(int64_t seq,
                    AppendFeed(run.front().handover->post_id, entry, newest, origin_device));
   for (const PendingHandover& p : run) {
-    const Status inserted = InsertHandover(*p.handover, p.clock_ahead, seq);
+    const core::Handover& h = *p.handover;
+    const Status inserted = InsertHandover(h, p.clock_ahead, seq);
     if (!inserted.ok()) {
-      return Status(inserted.code(), "handover " + p.handover->id + ": " + inserted.message());
+      return Status(inserted.code(), "handover " + h.id + ": " + inserted.message());
+    }
+    if (first_kits && !served_filter_.MayHold(p.doc_hash, h.round_id, h.kit_type_id)) {
+      Gathered& g = (*first_kits)[FirstKitKey(p.doc_hash, h.round_id, h.kit_type_id)];
+      g.served.push_back({h.id, h.beneficiary_id, h.post_id, h.device_id, h.hlc, h.wall_ms,
+                          h.quantity, /*voided=*/false, p.clock_ahead, h.override_reason});
+      g.seqs.push_back({seq, 0});
     }
   }
   run.clear();
@@ -480,7 +521,7 @@ Result<bool> SqliteServerStore::ApplyFact(const core::RemoteChange& change,
                                      " is not known to the server");
     }
     if (run) {
-      run->push_back({h, clock_ahead});
+      run->push_back({h, clock_ahead, *doc_hash});
     } else {
       // The entry refers to the row written next: the record is rebuilt from it.
       const core::LoggedForm reference{form.entity, form.entity_id, {}};

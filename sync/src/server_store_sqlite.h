@@ -23,6 +23,7 @@
 #include "kitsync/core/sqlite.h"
 #include "kitsync/sync/server_store.h"
 #include "server_checkpointer.h"
+#include "server_served_filter.h"
 
 namespace kitsync::sync {
 
@@ -180,9 +181,21 @@ class SqliteServerStore final : public ServerStore {
   struct PendingHandover {
     const core::Handover* handover = nullptr;
     bool clock_ahead = false;
+    std::string doc_hash;  // the family's
   };
   using HandoverRun = std::vector<PendingHandover>;
-  core::Status WriteHandoverRun(HandoverRun& run, const std::string& origin_device);
+  // The handovers a push transaction wrote for situations that held none before it (the served
+  // filter's certain "no"): every handover those situations now hold, by FirstKitKey.
+  struct Gathered;
+  using FirstKits = std::unordered_map<std::string, Gathered>;
+  static std::string FirstKitKey(std::string_view doc_hash, std::string_view round_id,
+                                 std::string_view kit_type_id);
+  // With `first_kits`, adds to it the run's handovers whose situation the filter says held none.
+  core::Status WriteHandoverRun(HandoverRun& run, const std::string& origin_device,
+                                FirstKits* first_kits = nullptr);
+  // Rebuilds the served filter when another connection has written to the database since it
+  // was built (PRAGMA data_version), or when it holds more situations than it was sized for.
+  core::Status KeepServedFilterCurrent();
   core::Status InsertHandover(const core::Handover& h, bool clock_ahead, int64_t server_seq);
 
   // One pushed fact: checked against what the server holds and, when new, written with its
@@ -209,8 +222,10 @@ class SqliteServerStore final : public ServerStore {
   // what changed, in the caller's transaction. `first_new_seq` (FirstNewSeq) tells the facts
   // this transaction wrote from those whose served summaries were sent before it; with
   // `summarise_all`, no summary was ever sent (a database from before schema step 4).
+  // `first_kits`: situations whose handovers are all the transaction's own, known without a
+  // read (WriteHandoverRun).
   core::Status RefreshConflicts(const Situations& touched, int64_t now_ms, int64_t first_new_seq,
-                                bool summarise_all = false);
+                                bool summarise_all = false, const FirstKits* first_kits = nullptr);
   // Every situation the stored facts make, for the rules to look at all of them.
   core::Result<Situations> AllSituations();
   // The stored conflicts and served summaries brought in line with every fact, in one
@@ -332,6 +347,8 @@ class SqliteServerStore final : public ServerStore {
   std::string programme_key_;
   core::Hlc hlc_;
   std::vector<FeedEpoch> feed_epochs_;
+  ServedSituationFilter served_filter_;
+  int64_t served_filter_version_ = -1;  // PRAGMA data_version it was built at; -1: never
 };
 
 // The feed's epochs, oldest first (server_store_epochs.cc).
