@@ -36,6 +36,26 @@ class ServerConflictsTest : public ::testing::Test {
     return kit;
   }
 
+  // A family registered at ENT now, and a hygiene kit for it (not yet recorded).
+  core::HandoverInput KitForNewFamilyAtEnt(const std::string& doc_number) {
+    auto family = ent_.store->RegisterBeneficiary({doc_number, "Beneficiary " + doc_number, "", 4});
+    EXPECT_TRUE(family.ok()) << family.status().ToString();
+    return HygieneKitAtEnt(family.ok() ? family->id : "");
+  }
+
+  // The second kit of `kit`'s round, past the tablet's warning, recorded at ENT.
+  void RecordSecondKit(core::HandoverInput kit) {
+    kit.override_reason = "second kit agreed by phone with the round lead";
+    ASSERT_TRUE(ent_.store->RecordHandover(kit).ok());
+  }
+
+  // One open entitlement conflict, of two handovers.
+  void ExpectOneFamilyServedTwice() {
+    const auto open = List("entitlement-exceeded", "open");
+    ASSERT_EQ(open.size(), 1u);
+    EXPECT_EQ(open[0].sides_size(), 2);
+  }
+
   // Pushes everything the tablet has not had acknowledged; the push must succeed.
   void Push(Tablet& t) { PushUntilDrained(server_, t); }
 
@@ -364,17 +384,12 @@ TEST_F(ServerConflictsTest, APostsTotalForAFamilyIsSentOnceEachTimeItChanges) {
 }
 
 TEST_F(ServerConflictsTest, TwoKitsToANewFamilyInOneBatchAreAConflictFromThatBatch) {
-  auto family = ent_.store->RegisterBeneficiary({"P5550001", "Beneficiary P5550001", "", 4});
-  ASSERT_TRUE(family.ok()) << family.status().ToString();
-  core::HandoverInput kit = HygieneKitAtEnt(family->id);
+  const core::HandoverInput kit = KitForNewFamilyAtEnt("P5550001");
   ASSERT_TRUE(ent_.store->RecordHandover(kit).ok());
-  kit.override_reason = "second kit agreed by phone with the round lead";
-  ASSERT_TRUE(ent_.store->RecordHandover(kit).ok());
+  RecordSecondKit(kit);
   // The registration and both kits in one batch: the server held nothing of the family before.
   Push(ent_);
-  const auto open = List("entitlement-exceeded", "open");
-  ASSERT_EQ(open.size(), 1u);
-  EXPECT_EQ(open[0].sides_size(), 2);
+  ExpectOneFamilyServedTwice();
   EXPECT_EQ(SentTotals(server_.db_path(), ent_.post_id), (std::vector<int64_t>{2}));
   ExpectStoredEqualsRecomputed();
 }
@@ -383,66 +398,50 @@ TEST_F(ServerConflictsTest, TwoKitsToANewFamilyInOneBatchAreAConflictFromThatBat
 // family back (docs/server.md, "First kits"); what it knows must cover the handovers it held
 // before a restart...
 TEST_F(ServerConflictsTest, AFamilyServedBeforeARestartIsCountedWhenServedAgainAfterIt) {
-  auto family = ent_.store->RegisterBeneficiary({"P5550002", "Beneficiary P5550002", "", 4});
-  ASSERT_TRUE(family.ok()) << family.status().ToString();
-  core::HandoverInput kit = HygieneKitAtEnt(family->id);
+  const core::HandoverInput kit = KitForNewFamilyAtEnt("P5550002");
   ASSERT_TRUE(ent_.store->RecordHandover(kit).ok());
   Push(ent_);
   EXPECT_TRUE(List("entitlement-exceeded").empty());
 
   server_.Reopen();
-  kit.override_reason = "second kit agreed by phone with the round lead";
-  ASSERT_TRUE(ent_.store->RecordHandover(kit).ok());
+  RecordSecondKit(kit);
   Push(ent_);
-  const auto open = List("entitlement-exceeded", "open");
-  ASSERT_EQ(open.size(), 1u);
-  EXPECT_EQ(open[0].sides_size(), 2);
+  ExpectOneFamilyServedTwice();
   ExpectStoredEqualsRecomputed();
 }
 
 // ...and those written through another connection to the same database since.
 TEST_F(ServerConflictsTest, AFamilyServedThroughAnotherConnectionIsCountedWhenServedAgain) {
-  auto family = ent_.store->RegisterBeneficiary({"P5550003", "Beneficiary P5550003", "", 4});
-  ASSERT_TRUE(family.ok()) << family.status().ToString();
+  const core::HandoverInput kit = KitForNewFamilyAtEnt("P5550003");
   Push(ent_);  // the registration: this store has looked at the database's handovers now
 
   auto other_store = sync::OpenSqliteServerStore(server_.data_dir(), {});
   ASSERT_TRUE(other_store.ok()) << other_store.status().ToString();
   sync::ServerLogic other(other_store->get(), server_.clock().AsWallClock());
-  core::HandoverInput kit = HygieneKitAtEnt(family->id);
   ASSERT_TRUE(ent_.store->RecordHandover(kit).ok());
   auto ack = other.Push(ent_.token, NextPushBatch(*ent_.store, 200, server_.clock().now()));
   ASSERT_TRUE(ack.ok()) << ack.status().ToString();
   ASSERT_TRUE(ent_.store->AcknowledgeUpload(static_cast<int64_t>(ack->acked_seq())).ok());
 
-  kit.override_reason = "second kit agreed by phone with the round lead";
-  ASSERT_TRUE(ent_.store->RecordHandover(kit).ok());
+  RecordSecondKit(kit);
   Push(ent_);
-  const auto open = List("entitlement-exceeded", "open");
-  ASSERT_EQ(open.size(), 1u);
-  EXPECT_EQ(open[0].sides_size(), 2);
+  ExpectOneFamilyServedTwice();
 }
 
 // A batch's handovers before a void are written before it, those after it after: a family
 // with kits on both sides of a void is counted whole.
 TEST_F(ServerConflictsTest, AFamilysTwoKitsOnEitherSideOfAVoidInOneBatchAreBothCounted) {
-  auto other = ent_.store->RegisterBeneficiary({"P5550004", "Beneficiary P5550004", "", 2});
-  ASSERT_TRUE(other.ok()) << other.status().ToString();
-  auto mistaken = ent_.store->RecordHandover(HygieneKitAtEnt(other->id));
+  auto mistaken = ent_.store->RecordHandover(KitForNewFamilyAtEnt("P5550004"));
   ASSERT_TRUE(mistaken.ok()) << mistaken.status().ToString();
   Push(ent_);
 
-  auto family = ent_.store->RegisterBeneficiary({"P5550005", "Beneficiary P5550005", "", 4});
-  ASSERT_TRUE(family.ok()) << family.status().ToString();
-  core::HandoverInput kit = HygieneKitAtEnt(family->id);
+  const core::HandoverInput kit = KitForNewFamilyAtEnt("P5550005");
   ASSERT_TRUE(ent_.store->RecordHandover(kit).ok());
-  ASSERT_TRUE(ent_.store->VoidHandover({mistaken->handover.id, "recorded twice", "ENT-OF-1"}).ok());
-  kit.override_reason = "second kit agreed by phone with the round lead";
-  ASSERT_TRUE(ent_.store->RecordHandover(kit).ok());
+  ASSERT_TRUE(
+      ent_.store->VoidHandover({mistaken->handover.id, "recorded twice", "ENT-OF-1"}).ok());
+  RecordSecondKit(kit);
   Push(ent_);  // registration, kit, void, kit: one batch
-  const auto open = List("entitlement-exceeded", "open");
-  ASSERT_EQ(open.size(), 1u);
-  EXPECT_EQ(open[0].sides_size(), 2);
+  ExpectOneFamilyServedTwice();
   ExpectStoredEqualsRecomputed();
 }
 
