@@ -214,8 +214,11 @@ Result<std::vector<std::string>> SqliteServerStore::RecordCentralMovement(
     const CentralMovementInput& in) {
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
-  ASSIGN_OR_RETURN(auto prior, PriorOutcome(in.request, "central-movement"));
-  if (prior) return *prior;
+  // Read in place, not moved out of the Result: g++ 12 then sees the optional's vector as
+  // possibly uninitialised (-Wmaybe-uninitialized), which it is not.
+  const auto prior = PriorOutcome(in.request, "central-movement");
+  if (!prior.ok()) return prior.status();
+  if (prior->has_value()) return **prior;
   ASSIGN_OR_RETURN(const int64_t first_new_seq, FirstNewSeq());
   Situations touched;
   ASSIGN_OR_RETURN(std::vector<std::string> ids, RecordCentralMovementLocked(in, touched));
