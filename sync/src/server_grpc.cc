@@ -51,15 +51,18 @@ Result<std::shared_ptr<grpc::ServerCredentials>> Credentials(const ServerConfig&
 
 }  // namespace
 
-GrpcServer::GrpcServer(ServerLogic* logic)
-    : sync_(logic), enrollment_(logic), admin_(logic), reports_(logic) {}
+GrpcServer::GrpcServer(ServerLogic* logic, const ServerConfig& config)
+    : sync_(logic, PushStreamLimits(config.max_push_streams_per_device, config.max_push_streams)),
+      enrollment_(logic),
+      admin_(logic),
+      reports_(logic) {}
 
 GrpcServer::~GrpcServer() { Shutdown(std::chrono::milliseconds(0)); }
 
 Result<std::unique_ptr<GrpcServer>> GrpcServer::Start(ServerLogic* logic,
                                                       const ServerConfig& config) {
   ASSIGN_OR_RETURN(auto credentials, Credentials(config));
-  std::unique_ptr<GrpcServer> server(new GrpcServer(logic));
+  std::unique_ptr<GrpcServer> server(new GrpcServer(logic, config));
   server->tls_ = !config.tls_cert_file.empty();
 
   // Load balancers and orchestrators probe grpc.health.v1.Health; it must be enabled before the

@@ -13,11 +13,19 @@ constexpr int kReadAhead = 2;
 
 }  // namespace
 
-PushReactor::PushReactor(ServerLogic* logic, boost::asio::thread_pool& workers, std::string token)
-    : logic_(logic), token_(std::move(token)), strand_(boost::asio::make_strand(workers)) {
+PushReactor::PushReactor(ServerLogic* logic, boost::asio::thread_pool& workers,
+                         PushStreamLimits& limits, std::string token)
+    : logic_(logic),
+      limits_(limits),
+      token_(std::move(token)),
+      strand_(boost::asio::make_strand(workers)) {
   // A bad credential fails the call before anything the tablet sends is read.
   Lock lock(mu_);
   Post([this] { Authenticate(); });
+}
+
+PushReactor::~PushReactor() {
+  if (!counted_device_.empty()) limits_.Close(counted_device_);
 }
 
 void PushReactor::Post(std::function<void()> work) {
@@ -40,6 +48,15 @@ void PushReactor::Authenticate() {
     FinishLocked(ToGrpc(device.status()));
     return;
   }
+  if (!limits_.Open(device->device_id)) {
+    FinishLocked(grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        "too many push streams open (at most " + std::to_string(limits_.per_device()) +
+            " per tablet and " + std::to_string(limits_.total()) +
+            " in all); the tablet tries again later"));
+    return;
+  }
+  counted_device_ = device->device_id;
   ReadNextLocked();
 }
 

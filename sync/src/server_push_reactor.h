@@ -18,6 +18,7 @@
 #include <string>
 
 #include "kitsync/sync/server_logic.h"
+#include "kitsync/sync/server_services.h"
 #include "kitsync/v1/sync.grpc.pb.h"
 
 namespace kitsync::sync {
@@ -25,7 +26,9 @@ namespace kitsync::sync {
 class PushReactor final : public grpc::ServerBidiReactor<v1::PushBatch, v1::PushAck> {
  public:
   // Deletes itself once the call is done and none of its work is left on `workers`.
-  PushReactor(ServerLogic* logic, boost::asio::thread_pool& workers, std::string token);
+  PushReactor(ServerLogic* logic, boost::asio::thread_pool& workers, PushStreamLimits& limits,
+              std::string token);
+  ~PushReactor() override;
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
@@ -47,7 +50,9 @@ class PushReactor final : public grpc::ServerBidiReactor<v1::PushBatch, v1::Push
   void FinishLocked(const grpc::Status& status);
 
   ServerLogic* const logic_;
+  PushStreamLimits& limits_;
   const std::string token_;
+  std::string counted_device_;  // the device whose open streams count this one; empty: none
   boost::asio::strand<boost::asio::thread_pool::executor_type> strand_;
 
   // Touched only between a StartRead and its OnReadDone, one at a time.

@@ -32,13 +32,34 @@ std::string CallToken(const grpc::ServerContextBase& context) {
   return BearerToken(std::string_view(it->second.data(), it->second.size()));
 }
 
-SyncService::SyncService(ServerLogic* logic) : logic_(logic), push_workers_(kPushWorkers) {}
+bool PushStreamLimits::Open(const std::string& device_id) {
+  std::lock_guard lock(mu_);
+  int& mine = open_[device_id];
+  if (mine >= per_device_ || open_total_ >= total_) {
+    if (mine == 0) open_.erase(device_id);
+    return false;
+  }
+  ++mine;
+  ++open_total_;
+  return true;
+}
+
+void PushStreamLimits::Close(const std::string& device_id) {
+  std::lock_guard lock(mu_);
+  auto it = open_.find(device_id);
+  if (it == open_.end()) return;
+  if (--it->second == 0) open_.erase(it);
+  --open_total_;
+}
+
+SyncService::SyncService(ServerLogic* logic, const PushStreamLimits& limits)
+    : logic_(logic), push_limits_(limits), push_workers_(kPushWorkers) {}
 
 SyncService::~SyncService() { push_workers_.join(); }
 
 grpc::ServerBidiReactor<v1::PushBatch, v1::PushAck>* SyncService::Push(
     grpc::CallbackServerContext* context) {
-  return new PushReactor(logic_, push_workers_, CallToken(*context));
+  return new PushReactor(logic_, push_workers_, push_limits_, CallToken(*context));
 }
 
 grpc::Status SyncService::Pull(grpc::ServerContext* context, const v1::PullRequest* request,

@@ -7,6 +7,8 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "kitsync/sync/server_auth.h"
 #include "kitsync/sync/wire.h"
 #include "sync_test_support.h"
@@ -383,6 +385,62 @@ TEST(ServerThreadLimitTest, OpenPushStreamsHoldNoServerThread) {
   }
   RawDb db(server.db_path());
   EXPECT_EQ(db.QueryInt("SELECT count(*) FROM handovers"), kStreams);
+}
+
+// Each open push stream may hold a few decoded batches: how many may be open is bounded, per
+// tablet and in all, and a stream refused for it gets RESOURCE_EXHAUSTED.
+TEST(ServerThreadLimitTest, PushStreamsBeyondTheLimitsAreResourceExhaustedUntilOneCloses) {
+  TestServer server;
+  server.LoadMasterData();
+  sync::ServerConfig config;
+  config.max_push_streams_per_device = 2;
+  config.max_push_streams = 3;
+  auto started = sync::GrpcServer::Start(&server.logic(), config);
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  auto stub = v1::Sync::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string((*started)->port()), grpc::InsecureChannelCredentials()));
+  Tablet a = server.EnrolTablet("ENT", "ENT tablet");
+  Tablet b = server.EnrolTablet("NUN", "NUN tablet");
+
+  struct OpenStream {
+    std::unique_ptr<grpc::ClientContext> context;
+    std::unique_ptr<grpc::ClientReaderWriter<v1::PushBatch, v1::PushAck>> stream;
+  };
+  // A stream that asks where the tablet stands (an empty batch): answered once it is counted.
+  auto open = [&](const Tablet& t, OpenStream* out) {
+    out->context = CallContext(t.token);
+    out->stream = stub->Push(out->context.get());
+    v1::PushBatch ask;
+    ask.set_sender_wall_ms(server.clock().now());
+    v1::PushAck ack;
+    if (out->stream->Write(ask) && out->stream->Read(&ack)) return grpc::Status::OK;
+    return out->stream->Finish();
+  };
+  OpenStream a1, a2, a3, b1, b2;
+  ASSERT_TRUE(open(a, &a1).ok());
+  ASSERT_TRUE(open(a, &a2).ok());
+  grpc::Status refused = open(a, &a3);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(refused.error_message(), HasSubstr("at most 2 per tablet"));
+  ASSERT_TRUE(open(b, &b1).ok());
+  EXPECT_EQ(open(b, &b2).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);  // 3 in all
+
+  a1.stream->WritesDone();
+  ASSERT_TRUE(a1.stream->Finish().ok());
+  // The server counts the stream closed once it has let go of it, just after the tablet hears
+  // the end: a bounded wait.
+  grpc::Status again;
+  for (int i = 0; i < 100; ++i) {
+    OpenStream b3;
+    again = open(b, &b3);
+    if (again.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(again.ok()) << again.error_message();
+  for (OpenStream* s : {&a2, &b1}) {
+    s->stream->WritesDone();
+    EXPECT_TRUE(s->stream->Finish().ok());
+  }
 }
 
 TEST_F(ServerGrpcTest, OversizedMessageIsResourceExhausted) {

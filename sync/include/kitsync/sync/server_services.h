@@ -6,6 +6,9 @@
 #include <grpcpp/grpcpp.h>
 
 #include <boost/asio/thread_pool.hpp>
+#include <mutex>
+#include <string>
+#include <unordered_map>
 
 #include "kitsync/sync/server_logic.h"
 #include "kitsync/v1/admin.grpc.pb.h"
@@ -17,9 +20,30 @@ namespace kitsync::sync {
 // The bearer token of a call; empty when it carries none.
 std::string CallToken(const grpc::ServerContextBase& context);
 
+// How many push streams may be open at once, per device and in all.
+class PushStreamLimits {
+ public:
+  PushStreamLimits(int per_device, int total) : per_device_(per_device), total_(total) {}
+  PushStreamLimits(const PushStreamLimits& other)
+      : per_device_(other.per_device_), total_(other.total_) {}
+
+  // Counts a stream of `device_id` open; false, counting nothing, when that would pass a limit.
+  bool Open(const std::string& device_id);
+  void Close(const std::string& device_id);
+  int per_device() const { return per_device_; }
+  int total() const { return total_; }
+
+ private:
+  const int per_device_;
+  const int total_;
+  std::mutex mu_;
+  std::unordered_map<std::string, int> open_;
+  int open_total_ = 0;
+};
+
 class SyncService final : public v1::Sync::WithCallbackMethod_Push<v1::Sync::Service> {
  public:
-  explicit SyncService(ServerLogic* logic);
+  SyncService(ServerLogic* logic, const PushStreamLimits& limits);
   // Waits for the push work still queued (calls that ended while their batch was applied).
   ~SyncService() override;
 
@@ -37,6 +61,8 @@ class SyncService final : public v1::Sync::WithCallbackMethod_Push<v1::Sync::Ser
 
  private:
   ServerLogic* logic_;
+  // Before the workers: their last tasks close the streams they count.
+  PushStreamLimits push_limits_;
   // Where pushed batches are applied: the store takes one at a time, so a few threads serve
   // every stream.
   boost::asio::thread_pool push_workers_;
