@@ -54,9 +54,11 @@ class GrpcServer {
   bool tls() const { return tls_; }
 
   // Stops accepting calls, lets calls in flight finish until `grace` has passed, then cancels
-  // the rest. Returns once every call has ended. Safe to call more than once.
+  // the rest. Returns once every call has ended and no pushed batch is being applied. Safe to
+  // call more than once, from one thread at a time.
   void Shutdown(std::chrono::milliseconds grace);
-  // Blocks until Shutdown has completed.
+  // Blocks until every call has ended (a Shutdown on another thread may still be waiting for a
+  // pushed batch to be applied: join that thread before the logic or the store go away).
   void Wait();
 
  private:

@@ -46,6 +46,9 @@ class SyncService final : public v1::Sync::WithCallbackMethod_Push<v1::Sync::Ser
   SyncService(ServerLogic* logic, const PushStreamLimits& limits);
   // Waits for the push work still queued (calls that ended while their batch was applied).
   ~SyncService() override;
+  // The same, for a server whose calls have all ended: a batch being applied when its call was
+  // cancelled is applied (or not) whole before this returns.
+  void FinishPushWork() { push_workers_.join(); }
 
   // Reads batches and applies each in order, writing its ack once committed, until the tablet
   // closes its side; the next batch is decoded while the one before is applied (PushReactor).
