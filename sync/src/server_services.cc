@@ -52,8 +52,11 @@ void PushStreamLimits::Close(const std::string& device_id) {
   --open_total_;
 }
 
-SyncService::SyncService(ServerLogic* logic, const PushStreamLimits& limits)
-    : logic_(logic), push_limits_(limits), push_workers_(kPushWorkers) {}
+SyncService::SyncService(ServerLogic* logic, int max_push_streams_per_device,
+                         int max_push_streams)
+    : logic_(logic),
+      push_limits_(max_push_streams_per_device, max_push_streams),
+      push_workers_(kPushWorkers) {}
 
 SyncService::~SyncService() { push_workers_.join(); }
 

@@ -24,8 +24,6 @@ std::string CallToken(const grpc::ServerContextBase& context);
 class PushStreamLimits {
  public:
   PushStreamLimits(int per_device, int total) : per_device_(per_device), total_(total) {}
-  PushStreamLimits(const PushStreamLimits& other)
-      : per_device_(other.per_device_), total_(other.total_) {}
 
   // Counts a stream of `device_id` open; false, counting nothing, when that would pass a limit.
   bool Open(const std::string& device_id);
@@ -43,7 +41,7 @@ class PushStreamLimits {
 
 class SyncService final : public v1::Sync::WithCallbackMethod_Push<v1::Sync::Service> {
  public:
-  SyncService(ServerLogic* logic, const PushStreamLimits& limits);
+  SyncService(ServerLogic* logic, int max_push_streams_per_device, int max_push_streams);
   // Waits for the push work still queued (calls that ended while their batch was applied).
   ~SyncService() override;
   // The same, for a server whose calls have all ended: a batch being applied when its call was
