@@ -179,15 +179,40 @@ Result<std::unique_ptr<Transaction>> Transaction::Begin(Db& db) {
   return std::unique_ptr<Transaction>(new Transaction(db));
 }
 
+Result<std::unique_ptr<Transaction>> Transaction::BeginUnsynced(Db& db) {
+  constexpr int64_t kNormal = 1;  // PRAGMA synchronous: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA
+  ASSIGN_OR_RETURN(const int64_t level, db.QueryInt("PRAGMA synchronous"));
+  if (level <= kNormal) return Begin(db);
+  RETURN_IF_ERROR(db.Exec("PRAGMA synchronous=NORMAL"));
+  auto tx = Begin(db);
+  if (!tx.ok()) {
+    (void)db.Exec(("PRAGMA synchronous=" + std::to_string(level)).c_str());
+    return tx.status();
+  }
+  (*tx)->restore_synchronous_ = level;
+  return tx;
+}
+
 Transaction::~Transaction() {
   if (open_) (void)db_.Exec("ROLLBACK");
+  (void)RestoreSynchronous();
 }
 
 Status Transaction::Commit() {
   Status s = db_.Exec("COMMIT");
   // A failed COMMIT leaves the transaction open; the destructor then rolls it back.
-  if (s.ok()) open_ = false;
-  return s;
+  if (!s.ok()) return s;
+  open_ = false;
+  return RestoreSynchronous();
+}
+
+// The level can only change outside a transaction, so this runs after COMMIT or ROLLBACK.
+Status Transaction::RestoreSynchronous() {
+  if (!restore_synchronous_) return Status::Ok();
+  const std::string pragma = "PRAGMA synchronous=" + std::to_string(*restore_synchronous_);
+  RETURN_IF_ERROR(db_.Exec(pragma.c_str()));
+  restore_synchronous_.reset();
+  return Status::Ok();
 }
 
 }  // namespace kitsync::core::sqlite

@@ -99,6 +99,22 @@ TEST_F(SessionTest, LostAckAfterCommitIsNotSentAgain) {
   ExpectAllAcked(kChanges);
 }
 
+// An ack's cursor is committed without waiting for the disk (Store::AcknowledgeUpload), so a
+// power cut can take it back to an earlier ack; the next pass lines up with the server first.
+TEST_F(SessionTest, AnUploadCursorTakenBackByAPowerCutIsNotSentAgain) {
+  RegisterMany(*tablet_, "ENT", kChanges);
+  ASSERT_TRUE(RunPass().status.ok());
+  // What a power cut just after the ack of change 80 would leave on disk.
+  RawDb(db_path_).Exec("UPDATE meta SET value = '80' WHERE key = 'acked_seq'");
+  ASSERT_EQ(LocalStatus().acked_seq, 80);
+  RegisterMany(*tablet_, "LATER", 10);
+
+  SyncReport report = RunPass();
+  ASSERT_TRUE(report.status.ok()) << report.status.ToString();
+  ExpectEachSentOnce(kChanges + 10);
+  ExpectAllAcked(kChanges + 10);
+}
+
 TEST_F(SessionTest, LinkDropMidPushResumesAfterTheLastAck) {
   RegisterMany(*tablet_, "ENT", kChanges);
   transport_->SetFaults({.lose_batch = 8});

@@ -96,13 +96,26 @@ Status StatusFromSqlite(int rc, std::string_view context, sqlite3* db);
 class Transaction {
  public:
   static Result<std::unique_ptr<Transaction>> Begin(Db& db);
+  // For a write that a later step always redoes when it is missing, such as the tablet's upload
+  // cursor (every sync pass first asks the server what it holds): its commit does not wait for
+  // the disk (`synchronous=NORMAL`). In WAL mode, which every kitsync connection uses, a power
+  // cut may undo such a commit but never tears it, and the next commit that waits for the disk
+  // makes it durable along with its own. The connection's level is restored when the
+  // transaction ends, so nothing committed after it waits any less. A connection that already
+  // waits less is left as it is.
+  static Result<std::unique_ptr<Transaction>> BeginUnsynced(Db& db);
   ~Transaction();
+  // When the connection's level cannot be restored after an unsynced commit, the commit stands
+  // and this returns the error: nothing may be committed on the connection before that is dealt
+  // with.
   Status Commit();
 
  private:
   explicit Transaction(Db& db) : db_(db) {}
+  Status RestoreSynchronous();
   Db& db_;
   bool open_ = true;
+  std::optional<int64_t> restore_synchronous_;  // set by BeginUnsynced
 };
 
 }  // namespace kitsync::core::sqlite

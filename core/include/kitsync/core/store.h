@@ -232,7 +232,9 @@ class Store {
   // acks continues after the last entry it sent. OUT_OF_RANGE when the log does not reach
   // `after`.
   Result<std::vector<PendingFact>> PendingFacts(int64_t after, int64_t limit);
-  // Marks everything up to `seq` as durably held by the server. Never moves backwards.
+  // Marks everything up to `seq` as durably held by the server. Never moves backwards. The mark
+  // survives the process being killed; a power cut may take it back to an earlier ack, which
+  // costs nothing: a sync pass lines up with what the server holds before sending.
   Status AcknowledgeUpload(int64_t seq);
   // After the server reports holding less than this tablet believed acknowledged (its database
   // was restored from a backup), uploads resume from `seq` + 1. Nothing is lost: the log keeps

@@ -1,8 +1,9 @@
 // One sync pass of a tablet: line up with the server's view of this tablet's log and with its
 // feed's epoch, push what the server does not hold (one stream, each batch read from the log
 // after the last one sent while earlier ones await their acks), then pull the feed. Every step
-// is durable as it happens (an ack moves the upload cursor, a pulled batch is applied with its
-// cursor in one transaction), so a pass cut at any point resumes without re-sending anything
+// is durable as it happens (an ack moves the upload cursor, which the line-up restores from the
+// server's word should a power cut take it back; a pulled batch is applied with its cursor in
+// one transaction), so a pass cut at any point resumes without re-sending anything
 // acknowledged.
 //
 // Thread-safety: Run() uses the store and the transport from the calling thread, and the store
