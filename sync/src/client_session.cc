@@ -77,6 +77,7 @@ Status SyncSession::ReadLocalState() {
 
 Status SyncSession::Align() {
   ASSIGN_OR_RETURN(v1::StatusResponse server, transport_.GetStatus());
+  server_reads_ = ReadWireFeatures(server.wire_features());
   const std::string& device_id = store_.identity().device_id;
   if (!server.device_id().empty()) {
     auto server_device = UuidFromBytes(server.device_id());
@@ -217,7 +218,7 @@ v1::PushBatch SyncSession::BuildBatch(const std::vector<core::Store::PendingFact
   v1::PushBatch batch;
   batch.set_first_seq(static_cast<uint64_t>(entries.front().entry.seq));
   batch.set_tip_hash(entries.back().entry.hash);
-  RecordBatchWriter writer(batch.mutable_records());
+  RecordBatchWriter writer(batch.mutable_records(), server_reads_);
   for (const core::Store::PendingFact& e : entries) writer.Add(e.entry.hlc, e.record);
   batch.set_sender_wall_ms(options_.wall_clock());
   batch.set_pending(
@@ -265,6 +266,7 @@ Status SyncSession::PullAll() {
     request.set_cursor(static_cast<uint64_t>(start));
     request.set_batch_size(options_.pull_batch_size);
     request.set_feed_epoch(pull_epoch_);
+    AddWireFeatures(request);
     int64_t cursor = start;
     bool more = false;
     Emit(SyncPhase::kPull);

@@ -252,7 +252,7 @@ Result<v1::PullBatch> ServerLogic::Pull(const std::string& token, const v1::Pull
     return page.status();
   }
   v1::PullBatch out;
-  RecordBatchWriter writer(out.mutable_records());
+  RecordBatchWriter writer(out.mutable_records(), ReadWireFeatures(request.wire_features()));
   for (const core::RemoteChange& c : page->changes) writer.Add(c.hlc, c.record);
   out.set_cursor(static_cast<uint64_t>(page->cursor));
   out.set_remaining(static_cast<uint64_t>(page->remaining));
@@ -277,6 +277,7 @@ Result<v1::StatusResponse> ServerLogic::GetStatus(const std::string& token,
   out.set_server_wall_ms(clock_());
   out.set_max_clock_skew_ms(options_.max_clock_skew_ms);
   SetFeedEpochs(store_->feed_epochs(), out);
+  AddWireFeatures(out);
   return out;
 }
 

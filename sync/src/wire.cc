@@ -1,5 +1,7 @@
 #include "kitsync/sync/wire.h"
 
+#include <algorithm>
+
 #include "kitsync/core/canonical.h"
 #include "kitsync/core/ids.h"
 #include "kitsync/core/validation.h"
@@ -18,6 +20,13 @@ std::string HexToBytes(std::string_view hex) {
     out[i] = static_cast<char>(HexValue(hex[2 * i]) << 4 | HexValue(hex[2 * i + 1]));
   }
   return out;
+}
+
+// What Handover.proof_digest carries: exactly what core::ToHex gives back from 32 bytes.
+bool IsLowerHexDigest(std::string_view text) {
+  return text.size() == 64 && std::all_of(text.begin(), text.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
 }
 
 v1::ProofKind ToWire(core::ProofKind k) {
@@ -168,7 +177,15 @@ Result<core::Record> ReadRecord(const v1::Change& c, const core::Hlc& hlc, const
       h.hlc = hlc;
       ASSIGN_OR_RETURN(h.wall_ms, WallMs(hlc, w.wall_offset_ms()));
       ASSIGN_OR_RETURN(h.proof_kind, FromWire(w.proof_kind()));
-      h.proof_ref = w.proof_ref();
+      if (!w.proof_digest().empty()) {
+        if (w.proof_digest().size() != 32 || !w.proof_ref().empty()) {
+          return Status::InvalidArgument(
+              "a handover's proof digest must be 32 bytes and come without a proof reference");
+        }
+        h.proof_ref = core::ToHex(w.proof_digest());
+      } else {
+        h.proof_ref = w.proof_ref();
+      }
       ASSIGN_OR_RETURN(h.collected_by, CollectorFromWire(w.collector()));
       h.proxy_relation = w.proxy_relation();
       h.consent = w.consent();
@@ -445,7 +462,11 @@ void RecordBatchWriter::Add(const core::Hlc& hlc, const core::Record& record) {
     w->set_device_ref(Ref(h->device_id));
     w->set_wall_offset_ms(h->wall_ms - hlc.physical_ms);
     w->set_proof_kind(ToWire(h->proof_kind));
-    w->set_proof_ref(h->proof_ref);
+    if (reader_.proof_digest && IsLowerHexDigest(h->proof_ref)) {
+      w->set_proof_digest(HexToBytes(h->proof_ref));
+    } else {
+      w->set_proof_ref(h->proof_ref);
+    }
     w->set_collector(h->collected_by == core::Collector::kProxy ? v1::COLLECTOR_PROXY
                                                                 : v1::COLLECTOR_SELF);
     w->set_proxy_relation(h->proxy_relation);

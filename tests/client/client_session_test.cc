@@ -115,6 +115,48 @@ TEST_F(SessionTest, AnUploadCursorTakenBackByAPowerCutIsNotSentAgain) {
   ExpectAllAcked(kChanges + 10);
 }
 
+// A server from before Handover.proof_digest would read an empty proof reference: the tablet
+// sends a digest as bytes only to a server whose status names the feature.
+TEST_F(SessionTest, ProofDigestsGoAsBytesOnlyToAServerThatReadsThem) {
+  auto record = [&](const std::string& doc) {
+    core::BeneficiaryInput b;
+    b.doc_number = doc;
+    b.full_name = "Beneficiary " + doc;
+    b.household_size = 2;
+    auto registered = tablet_->RegisterBeneficiary(b);
+    ASSERT_TRUE(registered.ok()) << registered.status().ToString();
+    core::HandoverInput h = SampleHandover(registered->id);
+    h.proof.ref = "5f1d0c9a8b7e6d5c4b3a29180f1e2d3c4b5a69788796a5b4c3d2e1f00112233e";
+    auto recorded = tablet_->RecordHandover(h);
+    ASSERT_TRUE(recorded.ok()) << recorded.status().ToString();
+  };
+  auto digests = [&] {
+    return transport_->WithServer([](FakeServer& s) { return s.proof_digests_received(); });
+  };
+  core::MovementInput receipt;
+  receipt.kind = core::MovementKind::kReceipt;
+  receipt.kit_type_code = "HYG-KIT";
+  receipt.quantity = 10;
+  receipt.reference = "WB-1";
+  receipt.officer_code = "ENT-OF-1";
+  ASSERT_TRUE(tablet_->RecordMovement(receipt).ok());
+  record("DIGEST-1");
+  SyncReport before = RunPass();
+  ASSERT_TRUE(before.status.ok()) << before.status.ToString();
+  EXPECT_EQ(digests(), 0);
+
+  transport_->WithServer([](FakeServer& s) {
+    s.ReadProofDigests();
+    return 0;
+  });
+  record("DIGEST-2");
+  SyncReport after = RunPass();
+  ASSERT_TRUE(after.status.ok()) << after.status.ToString();
+  EXPECT_EQ(digests(), 1);
+  ExpectEachSentOnce(LocalStatus().last_seq);
+  ExpectAllAcked(LocalStatus().last_seq);
+}
+
 TEST_F(SessionTest, LinkDropMidPushResumesAfterTheLastAck) {
   RegisterMany(*tablet_, "ENT", kChanges);
   transport_->SetFaults({.lose_batch = 8});

@@ -9,6 +9,11 @@ namespace kitsync::testing {
 using core::Status;
 
 core::Result<v1::PushAck> FakeServer::Apply(const v1::PushBatch& batch) {
+  for (const v1::Change& c : batch.records().changes()) {
+    if (!c.has_handover() || c.handover().proof_digest().empty()) continue;
+    if (!reads_proof_digests_) return Status::InvalidArgument("a handover without proof");
+    ++proof_digests_received_;
+  }
   ASSIGN_OR_RETURN(auto wire, sync::ReadRecordBatch(batch.records()));
   if (wire.empty()) return Status::InvalidArgument("empty batch");
   const int64_t first = static_cast<int64_t>(batch.first_seq());
@@ -50,6 +55,7 @@ v1::StatusResponse FakeServer::Status() const {
   s.set_acked_seq(claimed_acked_ ? *claimed_acked_ : acked_seq());
   if (!log_.empty()) s.set_tip_hash(log_.back().hash);
   s.set_feed_head(feed_.size());
+  if (reads_proof_digests_) s.add_wire_features(sync::kProofDigestFeature);
   for (size_t i = 0; i < epochs_.size(); ++i) {
     if (i + 1 == epochs_.size()) {
       s.set_feed_epoch(epochs_[i].first);

@@ -53,6 +53,11 @@ class FakeServer {
   }
   // FAILED_PRECONDITION for a pull whose cursor belongs to another epoch than the current.
   core::Status CheckPullEpoch(const std::string& epoch) const;
+  // From now on the server reads Handover.proof_digest and says so in its status; before, it
+  // refuses a batch holding one, as a server from before the field would (it reads an empty
+  // proof reference).
+  void ReadProofDigests() { reads_proof_digests_ = true; }
+  int64_t proof_digests_received() const { return proof_digests_received_; }
   // Reports `seq` as held, whatever the log holds (a server with a foreign copy of the log).
   void ClaimAckedSeq(int64_t seq) { claimed_acked_ = seq; }
   // Holds exactly `entries` as this device's log, whatever their hashes.
@@ -65,6 +70,8 @@ class FakeServer {
   int64_t applied() const { return applied_; }
 
  private:
+  bool reads_proof_digests_ = false;
+  int64_t proof_digests_received_ = 0;
   std::string device_id_;
   std::vector<core::ChangeEntry> log_;
   std::map<int64_t, int> receipts_;

@@ -489,6 +489,107 @@ TEST_F(ServerPushTest, MalformedFieldsAreInvalidArgumentAndNothingApplied) {
   EXPECT_EQ(ack->applied(), 3u);
 }
 
+// A signature's SHA-256 digest as a tablet records it: 64 lower-case hex digits.
+const std::string kSignatureDigest =
+    "5f1d0c9a8b7e6d5c4b3a29180f1e2d3c4b5a69788796a5b4c3d2e1f00112233e";
+
+v1::Handover* HandoverIn(v1::PushBatch& batch) {
+  for (v1::Change& c : *batch.mutable_records()->mutable_changes()) {
+    if (c.has_handover()) return c.mutable_handover();
+  }
+  ADD_FAILURE() << "no handover in the batch";
+  static v1::Handover none;
+  return &none;
+}
+
+TEST_F(ServerPushTest, AProofDigestTravelsAsThirtyTwoBytesAndIsHeldAsTheSameText) {
+  RecordHandover(a_, "A1000001", kSignatureDigest);
+  v1::PushBatch batch = NextPushBatch(*a_.store, 100, now(), {.proof_digest = true});
+  const v1::Handover& sent = *HandoverIn(batch);
+  EXPECT_EQ(sent.proof_ref(), "");
+  EXPECT_EQ(sent.proof_digest().size(), 32u);
+
+  // The chain is re-hashed from the record the server reads, so an ack means it read back the
+  // very text the tablet hashed.
+  auto ack = logic().Push(a_.token, batch);
+  ASSERT_TRUE(ack.ok()) << ack.status().ToString();
+  EXPECT_EQ(ack->acked_seq(), 3u);  // receipt, beneficiary, handover
+  RawDb db(server_->db_path());
+  EXPECT_EQ(db.QueryText("SELECT proof_ref FROM handovers"), kSignatureDigest);
+}
+
+TEST_F(ServerPushTest, AProofDigestOfAnotherLengthOrBesideAReferenceIsInvalidAndNothingApplied) {
+  RecordHandover(a_, "A1000001", kSignatureDigest);
+  for (const bool beside_a_reference : {false, true}) {
+    v1::PushBatch batch = NextPushBatch(*a_.store, 100, now(), {.proof_digest = true});
+    v1::Handover& sent = *HandoverIn(batch);
+    if (beside_a_reference) {
+      sent.set_proof_ref(kSignatureDigest);
+    } else {
+      sent.mutable_proof_digest()->pop_back();
+    }
+    auto refused = logic().Push(a_.token, batch);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.status().code(), core::Code::kInvalidArgument);
+    EXPECT_THAT(refused.status().message(), HasSubstr("proof digest"));
+    EXPECT_EQ(Rows("handovers"), 0);
+    EXPECT_EQ(AckedSeq(a_), 0);
+  }
+}
+
+TEST_F(ServerPushTest, OtherProofReferencesTravelAsTextEvenToAServerThatReadsDigests) {
+  const std::string upper = "5F1D0C9A8B7E6D5C4B3A29180F1E2D3C4B5A69788796A5B4C3D2E1F00112233E";
+  const std::vector<std::string> proofs = {"VCH-2026-0042", upper, kSignatureDigest.substr(1)};
+  for (size_t i = 0; i < proofs.size(); ++i) {
+    RecordHandover(a_, "A100000" + std::to_string(i), proofs[i]);
+    v1::PushBatch batch = NextPushBatch(*a_.store, 100, now(), {.proof_digest = true});
+    const v1::Handover& sent = *HandoverIn(batch);
+    EXPECT_EQ(sent.proof_ref(), proofs[i]);
+    EXPECT_EQ(sent.proof_digest(), "");
+    auto ack = logic().Push(a_.token, batch);
+    ASSERT_TRUE(ack.ok()) << proofs[i] << ": " << ack.status().ToString();
+    ASSERT_TRUE(a_.store->AcknowledgeUpload(static_cast<int64_t>(ack->acked_seq())).ok());
+  }
+  RawDb db(server_->db_path());
+  for (const std::string& proof : proofs) {
+    EXPECT_EQ(db.QueryInt("SELECT count(*) FROM handovers WHERE proof_ref = '" + proof + "'"), 1)
+        << proof;
+  }
+}
+
+TEST_F(ServerPushTest, APullCarriesProofDigestsAsBytesOnlyToATabletThatReadsThem) {
+  auto status = logic().GetStatus(a_.token, {});
+  ASSERT_TRUE(status.ok()) << status.status().ToString();
+  EXPECT_THAT(status->wire_features(), ::testing::Contains(sync::kProofDigestFeature));
+  RecordHandover(b_, "B1000001", kSignatureDigest);
+  ASSERT_TRUE(logic().Push(b_.token, NextPushBatch(*b_.store, 100, now())).ok());
+
+  for (const bool reads_digests : {false, true}) {
+    v1::PullRequest request;
+    request.set_batch_size(1000);
+    if (reads_digests) request.add_wire_features(sync::kProofDigestFeature);
+    auto pulled = logic().Pull(a_.token, request);
+    ASSERT_TRUE(pulled.ok()) << pulled.status().ToString();
+    const v1::Handover* h = nullptr;
+    for (const v1::Change& c : pulled->records().changes()) {
+      if (c.has_handover()) h = &c.handover();
+    }
+    ASSERT_NE(h, nullptr);
+    EXPECT_EQ(h->proof_ref(), reads_digests ? "" : kSignatureDigest);
+    EXPECT_EQ(h->proof_digest().size(), reads_digests ? 32u : 0u);
+    auto read = sync::ReadRecordBatch(pulled->records());
+    ASSERT_TRUE(read.ok()) << read.status().ToString();
+    bool found = false;
+    for (const sync::WireChange& c : *read) {
+      if (auto* handover = std::get_if<core::Handover>(&c.record)) {
+        EXPECT_EQ(handover->proof_ref, kSignatureDigest);
+        found = true;
+      }
+    }
+    EXPECT_TRUE(found);
+  }
+}
+
 TEST_F(ServerPushTest, MasterDataInAPushIsPermissionDenied) {
   // No tablet logs master data, so the batch is made by hand; its tip cannot matter, the
   // record is refused before the chain is compared.

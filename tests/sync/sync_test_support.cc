@@ -151,7 +151,8 @@ Tablet TestServer::EnrolTablet(const std::string& post_code, const std::string& 
   return t;
 }
 
-std::string RecordHandover(Tablet& tablet, const std::string& doc_number) {
+std::string RecordHandover(Tablet& tablet, const std::string& doc_number,
+                           const std::string& proof_ref) {
   core::BeneficiaryInput b;
   b.doc_number = doc_number;
   b.full_name = "Beneficiary " + doc_number;
@@ -165,7 +166,7 @@ std::string RecordHandover(Tablet& tablet, const std::string& doc_number) {
   h.kit_type_code = "HYG-KIT";
   h.quantity = 1;
   h.officer_code = tablet.post_code + "-OF-1";
-  h.proof = {core::ProofKind::kSignature, "sha256:5f1d0c"};
+  h.proof = {core::ProofKind::kSignature, proof_ref};
   h.consent = true;
   auto recorded = tablet.store->RecordHandover(h);
   EXPECT_TRUE(recorded.ok()) << recorded.status().ToString();
@@ -173,14 +174,14 @@ std::string RecordHandover(Tablet& tablet, const std::string& doc_number) {
 }
 
 v1::PushBatch BuildPushBatch(const std::vector<core::ChangeEntry>& entries, int64_t sender_wall_ms,
-                             uint64_t pending) {
+                             uint64_t pending, sync::WireFeatures server_reads) {
   v1::PushBatch batch;
   batch.set_sender_wall_ms(sender_wall_ms);
   batch.set_pending(pending);
   if (entries.empty()) return batch;
   batch.set_first_seq(static_cast<uint64_t>(entries.front().seq));
   batch.set_tip_hash(entries.back().hash);
-  sync::RecordBatchWriter writer(batch.mutable_records());
+  sync::RecordBatchWriter writer(batch.mutable_records(), server_reads);
   for (const core::ChangeEntry& e : entries) {
     auto record = core::DecodeLogged(e.entity, e.payload);
     EXPECT_TRUE(record.ok()) << record.status().ToString();
@@ -189,11 +190,12 @@ v1::PushBatch BuildPushBatch(const std::vector<core::ChangeEntry>& entries, int6
   return batch;
 }
 
-v1::PushBatch NextPushBatch(core::Store& store, int64_t limit, int64_t sender_wall_ms) {
+v1::PushBatch NextPushBatch(core::Store& store, int64_t limit, int64_t sender_wall_ms,
+                            sync::WireFeatures server_reads) {
   auto entries = store.PendingChanges(limit);
   EXPECT_TRUE(entries.ok()) << entries.status().ToString();
   if (!entries.ok()) return {};
-  return BuildPushBatch(*entries, sender_wall_ms);
+  return BuildPushBatch(*entries, sender_wall_ms, 0, server_reads);
 }
 
 v1::PushBatch ChainedBatch(const std::string& prev_hash, int64_t first_seq,

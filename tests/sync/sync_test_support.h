@@ -15,6 +15,7 @@
 #include "kitsync/core/store.h"
 #include "kitsync/sync/server_logic.h"
 #include "kitsync/sync/server_store.h"
+#include "kitsync/sync/wire.h"
 #include "kitsync/v1/admin.pb.h"
 #include "kitsync/v1/sync.pb.h"
 
@@ -110,14 +111,17 @@ inline const std::string kFeedChanges =
     "coalesce(sum(CASE WHEN entity IN ('handovers', 'served_summaries') "
     "THEN CAST(entity_id AS INTEGER) ELSE 1 END), 0)";
 
-std::string RecordHandover(Tablet& tablet, const std::string& doc_number);
+std::string RecordHandover(Tablet& tablet, const std::string& doc_number,
+                           const std::string& proof_ref = "sha256:5f1d0c");
 
 // The tablet's change-log entries after its acknowledged sequence, at most `limit`, as one push
 // batch: records through RecordBatchWriter, first_seq of the first, tip_hash the last entry's
 // hash. `sender_wall_ms` is the tablet's clock when sending.
+// `server_reads` is what the receiving server reads (StatusResponse.wire_features).
 v1::PushBatch BuildPushBatch(const std::vector<core::ChangeEntry>& entries, int64_t sender_wall_ms,
-                             uint64_t pending = 0);
-v1::PushBatch NextPushBatch(core::Store& store, int64_t limit, int64_t sender_wall_ms);
+                             uint64_t pending = 0, sync::WireFeatures server_reads = {});
+v1::PushBatch NextPushBatch(core::Store& store, int64_t limit, int64_t sender_wall_ms,
+                            sync::WireFeatures server_reads = {});
 // A batch made by hand rather than by a tablet: `changes` numbered from `first_seq` and chained
 // from `prev_hash` (core::GenesisHash(device_id) for a device's first batch) exactly as a
 // tablet would chain them. For records a real tablet would refuse to make.

@@ -23,6 +23,7 @@
 #include "kitsync/core/status.h"
 #include "kitsync/core/store.h"
 #include "kitsync/sync/client_transport.h"
+#include "kitsync/sync/wire.h"
 
 namespace kitsync::sync {
 
@@ -101,6 +102,7 @@ class SyncSession {
   bool sent_all_ = false;  // the current push stream's source found nothing after sent_
   int64_t feed_head_ = 0;  // the server's feed head, as of the status call
   std::string pull_epoch_;  // the feed epoch the pull cursor belongs to, as stored
+  WireFeatures server_reads_;  // what the server reads, as of the status call
 };
 
 }  // namespace kitsync::sync

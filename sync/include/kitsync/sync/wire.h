@@ -27,16 +27,38 @@ struct WireChange {
   core::Record record;
 };
 
+// What a peer reads beyond the first protocol, named in StatusResponse.wire_features and
+// PullRequest.wire_features. Everything this build writes under a feature it also reads.
+inline constexpr char kProofDigestFeature[] = "proof-digest";  // Handover.proof_digest
+
+// The features of a peer, from the names it sent; names this build does not know are ignored.
+struct WireFeatures {
+  bool proof_digest = false;
+};
+template <typename Names>
+WireFeatures ReadWireFeatures(const Names& names) {
+  WireFeatures f;
+  for (const auto& name : names) f.proof_digest |= name == kProofDigestFeature;
+  return f;
+}
+// Every feature this build reads, for its own StatusResponse or PullRequest.
+template <typename Message>
+void AddWireFeatures(Message& message) {
+  message.add_wire_features(kProofDigestFeature);
+}
+
 // Appends changes to a RecordBatch, sending each ID once in the dictionary and each timestamp as
-// a delta from the one before.
+// a delta from the one before. `reader` is what the receiving peer reads.
 class RecordBatchWriter {
  public:
-  explicit RecordBatchWriter(v1::RecordBatch* batch) : batch_(batch) {}
+  explicit RecordBatchWriter(v1::RecordBatch* batch, WireFeatures reader = {})
+      : batch_(batch), reader_(reader) {}
   void Add(const core::Hlc& hlc, const core::Record& record);
 
  private:
   uint32_t Ref(const std::string& uuid);
   v1::RecordBatch* batch_;
+  WireFeatures reader_;
   std::unordered_map<std::string, uint32_t> refs_;
   uint64_t last_hlc_ = 0;
   bool first_ = true;
