@@ -22,6 +22,7 @@ add_library(kitsync_server
   src/server_feed_epoch.cc
   src/server_logic_conflicts.cc
   src/server_services.cc
+  src/server_pull_reactor.cc
   src/server_push_reactor.cc
   src/server_grpc.cc
   src/server_reports.cc

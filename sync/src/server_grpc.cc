@@ -101,7 +101,7 @@ void GrpcServer::Shutdown(std::chrono::milliseconds grace) {
   if (!server_ || shut_down_.exchange(true)) return;
   server_->Shutdown(std::chrono::system_clock::now() + grace);
   server_->Wait();
-  sync_.FinishPushWork();
+  sync_.FinishStoreWork();
 }
 
 void GrpcServer::Wait() {

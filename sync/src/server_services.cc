@@ -2,18 +2,20 @@
 
 #include "kitsync/sync/grpc_status.h"
 #include "kitsync/sync/server_auth.h"
+#include "server_pull_reactor.h"
 #include "server_push_reactor.h"
 
 namespace kitsync::sync {
 namespace {
 
 // A pull call streams at most this many batches; a tablet that is further behind calls again.
-// It bounds how long one call holds a server thread.
+// It bounds how long one call keeps its place in the feed.
 constexpr int kMaxPullBatchesPerCall = 200;
 
-// Threads applying pushed batches, for every stream together. The store applies one batch at a
-// time; a second thread lets one stream's batch start as soon as another's commits.
-constexpr size_t kPushWorkers = 2;
+// Threads applying pushed batches and reading pulled ones, for every call together. The store
+// serves one call at a time; a second thread lets one call's work start as soon as another's
+// is done.
+constexpr size_t kStoreWorkers = 2;
 
 // Copies `result` into `*response` and maps the status.
 template <typename T>
@@ -56,29 +58,19 @@ SyncService::SyncService(ServerLogic* logic, int max_push_streams_per_device,
                          int max_push_streams)
     : logic_(logic),
       push_limits_(max_push_streams_per_device, max_push_streams),
-      push_workers_(kPushWorkers) {}
+      store_workers_(kStoreWorkers) {}
 
-SyncService::~SyncService() { push_workers_.join(); }
+SyncService::~SyncService() { store_workers_.join(); }
 
 grpc::ServerBidiReactor<v1::PushBatch, v1::PushAck>* SyncService::Push(
     grpc::CallbackServerContext* context) {
-  return new PushReactor(logic_, push_workers_, push_limits_, CallToken(*context));
+  return new PushReactor(logic_, store_workers_, push_limits_, CallToken(*context));
 }
 
-grpc::Status SyncService::Pull(grpc::ServerContext* context, const v1::PullRequest* request,
-                               grpc::ServerWriter<v1::PullBatch>* writer) {
-  const std::string token = CallToken(*context);
-  v1::PullRequest next = *request;
-  for (int i = 0; i < kMaxPullBatchesPerCall; ++i) {
-    if (context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled");
-    auto batch = logic_->Pull(token, next);
-    if (!batch.ok()) return ToGrpc(batch.status());
-    if (!writer->Write(*batch))
-      return grpc::Status(grpc::StatusCode::CANCELLED, "tablet went away");
-    if (batch->remaining() == 0 || batch->records().changes_size() == 0) break;
-    next.set_cursor(batch->cursor());
-  }
-  return grpc::Status::OK;
+grpc::ServerWriteReactor<v1::PullBatch>* SyncService::Pull(grpc::CallbackServerContext* context,
+                                                          const v1::PullRequest* request) {
+  return new PullReactor(logic_, store_workers_, CallToken(*context), *request,
+                         kMaxPullBatchesPerCall);
 }
 
 grpc::Status SyncService::GetStatus(grpc::ServerContext* context, const v1::StatusRequest* request,

@@ -387,6 +387,69 @@ TEST(ServerThreadLimitTest, OpenPushStreamsHoldNoServerThread) {
   EXPECT_EQ(db.QueryInt("SELECT count(*) FROM handovers"), kStreams);
 }
 
+// A tablet on a slow link takes its pulled batches slowly, or stops reading with the link: its
+// pull waits in gRPC's flow control without holding one of the server's threads, so the other
+// calls are still served, and every pull delivers the whole feed once its tablet reads again.
+TEST(ServerThreadLimitTest, PullsThatTheTabletsDoNotReadHoldNoServerThread) {
+  TestServer server;
+  server.LoadMasterData();
+  sync::ServerConfig config;
+  config.max_threads = 4;
+  auto started = sync::GrpcServer::Start(&server.logic(), config);
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  auto stub = v1::Sync::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string((*started)->port()), grpc::InsecureChannelCredentials()));
+
+  // A feed several times gRPC's 64 KiB flow-control window: another tablet's registrations.
+  constexpr int kRegistrations = 6000;
+  Tablet source = server.EnrolTablet("ENT", "ENT source");
+  for (int i = 0; i < kRegistrations; ++i) {
+    core::BeneficiaryInput b;
+    b.doc_number = "P" + std::to_string(1'000'000 + i);
+    b.full_name = "Beneficiary " + std::to_string(i);
+    b.household_size = 2;
+    ASSERT_TRUE(source.store->RegisterBeneficiary(b).ok());
+  }
+  for (int pushed = 0; pushed < kRegistrations + 1;) {  // and the source's stock receipt
+    auto ack = server.logic().Push(source.token,
+                                   NextPushBatch(*source.store, 1000, server.clock().now()));
+    ASSERT_TRUE(ack.ok()) << ack.status().ToString();
+    ASSERT_TRUE(source.store->AcknowledgeUpload(static_cast<int64_t>(ack->acked_seq())).ok());
+    pushed = static_cast<int>(ack->acked_seq());
+  }
+
+  constexpr int kStreams = 8;  // twice the threads
+  std::vector<Tablet> tablets;
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<grpc::ClientReader<v1::PullBatch>>> pulls;
+  std::vector<int64_t> received(kStreams, 0);
+  v1::PullRequest request;
+  request.set_batch_size(1000);
+  for (int i = 0; i < kStreams; ++i) {
+    tablets.push_back(server.EnrolTablet("ENT", "ENT tablet " + std::to_string(i)));
+    request.set_feed_epoch(server.logic().GetStatus(tablets.back().token, {})->feed_epoch());
+    contexts.push_back(CallContext(tablets.back().token));
+    pulls.push_back(stub->Pull(contexts.back().get(), request));
+    // One batch taken, then the tablet stops reading.
+    v1::PullBatch batch;
+    ASSERT_TRUE(pulls.back()->Read(&batch)) << i << ": " << pulls.back()->Finish().error_message();
+    received[i] += batch.records().changes_size();
+  }
+  v1::StatusResponse status;
+  grpc::Status asked = stub->GetStatus(CallContext(tablets[0].token).get(), {}, &status);
+  EXPECT_TRUE(asked.ok()) << asked.error_message();
+
+  // Every tablet gets the whole feed: the master data and all of the source's changes.
+  for (int i = 0; i < kStreams; ++i) {
+    v1::PullBatch batch;
+    while (pulls[i]->Read(&batch)) received[i] += batch.records().changes_size();
+    grpc::Status finished = pulls[i]->Finish();
+    EXPECT_TRUE(finished.ok()) << i << ": " << finished.error_message();
+    EXPECT_EQ(received[i], received[0]) << i;
+  }
+  EXPECT_GT(received[0], kRegistrations);
+}
+
 // Each open push stream may hold a few decoded batches: how many may be open is bounded, per
 // tablet and in all, and a stream refused for it gets RESOURCE_EXHAUSTED.
 TEST(ServerThreadLimitTest, PushStreamsBeyondTheLimitsAreResourceExhaustedUntilOneCloses) {

@@ -39,14 +39,15 @@ class PushStreamLimits {
   int open_total_ = 0;
 };
 
-class SyncService final : public v1::Sync::WithCallbackMethod_Push<v1::Sync::Service> {
+class SyncService final
+    : public v1::Sync::WithCallbackMethod_Push<v1::Sync::WithCallbackMethod_Pull<v1::Sync::Service>> {
  public:
   SyncService(ServerLogic* logic, int max_push_streams_per_device, int max_push_streams);
-  // Waits for the push work still queued (calls that ended while their batch was applied).
+  // Waits for the store work still queued (calls that ended while their batch was applied).
   ~SyncService() override;
   // The same, for a server whose calls have all ended: a batch being applied when its call was
   // cancelled is applied (or not) whole before this returns.
-  void FinishPushWork() { push_workers_.join(); }
+  void FinishStoreWork() { store_workers_.join(); }
 
   // Reads batches and applies each in order, writing its ack once committed, until the tablet
   // closes its side; the next batch is decoded while the one before is applied (PushReactor).
@@ -54,9 +55,10 @@ class SyncService final : public v1::Sync::WithCallbackMethod_Push<v1::Sync::Ser
   // acked.
   grpc::ServerBidiReactor<v1::PushBatch, v1::PushAck>* Push(
       grpc::CallbackServerContext* context) override;
-  // Streams batches from the request's cursor until nothing remains for this device.
-  grpc::Status Pull(grpc::ServerContext* context, const v1::PullRequest* request,
-                    grpc::ServerWriter<v1::PullBatch>* writer) override;
+  // Streams batches from the request's cursor until nothing remains for this device, each read
+  // once the one before was taken (PullReactor); a tablet that reads slowly holds no thread.
+  grpc::ServerWriteReactor<v1::PullBatch>* Pull(grpc::CallbackServerContext* context,
+                                                const v1::PullRequest* request) override;
   grpc::Status GetStatus(grpc::ServerContext* context, const v1::StatusRequest* request,
                          v1::StatusResponse* response) override;
 
@@ -64,9 +66,9 @@ class SyncService final : public v1::Sync::WithCallbackMethod_Push<v1::Sync::Ser
   ServerLogic* logic_;
   // Before the workers: their last tasks close the streams they count.
   PushStreamLimits push_limits_;
-  // Where pushed batches are applied: the store takes one at a time, so a few threads serve
-  // every stream.
-  boost::asio::thread_pool push_workers_;
+  // Where pushed batches are applied and pulled ones read: the store takes one call at a time,
+  // so a few threads serve every stream.
+  boost::asio::thread_pool store_workers_;
 };
 
 class EnrollmentService final : public v1::Enrollment::Service {

@@ -1,0 +1,94 @@
+#include "server_pull_reactor.h"
+
+#include <boost/asio/post.hpp>
+
+#include "kitsync/sync/grpc_status.h"
+
+namespace kitsync::sync {
+
+PullReactor::PullReactor(ServerLogic* logic, boost::asio::thread_pool& workers,
+                         std::string token, v1::PullRequest request, int max_batches)
+    : logic_(logic),
+      workers_(workers),
+      token_(std::move(token)),
+      max_batches_(max_batches),
+      next_(std::move(request)) {
+  Lock lock(mu_);
+  ReadNextLocked();
+}
+
+void PullReactor::ReadNextLocked() {
+  ++tasks_;
+  boost::asio::post(workers_, [this] {
+    ReadNext();
+    bool last;
+    {
+      Lock lock(mu_);
+      last = --tasks_ == 0 && done_;
+    }
+    if (last) delete this;
+  });
+}
+
+void PullReactor::ReadNext() {
+  v1::PullRequest request;
+  {
+    Lock lock(mu_);
+    if (finished_) return;
+    if (cancelled_) {
+      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
+      return;
+    }
+    request = next_;
+  }
+  // The store read runs without the lock, so a cancellation is taken in meanwhile.
+  auto batch = logic_->Pull(token_, request);
+  Lock lock(mu_);
+  if (finished_) return;
+  if (!batch.ok()) {
+    FinishLocked(ToGrpc(batch.status()));
+    return;
+  }
+  batch_ = std::move(batch).value();
+  StartWrite(&batch_);
+}
+
+void PullReactor::OnWriteDone(bool ok) {
+  Lock lock(mu_);
+  if (!ok) {
+    FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "tablet went away"));
+    return;
+  }
+  ++written_;
+  if (batch_.remaining() == 0 || batch_.records().changes_size() == 0 ||
+      written_ >= max_batches_) {
+    FinishLocked(grpc::Status::OK);
+    return;
+  }
+  next_.set_cursor(batch_.cursor());
+  ReadNextLocked();
+}
+
+void PullReactor::OnCancel() {
+  Lock lock(mu_);
+  // A write under way ends with OnWriteDone(false); a read under way sees this when it is done.
+  cancelled_ = true;
+}
+
+void PullReactor::OnDone() {
+  bool last;
+  {
+    Lock lock(mu_);
+    done_ = true;
+    last = tasks_ == 0;
+  }
+  if (last) delete this;
+}
+
+void PullReactor::FinishLocked(const grpc::Status& status) {
+  if (finished_) return;
+  finished_ = true;
+  Finish(status);
+}
+
+}  // namespace kitsync::sync

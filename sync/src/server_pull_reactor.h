@@ -1,0 +1,52 @@
+// One pull call, as a gRPC callback reactor: each batch of the feed is read from the store on the
+// store workers and written to the tablet, and the next is read once gRPC has taken the one
+// before. A tablet on a slow link (or one that stops reading) is held back by gRPC's flow
+// control while the call holds no server thread, as a push stream does (server_push_reactor.h).
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <boost/asio/thread_pool.hpp>
+#include <mutex>
+#include <string>
+
+#include "kitsync/sync/server_logic.h"
+#include "kitsync/v1/sync.grpc.pb.h"
+
+namespace kitsync::sync {
+
+class PullReactor final : public grpc::ServerWriteReactor<v1::PullBatch> {
+ public:
+  // Streams batches from `request`'s cursor until nothing remains for the device, or
+  // `max_batches` were written (the tablet then calls again). Deletes itself once the call is
+  // done and none of its work is left on `workers`.
+  PullReactor(ServerLogic* logic, boost::asio::thread_pool& workers, std::string token,
+              v1::PullRequest request, int max_batches);
+
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+ private:
+  using Lock = std::lock_guard<std::mutex>;
+
+  void ReadNextLocked();  // posts the store read of the next batch
+  void ReadNext();        // on a worker
+  void FinishLocked(const grpc::Status& status);
+
+  ServerLogic* const logic_;
+  boost::asio::thread_pool& workers_;
+  const std::string token_;
+  const int max_batches_;
+
+  std::mutex mu_;
+  v1::PullRequest next_;  // the request for the next batch
+  v1::PullBatch batch_;   // the batch being written
+  int written_ = 0;
+  int tasks_ = 0;  // posted to the workers and not yet run to the end
+  bool cancelled_ = false;
+  bool finished_ = false;
+  bool done_ = false;
+};
+
+}  // namespace kitsync::sync
