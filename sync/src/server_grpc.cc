@@ -52,7 +52,8 @@ Result<std::shared_ptr<grpc::ServerCredentials>> Credentials(const ServerConfig&
 }  // namespace
 
 GrpcServer::GrpcServer(ServerLogic* logic, const ServerConfig& config)
-    : sync_(logic, config.max_push_streams_per_device, config.max_push_streams),
+    : sync_(logic, config.max_push_streams_per_device, config.max_push_streams,
+            config.max_pulls_per_device, config.max_pulls),
       enrollment_(logic),
       admin_(logic),
       reports_(logic) {}

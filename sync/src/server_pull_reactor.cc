@@ -7,14 +7,20 @@
 namespace kitsync::sync {
 
 PullReactor::PullReactor(ServerLogic* logic, boost::asio::thread_pool& workers,
-                         std::string token, v1::PullRequest request, int max_batches)
+                         StreamLimits& limits, std::string token, v1::PullRequest request,
+                         int max_batches)
     : logic_(logic),
       workers_(workers),
+      limits_(limits),
       token_(std::move(token)),
       max_batches_(max_batches),
       next_(std::move(request)) {
   Lock lock(mu_);
   ReadNextLocked();
+}
+
+PullReactor::~PullReactor() {
+  if (!counted_device_.empty()) limits_.Close(counted_device_);
 }
 
 void PullReactor::ReadNextLocked() {
@@ -40,6 +46,20 @@ void PullReactor::ReadNext() {
       return;
     }
     request = next_;
+  }
+  if (counted_device_.empty()) {
+    // The first read: the call counts against its device's pulls once the credential holds.
+    auto device = logic_->AuthenticateDevice(token_);
+    Lock lock(mu_);
+    if (!device.ok()) {
+      FinishLocked(ToGrpc(device.status()));
+      return;
+    }
+    if (!limits_.Open(device->device_id)) {
+      FinishLocked(limits_.Refusal());
+      return;
+    }
+    counted_device_ = device->device_id;
   }
   // The store read runs without the lock, so a cancellation is taken in meanwhile.
   auto batch = logic_->Pull(token_, request);

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "kitsync/sync/server_logic.h"
+#include "kitsync/sync/server_services.h"
 #include "kitsync/v1/sync.grpc.pb.h"
 
 namespace kitsync::sync {
@@ -18,10 +19,11 @@ namespace kitsync::sync {
 class PullReactor final : public grpc::ServerWriteReactor<v1::PullBatch> {
  public:
   // Streams batches from `request`'s cursor until nothing remains for the device, or
-  // `max_batches` were written (the tablet then calls again). Deletes itself once the call is
-  // done and none of its work is left on `workers`.
-  PullReactor(ServerLogic* logic, boost::asio::thread_pool& workers, std::string token,
-              v1::PullRequest request, int max_batches);
+  // `max_batches` were written (the tablet then calls again); counted in `limits` while open.
+  // Deletes itself once the call is done and none of its work is left on `workers`.
+  PullReactor(ServerLogic* logic, boost::asio::thread_pool& workers, StreamLimits& limits,
+              std::string token, v1::PullRequest request, int max_batches);
+  ~PullReactor() override;
 
   void OnWriteDone(bool ok) override;
   void OnCancel() override;
@@ -36,6 +38,7 @@ class PullReactor final : public grpc::ServerWriteReactor<v1::PullBatch> {
 
   ServerLogic* const logic_;
   boost::asio::thread_pool& workers_;
+  StreamLimits& limits_;
   const std::string token_;
   const int max_batches_;
 
@@ -43,6 +46,7 @@ class PullReactor final : public grpc::ServerWriteReactor<v1::PullBatch> {
   v1::PullRequest next_;  // the request for the next batch
   v1::PullBatch batch_;   // the batch being written
   int written_ = 0;
+  std::string counted_device_;  // the device whose open pulls count this one; empty: none
   int tasks_ = 0;  // posted to the workers and not yet run to the end
   bool cancelled_ = false;
   bool finished_ = false;

@@ -14,7 +14,7 @@ constexpr int kReadAhead = 2;
 }  // namespace
 
 PushReactor::PushReactor(ServerLogic* logic, boost::asio::thread_pool& workers,
-                         PushStreamLimits& limits, std::string token)
+                         StreamLimits& limits, std::string token)
     : logic_(logic),
       limits_(limits),
       token_(std::move(token)),
@@ -49,11 +49,7 @@ void PushReactor::Authenticate() {
     return;
   }
   if (!limits_.Open(device->device_id)) {
-    FinishLocked(grpc::Status(
-        grpc::StatusCode::RESOURCE_EXHAUSTED,
-        "too many push streams open (at most " + std::to_string(limits_.per_device()) +
-            " per tablet and " + std::to_string(limits_.total()) +
-            " in all); the tablet tries again later"));
+    FinishLocked(limits_.Refusal());
     return;
   }
   counted_device_ = device->device_id;

@@ -26,7 +26,7 @@ namespace kitsync::sync {
 class PushReactor final : public grpc::ServerBidiReactor<v1::PushBatch, v1::PushAck> {
  public:
   // Deletes itself once the call is done and none of its work is left on `workers`.
-  PushReactor(ServerLogic* logic, boost::asio::thread_pool& workers, PushStreamLimits& limits,
+  PushReactor(ServerLogic* logic, boost::asio::thread_pool& workers, StreamLimits& limits,
               std::string token);
   ~PushReactor() override;
 
@@ -50,7 +50,7 @@ class PushReactor final : public grpc::ServerBidiReactor<v1::PushBatch, v1::Push
   void FinishLocked(const grpc::Status& status);
 
   ServerLogic* const logic_;
-  PushStreamLimits& limits_;
+  StreamLimits& limits_;
   const std::string token_;
   std::string counted_device_;  // the device whose open streams count this one; empty: none
   boost::asio::strand<boost::asio::thread_pool::executor_type> strand_;

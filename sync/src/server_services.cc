@@ -34,7 +34,7 @@ std::string CallToken(const grpc::ServerContextBase& context) {
   return BearerToken(std::string_view(it->second.data(), it->second.size()));
 }
 
-bool PushStreamLimits::Open(const std::string& device_id) {
+bool StreamLimits::Open(const std::string& device_id) {
   std::lock_guard lock(mu_);
   int& mine = open_[device_id];
   if (mine >= per_device_ || open_total_ >= total_) {
@@ -46,7 +46,7 @@ bool PushStreamLimits::Open(const std::string& device_id) {
   return true;
 }
 
-void PushStreamLimits::Close(const std::string& device_id) {
+void StreamLimits::Close(const std::string& device_id) {
   std::lock_guard lock(mu_);
   auto it = open_.find(device_id);
   if (it == open_.end()) return;
@@ -54,10 +54,18 @@ void PushStreamLimits::Close(const std::string& device_id) {
   --open_total_;
 }
 
+grpc::Status StreamLimits::Refusal() const {
+  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                      "too many " + what_ + " open (at most " + std::to_string(per_device_) +
+                          " per tablet and " + std::to_string(total_) +
+                          " in all); the tablet tries again later");
+}
+
 SyncService::SyncService(ServerLogic* logic, int max_push_streams_per_device,
-                         int max_push_streams)
+                         int max_push_streams, int max_pulls_per_device, int max_pulls)
     : logic_(logic),
-      push_limits_(max_push_streams_per_device, max_push_streams),
+      push_limits_("push streams", max_push_streams_per_device, max_push_streams),
+      pull_limits_("pulls", max_pulls_per_device, max_pulls),
       store_workers_(kStoreWorkers) {}
 
 SyncService::~SyncService() { store_workers_.join(); }
@@ -69,7 +77,7 @@ grpc::ServerBidiReactor<v1::PushBatch, v1::PushAck>* SyncService::Push(
 
 grpc::ServerWriteReactor<v1::PullBatch>* SyncService::Pull(grpc::CallbackServerContext* context,
                                                           const v1::PullRequest* request) {
-  return new PullReactor(logic_, store_workers_, CallToken(*context), *request,
+  return new PullReactor(logic_, store_workers_, pull_limits_, CallToken(*context), *request,
                          kMaxPullBatchesPerCall);
 }
 

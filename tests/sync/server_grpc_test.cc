@@ -387,6 +387,26 @@ TEST(ServerThreadLimitTest, OpenPushStreamsHoldNoServerThread) {
   EXPECT_EQ(db.QueryInt("SELECT count(*) FROM handovers"), kStreams);
 }
 
+// `n` registrations of a tablet at ENT, pushed in process: for n in the thousands, a feed several
+// times gRPC's 64 KiB flow-control window, so a pull of it that is not read stays open.
+void PushRegistrations(TestServer& server, int n) {
+  Tablet source = server.EnrolTablet("ENT", "ENT source");
+  for (int i = 0; i < n; ++i) {
+    core::BeneficiaryInput b;
+    b.doc_number = "P" + std::to_string(1'000'000 + i);
+    b.full_name = "Beneficiary " + std::to_string(i);
+    b.household_size = 2;
+    ASSERT_TRUE(source.store->RegisterBeneficiary(b).ok());
+  }
+  for (int pushed = 0; pushed < n + 1;) {  // and the source's stock receipt
+    auto ack = server.logic().Push(source.token,
+                                   NextPushBatch(*source.store, 1000, server.clock().now()));
+    ASSERT_TRUE(ack.ok()) << ack.status().ToString();
+    ASSERT_TRUE(source.store->AcknowledgeUpload(static_cast<int64_t>(ack->acked_seq())).ok());
+    pushed = static_cast<int>(ack->acked_seq());
+  }
+}
+
 // A tablet on a slow link takes its pulled batches slowly, or stops reading with the link: its
 // pull waits in gRPC's flow control without holding one of the server's threads, so the other
 // calls are still served, and every pull delivers the whole feed once its tablet reads again.
@@ -400,23 +420,8 @@ TEST(ServerThreadLimitTest, PullsThatTheTabletsDoNotReadHoldNoServerThread) {
   auto stub = v1::Sync::NewStub(grpc::CreateChannel(
       "127.0.0.1:" + std::to_string((*started)->port()), grpc::InsecureChannelCredentials()));
 
-  // A feed several times gRPC's 64 KiB flow-control window: another tablet's registrations.
   constexpr int kRegistrations = 6000;
-  Tablet source = server.EnrolTablet("ENT", "ENT source");
-  for (int i = 0; i < kRegistrations; ++i) {
-    core::BeneficiaryInput b;
-    b.doc_number = "P" + std::to_string(1'000'000 + i);
-    b.full_name = "Beneficiary " + std::to_string(i);
-    b.household_size = 2;
-    ASSERT_TRUE(source.store->RegisterBeneficiary(b).ok());
-  }
-  for (int pushed = 0; pushed < kRegistrations + 1;) {  // and the source's stock receipt
-    auto ack = server.logic().Push(source.token,
-                                   NextPushBatch(*source.store, 1000, server.clock().now()));
-    ASSERT_TRUE(ack.ok()) << ack.status().ToString();
-    ASSERT_TRUE(source.store->AcknowledgeUpload(static_cast<int64_t>(ack->acked_seq())).ok());
-    pushed = static_cast<int>(ack->acked_seq());
-  }
+  PushRegistrations(server, kRegistrations);
 
   constexpr int kStreams = 8;  // twice the threads
   std::vector<Tablet> tablets;
@@ -448,6 +453,71 @@ TEST(ServerThreadLimitTest, PullsThatTheTabletsDoNotReadHoldNoServerThread) {
     EXPECT_EQ(received[i], received[0]) << i;
   }
   EXPECT_GT(received[0], kRegistrations);
+}
+
+// Each open pull holds a batch while its tablet takes it: how many may be open is bounded, per
+// tablet and in all, and a pull refused for it gets RESOURCE_EXHAUSTED.
+TEST(ServerThreadLimitTest, PullsBeyondTheLimitsAreResourceExhaustedUntilOneEnds) {
+  TestServer server;
+  server.LoadMasterData();
+  sync::ServerConfig config;
+  config.max_pulls_per_device = 1;
+  config.max_pulls = 2;
+  auto started = sync::GrpcServer::Start(&server.logic(), config);
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  auto stub = v1::Sync::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string((*started)->port()), grpc::InsecureChannelCredentials()));
+  PushRegistrations(server, 6000);
+  Tablet a = server.EnrolTablet("ENT", "ENT tablet A");
+  Tablet b = server.EnrolTablet("ENT", "ENT tablet B");
+  Tablet c = server.EnrolTablet("ENT", "ENT tablet C");
+
+  struct OpenPull {
+    std::unique_ptr<grpc::ClientContext> context;
+    std::unique_ptr<grpc::ClientReader<v1::PullBatch>> reader;
+    int64_t received = 0;
+  };
+  // Opens a pull and takes its first batch; the tablet then stops reading.
+  auto open = [&](const Tablet& t, OpenPull* out) {
+    v1::PullRequest request;
+    request.set_batch_size(1000);
+    request.set_feed_epoch(server.logic().GetStatus(t.token, {})->feed_epoch());
+    out->context = CallContext(t.token);
+    out->reader = stub->Pull(out->context.get(), request);
+    v1::PullBatch batch;
+    if (!out->reader->Read(&batch)) return out->reader->Finish();
+    out->received += batch.records().changes_size();
+    return grpc::Status::OK;
+  };
+  auto drain = [](OpenPull* pull) {
+    v1::PullBatch batch;
+    while (pull->reader->Read(&batch)) pull->received += batch.records().changes_size();
+    return pull->reader->Finish();
+  };
+  OpenPull a1, a2, b1, c1, c2;
+  ASSERT_TRUE(open(a, &a1).ok());
+  grpc::Status second = open(a, &a2);  // past the limit per tablet
+  EXPECT_EQ(second.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(second.error_message(), HasSubstr("at most 1 per tablet and 2 in all"));
+  ASSERT_TRUE(open(b, &b1).ok());
+  EXPECT_EQ(open(c, &c1).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);  // in all
+
+  ASSERT_TRUE(drain(&a1).ok());
+  // a's pull has ended. The server uncounts it once it has let go of it, just after the tablet
+  // hears the end: a bounded wait.
+  grpc::Status again;
+  for (int i = 0; i < 100; ++i) {
+    c2 = OpenPull{};
+    again = open(c, &c2);
+    if (again.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(again.ok()) << again.error_message();
+  ASSERT_TRUE(drain(&b1).ok());
+  ASSERT_TRUE(drain(&c2).ok());
+  EXPECT_GT(a1.received, 6000);
+  EXPECT_EQ(b1.received, a1.received);
+  EXPECT_EQ(c2.received, a1.received);
 }
 
 // Each open push stream may hold a few decoded batches: how many may be open is bounded, per

@@ -29,13 +29,17 @@ struct ServerConfig {
   int keepalive_timeout_ms = 20'000;
   // How often a tablet may ping without sending data before the server calls it abuse.
   int min_client_ping_interval_ms = 10'000;
-  // Threads for the calls other than Push; push streams hold none while they wait.
+  // Threads for the calls other than Push and Pull; those hold none while they wait.
   int max_threads = 64;
   // Push streams open at once, per device and in all. A tablet needs one, and another while the
   // server has not yet noticed that a cut one is gone (keepalive); each open stream may hold a
   // few decoded batches. Beyond either: RESOURCE_EXHAUSTED, and the tablet tries again later.
   int max_push_streams_per_device = 4;
   int max_push_streams = 1024;
+  // Pulls open at once, per device and in all, likewise: each holds one batch of up to 1,000
+  // changes while its tablet takes it.
+  int max_pulls_per_device = 4;
+  int max_pulls = 1024;
 };
 
 class GrpcServer {

@@ -20,18 +20,24 @@ namespace kitsync::sync {
 // The bearer token of a call; empty when it carries none.
 std::string CallToken(const grpc::ServerContextBase& context);
 
-// How many push streams may be open at once, per device and in all.
-class PushStreamLimits {
+// How many calls of one kind (push streams, pulls) may be open at once, per device and in all:
+// each may hold decoded batches while it waits for its tablet.
+class StreamLimits {
  public:
-  PushStreamLimits(int per_device, int total) : per_device_(per_device), total_(total) {}
+  // `what` names the calls in the refusal ("push streams").
+  StreamLimits(std::string what, int per_device, int total)
+      : what_(std::move(what)), per_device_(per_device), total_(total) {}
 
   // Counts a stream of `device_id` open; false, counting nothing, when that would pass a limit.
   bool Open(const std::string& device_id);
   void Close(const std::string& device_id);
+  // The status of a call that Open refused.
+  grpc::Status Refusal() const;
   int per_device() const { return per_device_; }
   int total() const { return total_; }
 
  private:
+  const std::string what_;
   const int per_device_;
   const int total_;
   std::mutex mu_;
@@ -42,7 +48,9 @@ class PushStreamLimits {
 class SyncService final
     : public v1::Sync::WithCallbackMethod_Push<v1::Sync::WithCallbackMethod_Pull<v1::Sync::Service>> {
  public:
-  SyncService(ServerLogic* logic, int max_push_streams_per_device, int max_push_streams);
+  // Push streams and pulls open at once: ServerConfig's limits.
+  SyncService(ServerLogic* logic, int max_push_streams_per_device, int max_push_streams,
+              int max_pulls_per_device, int max_pulls);
   // Waits for the store work still queued (calls that ended while their batch was applied).
   ~SyncService() override;
   // The same, for a server whose calls have all ended: a batch being applied when its call was
@@ -65,7 +73,8 @@ class SyncService final
  private:
   ServerLogic* logic_;
   // Before the workers: their last tasks close the streams they count.
-  PushStreamLimits push_limits_;
+  StreamLimits push_limits_;
+  StreamLimits pull_limits_;
   // Where pushed batches are applied and pulled ones read: the store takes one call at a time,
   // so a few threads serve every stream.
   boost::asio::thread_pool store_workers_;
