@@ -1,7 +1,5 @@
 #include "server_pull_reactor.h"
 
-#include <boost/asio/post.hpp>
-
 #include "kitsync/sync/grpc_status.h"
 
 namespace kitsync::sync {
@@ -24,16 +22,7 @@ PullReactor::~PullReactor() {
 }
 
 void PullReactor::ReadNextLocked() {
-  ++tasks_;
-  boost::asio::post(workers_, [this] {
-    ReadNext();
-    bool last;
-    {
-      Lock lock(mu_);
-      last = --tasks_ == 0 && done_;
-    }
-    if (last) delete this;
-  });
+  PostLocked(workers_.get_executor(), [this] { ReadNext(); });
 }
 
 void PullReactor::ReadNext() {
@@ -49,17 +38,13 @@ void PullReactor::ReadNext() {
   }
   if (counted_device_.empty()) {
     // The first read: the call counts against its device's pulls once the credential holds.
-    auto device = logic_->AuthenticateDevice(token_);
-    Lock lock(mu_);
+    auto device = limits_.Admit(*logic_, token_);
     if (!device.ok()) {
+      Lock lock(mu_);
       FinishLocked(ToGrpc(device.status()));
       return;
     }
-    if (!limits_.Open(device->device_id)) {
-      FinishLocked(limits_.Refusal());
-      return;
-    }
-    counted_device_ = device->device_id;
+    counted_device_ = std::move(device).value();
   }
   // The store read runs without the lock, so a cancellation is taken in meanwhile.
   auto batch = logic_->Pull(token_, request);
@@ -95,15 +80,7 @@ void PullReactor::OnCancel() {
   cancelled_ = true;
 }
 
-void PullReactor::OnDone() {
-  bool last;
-  {
-    Lock lock(mu_);
-    done_ = true;
-    last = tasks_ == 0;
-  }
-  if (last) delete this;
-}
+void PullReactor::OnDone() { CallDone(); }
 
 void PullReactor::FinishLocked(const grpc::Status& status) {
   if (finished_) return;

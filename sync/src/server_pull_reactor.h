@@ -13,10 +13,12 @@
 #include "kitsync/sync/server_logic.h"
 #include "kitsync/sync/server_services.h"
 #include "kitsync/v1/sync.grpc.pb.h"
+#include "server_reactor_work.h"
 
 namespace kitsync::sync {
 
-class PullReactor final : public grpc::ServerWriteReactor<v1::PullBatch> {
+class PullReactor final : public grpc::ServerWriteReactor<v1::PullBatch>,
+                          public ReactorWork<PullReactor> {
  public:
   // Streams batches from `request`'s cursor until nothing remains for the device, or
   // `max_batches` were written (the tablet then calls again); counted in `limits` while open.
@@ -30,8 +32,6 @@ class PullReactor final : public grpc::ServerWriteReactor<v1::PullBatch> {
   void OnDone() override;
 
  private:
-  using Lock = std::lock_guard<std::mutex>;
-
   void ReadNextLocked();  // posts the store read of the next batch
   void ReadNext();        // on a worker
   void FinishLocked(const grpc::Status& status);
@@ -42,15 +42,12 @@ class PullReactor final : public grpc::ServerWriteReactor<v1::PullBatch> {
   const std::string token_;
   const int max_batches_;
 
-  std::mutex mu_;
   v1::PullRequest next_;  // the request for the next batch
   v1::PullBatch batch_;   // the batch being written
   int written_ = 0;
   std::string counted_device_;  // the device whose open pulls count this one; empty: none
-  int tasks_ = 0;  // posted to the workers and not yet run to the end
   bool cancelled_ = false;
   bool finished_ = false;
-  bool done_ = false;
 };
 
 }  // namespace kitsync::sync

@@ -28,31 +28,14 @@ PushReactor::~PushReactor() {
   if (!counted_device_.empty()) limits_.Close(counted_device_);
 }
 
-void PushReactor::Post(std::function<void()> work) {
-  ++tasks_;
-  boost::asio::post(strand_, [this, work = std::move(work)] {
-    work();
-    bool last;
-    {
-      Lock lock(mu_);
-      last = --tasks_ == 0 && done_;
-    }
-    if (last) delete this;
-  });
-}
-
 void PushReactor::Authenticate() {
-  auto device = logic_->AuthenticateDevice(token_);
+  auto device = limits_.Admit(*logic_, token_);
   Lock lock(mu_);
   if (!device.ok()) {
     FinishLocked(ToGrpc(device.status()));
     return;
   }
-  if (!limits_.Open(device->device_id)) {
-    FinishLocked(limits_.Refusal());
-    return;
-  }
-  counted_device_ = device->device_id;
+  counted_device_ = std::move(device).value();
   ReadNextLocked();
 }
 
@@ -115,15 +98,7 @@ void PushReactor::OnCancel() {
   FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "push cancelled"));
 }
 
-void PushReactor::OnDone() {
-  bool last;
-  {
-    Lock lock(mu_);
-    done_ = true;
-    last = tasks_ == 0;
-  }
-  if (last) delete this;
-}
+void PushReactor::OnDone() { CallDone(); }
 
 void PushReactor::ReadNextLocked() {
   if (finished_ || refusal_ || tablet_closed_ || reading_ || unapplied_ >= kReadAhead) return;

@@ -20,10 +20,12 @@
 #include "kitsync/sync/server_logic.h"
 #include "kitsync/sync/server_services.h"
 #include "kitsync/v1/sync.grpc.pb.h"
+#include "server_reactor_work.h"
 
 namespace kitsync::sync {
 
-class PushReactor final : public grpc::ServerBidiReactor<v1::PushBatch, v1::PushAck> {
+class PushReactor final : public grpc::ServerBidiReactor<v1::PushBatch, v1::PushAck>,
+                          public ReactorWork<PushReactor> {
  public:
   // Deletes itself once the call is done and none of its work is left on `workers`.
   PushReactor(ServerLogic* logic, boost::asio::thread_pool& workers, StreamLimits& limits,
@@ -36,10 +38,8 @@ class PushReactor final : public grpc::ServerBidiReactor<v1::PushBatch, v1::Push
   void OnDone() override;
 
  private:
-  using Lock = std::lock_guard<std::mutex>;
-
   // Work on the strand: one at a time, in the order posted.
-  void Post(std::function<void()> work);  // with mu_ held
+  void Post(std::function<void()> work) { PostLocked(strand_, std::move(work)); }  // mu_ held
   void Authenticate();
   void Apply(PreparedPush& prepared);
 
@@ -59,8 +59,6 @@ class PushReactor final : public grpc::ServerBidiReactor<v1::PushBatch, v1::Push
   v1::PushBatch incoming_;
   std::string chain_from_;  // the tip hash of the last batch read
 
-  std::mutex mu_;
-  int tasks_ = 0;                 // posted to the strand and not yet run to the end
   int unapplied_ = 0;             // batches read and not yet applied
   bool reading_ = false;          // a read is outstanding
   bool tablet_closed_ = false;    // no batch will come any more
@@ -68,7 +66,6 @@ class PushReactor final : public grpc::ServerBidiReactor<v1::PushBatch, v1::Push
   bool writing_ = false;
   std::optional<grpc::Status> refusal_;  // ends the call once the acks before it are out
   bool finished_ = false;
-  bool done_ = false;
 };
 
 }  // namespace kitsync::sync

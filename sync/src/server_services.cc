@@ -34,16 +34,20 @@ std::string CallToken(const grpc::ServerContextBase& context) {
   return BearerToken(std::string_view(it->second.data(), it->second.size()));
 }
 
-bool StreamLimits::Open(const std::string& device_id) {
+core::Result<std::string> StreamLimits::Admit(ServerLogic& logic, const std::string& token) {
+  ASSIGN_OR_RETURN(Principal device, logic.AuthenticateDevice(token));
   std::lock_guard lock(mu_);
-  int& mine = open_[device_id];
+  int& mine = open_[device.device_id];
   if (mine >= per_device_ || open_total_ >= total_) {
-    if (mine == 0) open_.erase(device_id);
-    return false;
+    if (mine == 0) open_.erase(device.device_id);
+    return core::Status(core::Code::kResourceExhausted,
+                        "too many " + what_ + " open (at most " + std::to_string(per_device_) +
+                            " per tablet and " + std::to_string(total_) +
+                            " in all); the tablet tries again later");
   }
   ++mine;
   ++open_total_;
-  return true;
+  return device.device_id;
 }
 
 void StreamLimits::Close(const std::string& device_id) {
@@ -52,13 +56,6 @@ void StreamLimits::Close(const std::string& device_id) {
   if (it == open_.end()) return;
   if (--it->second == 0) open_.erase(it);
   --open_total_;
-}
-
-grpc::Status StreamLimits::Refusal() const {
-  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                      "too many " + what_ + " open (at most " + std::to_string(per_device_) +
-                          " per tablet and " + std::to_string(total_) +
-                          " in all); the tablet tries again later");
 }
 
 SyncService::SyncService(ServerLogic* logic, int max_push_streams_per_device,

@@ -343,6 +343,22 @@ TEST_F(ServerPushStreamTest, ShutdownEndsAnOpenPushStreamThatSendsNothing) {
   EXPECT_EQ(FeedChangesFrom(tablet_), 3);
 }
 
+// A gRPC server over `server` with `config`, and a Sync stub connected to it over loopback.
+struct Serving {
+  std::unique_ptr<sync::GrpcServer> grpc;
+  std::unique_ptr<v1::Sync::Stub> stub;  // null when the server did not start
+};
+Serving Serve(TestServer& server, const sync::ServerConfig& config) {
+  Serving out;
+  auto started = sync::GrpcServer::Start(&server.logic(), config);
+  EXPECT_TRUE(started.ok()) << started.status().ToString();
+  if (!started.ok()) return out;
+  out.grpc = std::move(started).value();
+  out.stub = v1::Sync::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(out.grpc->port()), grpc::InsecureChannelCredentials()));
+  return out;
+}
+
 // Tablets on slow links keep push streams open for minutes. Such a stream waits for the tablet
 // without holding one of the server's threads, so the other calls are still served.
 TEST(ServerThreadLimitTest, OpenPushStreamsHoldNoServerThread) {
@@ -350,11 +366,9 @@ TEST(ServerThreadLimitTest, OpenPushStreamsHoldNoServerThread) {
   server.LoadMasterData();
   sync::ServerConfig config;
   config.max_threads = 4;
-  auto started = sync::GrpcServer::Start(&server.logic(), config);
-  ASSERT_TRUE(started.ok()) << started.status().ToString();
-  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string((*started)->port()),
-                                     grpc::InsecureChannelCredentials());
-  auto stub = v1::Sync::NewStub(channel);
+  Serving serving = Serve(server, config);
+  ASSERT_TRUE(serving.stub);
+  v1::Sync::Stub* stub = serving.stub.get();
 
   constexpr int kStreams = 8;  // twice the threads
   std::vector<Tablet> tablets;
@@ -415,10 +429,9 @@ TEST(ServerThreadLimitTest, PullsThatTheTabletsDoNotReadHoldNoServerThread) {
   server.LoadMasterData();
   sync::ServerConfig config;
   config.max_threads = 4;
-  auto started = sync::GrpcServer::Start(&server.logic(), config);
-  ASSERT_TRUE(started.ok()) << started.status().ToString();
-  auto stub = v1::Sync::NewStub(grpc::CreateChannel(
-      "127.0.0.1:" + std::to_string((*started)->port()), grpc::InsecureChannelCredentials()));
+  Serving serving = Serve(server, config);
+  ASSERT_TRUE(serving.stub);
+  v1::Sync::Stub* stub = serving.stub.get();
 
   constexpr int kRegistrations = 6000;
   PushRegistrations(server, kRegistrations);
@@ -463,10 +476,9 @@ TEST(ServerThreadLimitTest, PullsBeyondTheLimitsAreResourceExhaustedUntilOneEnds
   sync::ServerConfig config;
   config.max_pulls_per_device = 1;
   config.max_pulls = 2;
-  auto started = sync::GrpcServer::Start(&server.logic(), config);
-  ASSERT_TRUE(started.ok()) << started.status().ToString();
-  auto stub = v1::Sync::NewStub(grpc::CreateChannel(
-      "127.0.0.1:" + std::to_string((*started)->port()), grpc::InsecureChannelCredentials()));
+  Serving serving = Serve(server, config);
+  ASSERT_TRUE(serving.stub);
+  v1::Sync::Stub* stub = serving.stub.get();
   PushRegistrations(server, 6000);
   Tablet a = server.EnrolTablet("ENT", "ENT tablet A");
   Tablet b = server.EnrolTablet("ENT", "ENT tablet B");
@@ -528,10 +540,9 @@ TEST(ServerThreadLimitTest, PushStreamsBeyondTheLimitsAreResourceExhaustedUntilO
   sync::ServerConfig config;
   config.max_push_streams_per_device = 2;
   config.max_push_streams = 3;
-  auto started = sync::GrpcServer::Start(&server.logic(), config);
-  ASSERT_TRUE(started.ok()) << started.status().ToString();
-  auto stub = v1::Sync::NewStub(grpc::CreateChannel(
-      "127.0.0.1:" + std::to_string((*started)->port()), grpc::InsecureChannelCredentials()));
+  Serving serving = Serve(server, config);
+  ASSERT_TRUE(serving.stub);
+  v1::Sync::Stub* stub = serving.stub.get();
   Tablet a = server.EnrolTablet("ENT", "ENT tablet");
   Tablet b = server.EnrolTablet("NUN", "NUN tablet");
 

@@ -28,11 +28,11 @@ class StreamLimits {
   StreamLimits(std::string what, int per_device, int total)
       : what_(std::move(what)), per_device_(per_device), total_(total) {}
 
-  // Counts a stream of `device_id` open; false, counting nothing, when that would pass a limit.
-  bool Open(const std::string& device_id);
+  // Authenticates a call's device and counts the call open: the device's ID, or why the call
+  // must end (its credential refused; RESOURCE_EXHAUSTED, counting nothing, past a limit).
+  core::Result<std::string> Admit(ServerLogic& logic, const std::string& token);
+  // For each call Admit counted, once it has ended.
   void Close(const std::string& device_id);
-  // The status of a call that Open refused.
-  grpc::Status Refusal() const;
   int per_device() const { return per_device_; }
   int total() const { return total_; }
 
