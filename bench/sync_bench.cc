@@ -545,6 +545,10 @@ struct SetupResult {
   std::string server_dir;
   std::string tablet_path;
   std::string token_file;
+  // A second tablet of the post, enrolled before the day and never synced: after the timed
+  // sync it pulls everything the post's feed holds, as a replacement tablet would.
+  std::string second_tablet_path;
+  std::string second_token_file;
   int64_t beneficiaries = 0;
   int64_t receipts = 0;
   int64_t presynced_changes = 0;  // registrations and receipts, synced during setup
@@ -560,6 +564,8 @@ SetupResult Setup(const fs::path& scratch, int64_t handovers) {
   out.server_dir = (scratch / "server").string();
   out.tablet_path = (scratch / "tablet.db").string();
   out.token_file = (scratch / "device.token").string();
+  out.second_tablet_path = (scratch / "tablet-2.db").string();
+  out.second_token_file = (scratch / "device-2.token").string();
   const core::WallClock clock = core::SystemWallClock();
 
   // The server: data directory, master data, an enrolment code, the tablet's enrolment.
@@ -579,18 +585,34 @@ SetupResult Setup(const fs::path& scratch, int64_t handovers) {
     for (const auto& r : master.rounds) writer.Add(stamp, r);
     ValueOrThrow(logic.LoadMasterData(init.admin_token, request), "LoadMasterData");
   }
-  v1::CreateEnrollmentCodeRequest code_request;
-  code_request.set_post_code(std::string(kPostCode));
-  const auto code =
-      ValueOrThrow(logic.CreateEnrollmentCode(init.admin_token, code_request), "enrolment code");
-  v1::EnrollRequest enrol;
-  enrol.set_code(code.code());
-  enrol.set_device_name("bench-tablet-01");
-  const auto enrolled = ValueOrThrow(logic.Enroll(enrol), "Enroll");
+  auto enrol = [&](const std::string& name, const std::string& token_file) {
+    v1::CreateEnrollmentCodeRequest code_request;
+    code_request.set_post_code(std::string(kPostCode));
+    const auto code =
+        ValueOrThrow(logic.CreateEnrollmentCode(init.admin_token, code_request), "enrolment code");
+    v1::EnrollRequest request;
+    request.set_code(code.code());
+    request.set_device_name(name);
+    auto enrolled = ValueOrThrow(logic.Enroll(request), "Enroll");
+    WriteFileAtomically(token_file, enrolled.device_token());
+    fs::permissions(token_file, fs::perms::owner_read | fs::perms::owner_write);
+    return enrolled;
+  };
+  const auto enrolled = enrol("bench-tablet-01", out.token_file);
   const std::string device_id =
       ValueOrThrow(sync::UuidFromBytes(enrolled.device_id()), "device ID");
-  WriteFileAtomically(out.token_file, enrolled.device_token());
-  fs::permissions(out.token_file, fs::perms::owner_read | fs::perms::owner_write);
+  {
+    const auto second = enrol("bench-tablet-02", out.second_token_file);
+    const core::StoreOptions durable;
+    ValueOrThrow(core::Store::Create(
+                     out.second_tablet_path,
+                     core::TabletSetup{std::string(kPostCode), "bench-tablet-02",
+                                       second.programme_key(),
+                                       ValueOrThrow(sync::UuidFromBytes(second.device_id()),
+                                                    "device ID")},
+                     durable),
+                 "Store::Create (second tablet)");
+  }
 
   // The tablet. Setup writes 100k+ records and is not what is measured, so it runs with
   // durable=false; the sync client opens the store with durable=true.
@@ -1307,14 +1329,15 @@ int Run(const Options& opt) {
   std::fflush(stdout);
   const PipelineRun ideal_before = ideal("ideal-before");
   const std::string kitsync_port_file = scratch + "/kitsync-server.port";
-  auto sync_client_args = [&](const std::string& address, const std::string& result) {
+  auto sync_client_args = [&](const std::string& address, const std::string& result,
+                              bool second_tablet = false) {
     return std::vector<std::string>{"sync-client",
                                     "--tablet",
-                                    setup.tablet_path,
+                                    second_tablet ? setup.second_tablet_path : setup.tablet_path,
                                     "--address",
                                     address,
                                     "--token-file",
-                                    setup.token_file,
+                                    second_tablet ? setup.second_token_file : setup.token_file,
                                     "--result",
                                     result,
                                     "--batch-size",
@@ -1322,22 +1345,33 @@ int Run(const Options& opt) {
                                     "--in-flight",
                                     std::to_string(opt.in_flight)};
   };
-  // Diagnostic, once the sync's figures are taken: a second pass with nothing left to send, which
-  // costs what every pass costs whatever the backlog.
+  // Diagnostics, once the sync's figures are taken: a second pass with nothing left to send,
+  // which costs what every pass costs whatever the backlog; then the post's second tablet pulls
+  // the whole feed of its post (the registrations and the handovers just synced).
   double empty_pass_s = -1;
-  auto empty_pass = [&](int server_port) {
-    const std::string result = scratch + "/kitsync-empty-pass-result.json";
-    Child client(self, sync_client_args("127.0.0.1:" + std::to_string(server_port), result),
-                 scratch + "/kitsync-empty-pass-client.log");
-    if (client.Wait(std::chrono::duration<double>(opt.max_seconds)) != 0) return;
-    const json r = json::parse(ReadFile(result), nullptr, false);
-    if (r.is_object() && r.value("ok", false)) empty_pass_s = r.value("wall_s", -1.0);
+  json second_pull;
+  auto after_sync = [&](int server_port) {
+    const std::string address = "127.0.0.1:" + std::to_string(server_port);
+    auto run = [&](const std::string& name, bool second_tablet) {
+      const std::string result = scratch + "/" + name + "-result.json";
+      Child client(self, sync_client_args(address, result, second_tablet),
+                   scratch + "/" + name + "-client.log");
+      if (client.Wait(std::chrono::duration<double>(opt.max_seconds)) != 0) return json();
+      const json r = json::parse(ReadFile(result), nullptr, false);
+      return r.is_object() && r.value("ok", false) ? r : json();
+    };
+    const json empty = run("kitsync-empty-pass", false);
+    if (!empty.is_null()) empty_pass_s = empty.value("wall_s", -1.0);
+    second_pull = run("kitsync-second-tablet", true);
   };
   PipelineRun kitsync =
       RunPipeline("kitsync", scratch, opt.server_binary,
                   {"serve", "--data", setup.server_dir, "--listen", "127.0.0.1:0", "--port-file",
                    kitsync_port_file},
-                  sync_client_args, kitsync_port_file, opt.max_seconds, empty_pass);
+                  [&](const std::string& address, const std::string& result) {
+                    return sync_client_args(address, result);
+                  },
+                  kitsync_port_file, opt.max_seconds, after_sync);
   // Durable on both sides: the server holds every handover and the tablet's cursor says so.
   if (kitsync.ok) {
     DbPtr server = OpenDb(server_db, SQLITE_OPEN_READONLY);
@@ -1424,6 +1458,18 @@ int Run(const Options& opt) {
         c.value("source_s", 0.0) - first_batch_s, c.value("ack_handler_s", 0.0),
         c.value("pull_s", 0.0), empty_pass_s);
   }
+  if (!second_pull.is_null()) {
+    const double pull_s = second_pull.value("pull_s", 0.0);
+    const int64_t pulled = second_pull.value("pulled", int64_t{0});
+    std::printf(
+        "  (diag) the post's second tablet pulled its post's whole feed: %lld changes in %.2f s "
+        "(%.0f changes/s; pass %.2f s, client CPU %.2f s, peak %.1f MiB)\n",
+        static_cast<long long>(pulled), pull_s, pull_s > 0 ? pulled / pull_s : 0.0,
+        second_pull.value("wall_s", 0.0), second_pull.value("cpu_s", 0.0),
+        MiB(second_pull.value("peak_rss_kib", int64_t{0})));
+  } else {
+    std::printf("  (diag) the post's second tablet's pull did not finish\n");
+  }
   std::printf("  load average: %s at start, %s at end (2 vCPU shared)\n", load_start.c_str(),
               load_end.c_str());
   for (const PipelineRun* r :
@@ -1482,6 +1528,7 @@ int Run(const Options& opt) {
       {"wire_bytes_target", kBytesTarget},
       {"wire_bytes_met", bytes_per_handover <= kBytesTarget},
       {"empty_pass_seconds", round3(empty_pass_s)},
+      {"second_tablet_pull", second_pull},
       {"client_peak_rss_mib", round1(MiB(kitsync.client_peak_kib))},
       {"server_peak_rss_mib", round1(MiB(kitsync.server_peak_kib))},
   };

@@ -231,7 +231,8 @@ Result<v1::PushAck> ServerLogic::ApplyPreparedPush(const std::string& token,
   return ack;
 }
 
-Result<v1::PullBatch> ServerLogic::Pull(const std::string& token, const v1::PullRequest& request) {
+Result<v1::PullBatch> ServerLogic::Pull(const std::string& token, const v1::PullRequest& request,
+                                        std::optional<int64_t> remaining_after) {
   ASSIGN_OR_RETURN(Principal device, AuthenticateDevice(token));
   if (request.cursor() > kMaxCounter) {
     return Status::InvalidArgument("cursor " + std::to_string(request.cursor()) +
@@ -246,7 +247,8 @@ Result<v1::PullBatch> ServerLogic::Pull(const std::string& token, const v1::Pull
     LogOutcome("pull", &device, epoch);
     return epoch;
   }
-  auto page = store_->ReadFeed(device, static_cast<int64_t>(request.cursor()), size);
+  auto page =
+      store_->ReadFeed(device, static_cast<int64_t>(request.cursor()), size, remaining_after);
   if (!page.ok()) {
     LogOutcome("pull", &device, page.status());
     return page.status();

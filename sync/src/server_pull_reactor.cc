@@ -27,6 +27,7 @@ void PullReactor::ReadNextLocked() {
 
 void PullReactor::ReadNext() {
   v1::PullRequest request;
+  std::optional<int64_t> remaining_after;
   {
     Lock lock(mu_);
     if (finished_) return;
@@ -35,6 +36,7 @@ void PullReactor::ReadNext() {
       return;
     }
     request = next_;
+    remaining_after = remaining_after_;
   }
   if (counted_device_.empty()) {
     // The first read: the call counts against its device's pulls once the credential holds.
@@ -47,7 +49,7 @@ void PullReactor::ReadNext() {
     counted_device_ = std::move(device).value();
   }
   // The store read runs without the lock, so a cancellation is taken in meanwhile.
-  auto batch = logic_->Pull(token_, request);
+  auto batch = logic_->Pull(token_, request, remaining_after);
   Lock lock(mu_);
   if (finished_) return;
   if (!batch.ok()) {
@@ -71,6 +73,7 @@ void PullReactor::OnWriteDone(bool ok) {
     return;
   }
   next_.set_cursor(batch_.cursor());
+  remaining_after_ = static_cast<int64_t>(batch_.remaining());
   ReadNextLocked();
 }
 

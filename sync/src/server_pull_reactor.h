@@ -7,7 +7,9 @@
 #include <grpcpp/grpcpp.h>
 
 #include <boost/asio/thread_pool.hpp>
+#include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "kitsync/sync/server_logic.h"
@@ -43,6 +45,8 @@ class PullReactor final : public grpc::ServerWriteReactor<v1::PullBatch>,
   const int max_batches_;
 
   v1::PullRequest next_;  // the request for the next batch
+  // What the batch before said remained, so the store need not count it again (ReadFeed).
+  std::optional<int64_t> remaining_after_;
   v1::PullBatch batch_;   // the batch being written
   int written_ = 0;
   std::string counted_device_;  // the device whose open pulls count this one; empty: none

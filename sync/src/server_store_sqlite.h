@@ -98,7 +98,8 @@ class SqliteServerStore final : public ServerStore {
                             int64_t now_ms) override;
 
   core::Result<PushOutcome> ApplyPush(const Principal& device, const PushInput& input) override;
-  core::Result<FeedPage> ReadFeed(const Principal& device, int64_t after, int64_t limit) override;
+  core::Result<FeedPage> ReadFeed(const Principal& device, int64_t after, int64_t limit,
+                                  std::optional<int64_t> remaining_after) override;
   // The channels `device` pulls: its post, master data, other posts' served summaries.
   core::Result<std::vector<std::string>> ChannelsOf(const Principal& device);
   core::Result<DeviceCursor> GetCursor(const Principal& device) override;

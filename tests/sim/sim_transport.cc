@@ -1,6 +1,7 @@
 #include "sim_transport.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "kitsync/sync/client_read_ahead.h"
 
@@ -79,9 +80,10 @@ void SimTransport::DeliverSomeInFlight(const std::deque<v1::PushBatch>& in_fligh
 core::Status SimTransport::Pull(const v1::PullRequest& request, const PullHandler& on_batch) {
   DeliverSomeLateMessages();
   v1::PullRequest next = OverTheWire(request);
+  std::optional<int64_t> remaining;  // as the batch before said, within this stream
   for (int round = 0; round < 10'000; ++round) {
     if (Chance(faults_.lose_request)) return Lost("pull request lost");
-    auto batch = server_.Pull(token_, next);
+    auto batch = server_.Pull(token_, next, remaining);
     if (!batch.ok()) return batch.status();
     if (Chance(faults_.lose_reply)) return Lost("pulled batch lost on the way");
     const v1::PullBatch received = OverTheWire(*batch);
@@ -90,6 +92,7 @@ core::Status SimTransport::Pull(const v1::PullRequest& request, const PullHandle
     if (batch->remaining() == 0) return core::Status::Ok();
     if (Chance(faults_.cut)) return Lost("pull stream cut");
     next.set_cursor(batch->cursor());
+    remaining = static_cast<int64_t>(batch->remaining());
   }
   return core::Status::Internal("pull did not finish in 10000 batches");
 }

@@ -92,7 +92,7 @@ TEST_F(ServerMigrationTest, ConflictsInFactsFromBeforeTheUpgradeAreRecordedWhenI
   ASSERT_TRUE(ent.ok());
   auto cursor = (*store)->GetCursor(*ent);
   ASSERT_TRUE(cursor.ok());
-  auto page = (*store)->ReadFeed(*ent, 0, 1000);
+  auto page = (*store)->ReadFeed(*ent, 0, 1000, std::nullopt);
   ASSERT_TRUE(page.ok()) << page.status().ToString();
   int summaries = 0;
   for (const core::RemoteChange& change : page->changes) {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <limits>
+#include <optional>
 
 #include "kitsync/core/canonical.h"
 #include "kitsync/core/change_log.h"
@@ -667,6 +668,80 @@ TEST_F(ServerPushTest, PullPagesFollowTheCursorAndCountWhatRemains) {
   auto beyond = logic().Pull(b_.token, request);
   ASSERT_FALSE(beyond.ok());
   EXPECT_EQ(beyond.status().code(), core::Code::kOutOfRange);
+}
+
+// Within one pull a page is given what the page before said remained (as the gRPC stream does),
+// and works out its own from it instead of counting the feed again: the figures must be the
+// ones a count gives.
+TEST_F(ServerPushTest, APullGivenWhatRemainedReportsWhatACountWould) {
+  // Two pushes: one feed entry holds the first's three handovers, so entries are not changes.
+  for (const char* doc : {"A1000001", "A1000002", "A1000003"}) RecordHandover(a_, doc);
+  ASSERT_TRUE(logic().Push(a_.token, NextPushBatch(*a_.store, 100, now())).ok());
+  RecordHandover(a_, "A1000004");
+  ASSERT_TRUE(logic().Push(a_.token, NextPushBatch(*a_.store, 100, now())).ok());
+  v1::PullRequest request;
+  request.set_batch_size(2);
+  auto counted = logic().Pull(b_.token, request);  // counts: nothing carried forward
+  ASSERT_TRUE(counted.ok()) << counted.status().ToString();
+  const uint64_t total =
+      static_cast<uint64_t>(counted->records().changes_size()) + counted->remaining();
+  uint64_t received = 0;
+  std::optional<int64_t> remaining;
+  int pages = 0;
+  for (; pages < 20; ++pages) {
+    auto batch = logic().Pull(b_.token, request, remaining);
+    ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+    received += static_cast<uint64_t>(batch->records().changes_size());
+    EXPECT_EQ(batch->remaining(), total - received) << "page " << pages;
+    ASSERT_TRUE(ApplyPullBatch(*b_.store, *batch).ok());
+    if (batch->remaining() == 0) break;
+    request.set_cursor(batch->cursor());
+    remaining = static_cast<int64_t>(batch->remaining());
+  }
+  EXPECT_EQ(received, total);
+  EXPECT_GT(pages, 4);
+}
+
+// What another tablet pushes while a pull goes on was not in the count the pull carries
+// forward: the pull must not end before it has sent those changes too.
+TEST_F(ServerPushTest, ChangesPushedWhileAPullGoesOnAreSentBeforeItEnds) {
+  RecordHandover(a_, "A1000001");
+  ASSERT_TRUE(logic().Push(a_.token, NextPushBatch(*a_.store, 100, now())).ok());
+  v1::PullRequest request;
+  request.set_batch_size(3);
+  auto first = logic().Pull(b_.token, request);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_GT(first->remaining(), 0u);
+  ASSERT_TRUE(ApplyPullBatch(*b_.store, *first).ok());
+
+  for (const char* doc : {"A1000002", "A1000003", "A1000004"}) RecordHandover(a_, doc);
+  ASSERT_TRUE(logic().Push(a_.token, NextPushBatch(*a_.store, 100, now())).ok());
+
+  request.set_cursor(first->cursor());
+  std::optional<int64_t> remaining = static_cast<int64_t>(first->remaining());
+  // Each page's figure and how many changes had arrived by then: a figure may fall short of
+  // what the feed holds (changes added since the count), never exceed it.
+  std::vector<std::pair<uint64_t, uint64_t>> pages;
+  uint64_t received = static_cast<uint64_t>(first->records().changes_size());
+  bool ended = false;
+  for (int i = 0; i < 20 && !ended; ++i) {
+    auto batch = logic().Pull(b_.token, request, remaining);
+    ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+    ASSERT_TRUE(ApplyPullBatch(*b_.store, *batch).ok());
+    received += static_cast<uint64_t>(batch->records().changes_size());
+    pages.emplace_back(batch->remaining(), received);
+    ended = batch->remaining() == 0;
+    request.set_cursor(batch->cursor());
+    remaining = static_cast<int64_t>(batch->remaining());
+  }
+  ASSERT_TRUE(ended);
+  for (const auto& [figure, by_then] : pages) EXPECT_LE(figure, received - by_then);
+  auto seen = b_.store->ListHandovers({});
+  ASSERT_TRUE(seen.ok()) << seen.status().ToString();
+  EXPECT_EQ(seen->size(), 4u);
+  auto again = logic().Pull(b_.token, request);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->records().changes_size(), 0);
 }
 
 // A handover's feed entry refers to its row: what another tablet of the post pulls is rebuilt

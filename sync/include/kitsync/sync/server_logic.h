@@ -66,8 +66,10 @@ class ServerLogic {
   // worked out from it only when it is the hash the store holds, and otherwise hashes again.
   PreparedPush PreparePush(const v1::PushBatch& batch, const std::string& chain_from) const;
   core::Result<v1::PushAck> ApplyPreparedPush(const std::string& token, PreparedPush prepared);
-  // One batch of the feed; a transport streams batches until `remaining` is 0.
-  core::Result<v1::PullBatch> Pull(const std::string& token, const v1::PullRequest& request);
+  // One batch of the feed; a transport streams batches until `remaining` is 0, giving each
+  // request after the first the `remaining` of the batch before (ServerStore::ReadFeed).
+  core::Result<v1::PullBatch> Pull(const std::string& token, const v1::PullRequest& request,
+                                   std::optional<int64_t> remaining_after = std::nullopt);
   core::Result<v1::StatusResponse> GetStatus(const std::string& token,
                                              const v1::StatusRequest& request);
 

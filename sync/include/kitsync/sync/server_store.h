@@ -264,8 +264,11 @@ class ServerStore {
   virtual core::Result<PushOutcome> ApplyPush(const Principal& device, const PushInput& input) = 0;
   // The device's channels (its post, master data) after `after`, in server order, at most
   // `limit` changes. The device's own changes are left out: it holds them already.
-  virtual core::Result<FeedPage> ReadFeed(const Principal& device, int64_t after,
-                                          int64_t limit) = 0;
+  // `remaining_after` is the `remaining` of the page before, read by the same pull (ending at
+  // `after`), if any: the page's own `remaining` is then worked out from it instead of counted
+  // again over everything the device has yet to pull.
+  virtual core::Result<FeedPage> ReadFeed(const Principal& device, int64_t after, int64_t limit,
+                                          std::optional<int64_t> remaining_after) = 0;
   virtual core::Result<DeviceCursor> GetCursor(const Principal& device) = 0;
 
   // --- the centre
