@@ -111,17 +111,22 @@ Status SqliteServerStore::AddFeedEntry(const FeedRow& row,
     return Status::Ok();
   }
   if (row.entity == kHandoversEntity) {
-    size_t at = 0;
-    while (at <= row.payload.size()) {
-      size_t end = row.payload.find('\n', at);
-      if (end == std::string::npos) end = row.payload.size();
-      const std::string id = row.payload.substr(at, end - at);
-      auto handover = HeldHandover(id);
-      if (!handover.ok()) return damaged(handover.status());
-      if (!*handover) return damaged(Status::NotFound("handover " + id + " is not held"));
-      const core::Hlc hlc = (*handover)->hlc;
-      changes.push_back({hlc, std::move(**handover)});
+    std::vector<std::string_view> ids;
+    const std::string_view payload = row.payload;
+    for (size_t at = 0; at <= payload.size();) {
+      const size_t end = std::min(payload.find('\n', at), payload.size());
+      ids.push_back(payload.substr(at, end - at));
       at = end + 1;
+    }
+    auto handovers = HeldHandovers(ids);
+    if (!handovers.ok()) return damaged(handovers.status());
+    for (size_t i = 0; i < ids.size(); ++i) {
+      std::optional<core::Handover>& h = (*handovers)[i];
+      if (!h) {
+        return damaged(Status::NotFound("handover " + std::string(ids[i]) + " is not held"));
+      }
+      const core::Hlc hlc = h->hlc;
+      changes.push_back({hlc, std::move(*h)});
     }
     return Status::Ok();
   }

@@ -102,8 +102,7 @@ Result<core::Handover> HandoverFromRow(const Statement& row, int first) {
 }
 
 // What a handover held under a pushed ID encodes to, for comparing it with the pushed one.
-Result<std::string> HeldPayload(const Statement& row, int first) {
-  ASSIGN_OR_RETURN(core::Handover held, HandoverFromRow(row, first));
+Result<std::string> HeldPayload(core::Handover held) {
   ASSIGN_OR_RETURN(core::LoggedForm form, core::ToLoggedForm(core::Record(std::move(held))));
   return std::move(form.payload);
 }
@@ -279,22 +278,14 @@ Status SqliteServerStore::LookUpBatch(const std::vector<core::RemoteChange>& cha
   out.held_known =
       std::adjacent_find(handover_ids.begin(), handover_ids.end()) == handover_ids.end();
   if (out.held_known) {
-    ASSIGN_OR_RETURN(Statement * held,
-                     db_->Cached("SELECT " KITSYNC_SERVER_HANDOVER_COLUMNS
-                                 " FROM json_each(?1) j CROSS JOIN handovers h ON h.id = j.value"));
-    const std::string ids = JsonIdArray(handover_ids);
-    held->BindView(1, ids);
-    while (true) {
-      ASSIGN_OR_RETURN(bool row, held->Step());
-      if (!row) break;
-      auto payload = HeldPayload(*held, 0);
-      if (!payload.ok()) {
-        held->Reset();
-        return payload.status();
-      }
-      out.held.emplace(held->Text(0), std::move(payload).value());
+    ASSIGN_OR_RETURN(std::vector<std::optional<core::Handover>> held,
+                     HeldHandovers(handover_ids));
+    for (std::optional<core::Handover>& h : held) {
+      if (!h) continue;
+      std::string id = h->id;
+      ASSIGN_OR_RETURN(std::string payload, HeldPayload(std::move(*h)));
+      out.held.emplace(std::move(id), std::move(payload));
     }
-    held->Reset();
   }
   std::sort(beneficiary_ids.begin(), beneficiary_ids.end());
   beneficiary_ids.erase(std::unique(beneficiary_ids.begin(), beneficiary_ids.end()),
@@ -339,6 +330,30 @@ Result<std::optional<core::Handover>> SqliteServerStore::HeldHandover(const std:
       return handover.status();
     }
     out = std::move(handover).value();
+  }
+  stmt->Reset();
+  return out;
+}
+
+Result<std::vector<std::optional<core::Handover>>> SqliteServerStore::HeldHandovers(
+    const std::vector<std::string_view>& ids) {
+  ASSIGN_OR_RETURN(Statement * stmt,
+                   db_->Cached("SELECT j.key, " KITSYNC_SERVER_HANDOVER_COLUMNS
+                               " FROM json_each(?1) j CROSS JOIN handovers h ON h.id = j.value"));
+  const std::string array = JsonIdArray(ids);
+  stmt->BindView(1, array);
+  std::vector<std::optional<core::Handover>> out(ids.size());
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt->Step());
+    if (!row) break;
+    const int64_t at = stmt->Int(0);
+    auto handover = HandoverFromRow(*stmt, 1);
+    if (!handover.ok() || at < 0 || static_cast<size_t>(at) >= out.size()) {
+      stmt->Reset();
+      return handover.ok() ? Status::Internal("json_each gave position " + std::to_string(at))
+                           : handover.status();
+    }
+    out[static_cast<size_t>(at)] = std::move(handover).value();
   }
   stmt->Reset();
   return out;

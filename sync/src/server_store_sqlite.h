@@ -138,6 +138,9 @@ class SqliteServerStore final : public ServerStore {
   core::Status AddFeedEntry(const FeedRow& row, std::vector<core::RemoteChange>& changes);
   // A handover as the server holds it, rebuilt from its row (its feed entry holds no copy).
   core::Result<std::optional<core::Handover>> HeldHandover(const std::string& id);
+  // The same for a run's IDs with one statement, each at its ID's position.
+  core::Result<std::vector<std::optional<core::Handover>>> HeldHandovers(
+      const std::vector<std::string_view>& ids);
 
   // Appends one record to the feed and returns its server sequence.
   core::Result<int64_t> AppendFeed(const std::string& channel, const core::LoggedForm& form,
