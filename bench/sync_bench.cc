@@ -1459,6 +1459,18 @@ int Run(const Options& opt) {
         c.value("pull_s", 0.0), empty_pass_s);
   }
   if (!second_pull.is_null()) {
+    // The second tablet must now hold every registration and handover of the post.
+    DbPtr second = OpenDb(setup.second_tablet_path, SQLITE_OPEN_READONLY);
+    const int64_t families = QueryInt(second.get(), "SELECT count(*) FROM beneficiaries");
+    const int64_t handed = QueryInt(second.get(), "SELECT count(*) FROM handovers");
+    second_pull["holds_beneficiaries"] = families;
+    second_pull["holds_handovers"] = handed;
+    if (families != setup.beneficiaries || handed != setup.handovers) {
+      std::printf("  (diag) INCOMPLETE: the post's second tablet holds %lld of %lld families and "
+                  "%lld of %lld handovers after its pull\n",
+                  static_cast<long long>(families), static_cast<long long>(setup.beneficiaries),
+                  static_cast<long long>(handed), static_cast<long long>(setup.handovers));
+    }
     const double pull_s = second_pull.value("pull_s", 0.0);
     const int64_t pulled = second_pull.value("pulled", int64_t{0});
     std::printf(
