@@ -18,6 +18,7 @@ PushReactor::PushReactor(ServerLogic* logic, boost::asio::thread_pool& workers,
     : logic_(logic),
       limits_(limits),
       token_(std::move(token)),
+      workers_(workers.get_executor()),
       strand_(boost::asio::make_strand(workers)) {
   // A bad credential fails the call before anything the tablet sends is read.
   Lock lock(mu_);
@@ -77,8 +78,14 @@ void PushReactor::Apply(PreparedPush& prepared) {
   }
   // A lost ack loses nothing: the tablet re-sends and the batch is recognised as held.
   acks_.push_back(std::move(ack).value());
-  WriteNextLocked();
-  ReadNextLocked();
+  // Starting a write or a read runs gRPC's transport work on the calling thread, and a read of
+  // a batch the tablet has already sent inflates it there. Both go to another worker, so that
+  // the strand goes straight on to the next batch: applying is the push's slowest stage.
+  PostLocked(workers_, [this] {
+    Lock lock(mu_);
+    WriteNextLocked();
+    ReadNextLocked();
+  });
 }
 
 void PushReactor::OnWriteDone(bool ok) {
@@ -109,7 +116,9 @@ void PushReactor::ReadNextLocked() {
 void PushReactor::WriteNextLocked() {
   if (finished_ || writing_ || acks_.empty()) return;
   writing_ = true;
-  StartWrite(&acks_.front());
+  // An ack is a dozen bytes, which gzip cannot shrink, and compressing one sets up and frees a
+  // deflate window each time on the thread that applies batches, the push's slowest stage.
+  StartWrite(&acks_.front(), grpc::WriteOptions().set_no_compression());
 }
 
 void PushReactor::EndIfDueLocked() {

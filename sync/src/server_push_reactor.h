@@ -53,6 +53,7 @@ class PushReactor final : public grpc::ServerBidiReactor<v1::PushBatch, v1::Push
   StreamLimits& limits_;
   const std::string token_;
   std::string counted_device_;  // the device whose open streams count this one; empty: none
+  boost::asio::thread_pool::executor_type workers_;  // gRPC calls made off the strand
   boost::asio::strand<boost::asio::thread_pool::executor_type> strand_;
 
   // Touched only between a StartRead and its OnReadDone, one at a time.
