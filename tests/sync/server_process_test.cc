@@ -225,6 +225,15 @@ TEST_F(ServerProcessTest, SigtermAndSigintShutDownCleanly) {
   EXPECT_TRUE(store.ok()) << store.status().ToString();
 }
 
+// The push's slowest stage allocates a lot; the server is built to do it through jemalloc, and a
+// build or a start that lost it would only show as a slower server.
+TEST_F(ServerProcessTest, ServesItsAllocationsThroughJemalloc) {
+  StartServer();
+  StopServer(SIGTERM);
+  EXPECT_THAT(ReadFileBytes(log_),
+              ::testing::ContainsRegex("event=listening .* allocator=jemalloc-[0-9]"));
+}
+
 TEST_F(ServerProcessTest, RefusesPlaintextOffLoopback) {
   RunResult refused =
       RunToCompletion(kServer, {"serve", "--data", data_, "--listen", "0.0.0.0:0"}, 60s);
