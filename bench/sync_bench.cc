@@ -1431,7 +1431,7 @@ int Run(const Options& opt) {
       "(target >= %.1f: %s)\n",
       ideal_rate, ratio, kRatioTarget, Verdict(ratio >= kRatioTarget).c_str());
   std::printf(
-      "  bytes on the wire per handover, client to server, as sent (gzip, HTTP/2 framing "
+      "  bytes on the wire per handover, client to server, as sent (compressed, HTTP/2 framing "
       "included): %.1f B (target <= %.0f: %s); protobuf before compression %.1f B\n",
       bytes_per_handover, kBytesTarget, Verdict(bytes_per_handover <= kBytesTarget).c_str(),
       protobuf_per_handover);

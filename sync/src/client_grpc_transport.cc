@@ -8,6 +8,8 @@
 #include <thread>
 
 #include "kitsync/sync/grpc_status.h"
+#include "kitsync/sync/wire.h"
+#include "kitsync/sync/wire_zstd.h"
 
 namespace kitsync::sync {
 namespace {
@@ -267,9 +269,15 @@ core::Status GrpcTransport::Push(const BatchSource& next, const AckHandler& on_a
 
   core::Status source_error;
   std::optional<v1::PushBatch> batch = std::move(first);
+  const bool zstd = server_reads_zstd_.load();
   while (window.WaitForRoom()) {
     window.Sending(LastSeq(*batch));
-    if (!stream->Write(*batch)) break;
+    grpc::WriteOptions write;
+    if (zstd) {
+      PackRecords(*batch);
+      write.set_no_compression();
+    }
+    if (!stream->Write(*batch, write)) break;
     auto more = take();
     if (!more.ok()) {
       source_error = more.status();
@@ -311,7 +319,11 @@ core::Status GrpcTransport::Pull(const v1::PullRequest& request, const PullHandl
   v1::PullBatch batch;
   while (reader->Read(&batch)) {
     if (!handler_error.ok()) continue;  // draining after TryCancel
-    handler_error = on_batch(batch);
+    const core::Status unpacked = UnpackRecords(batch);
+    handler_error = unpacked.ok() ? on_batch(batch)
+                                  : core::Status(unpacked.code(), "download: the server sent a "
+                                                                  "batch that cannot be read: " +
+                                                                      unpacked.message());
     if (!handler_error.ok()) context.TryCancel();
   }
   const grpc::Status status = reader->Finish();
@@ -337,6 +349,7 @@ core::Result<v1::StatusResponse> GrpcTransport::GetStatus() {
   const grpc::Status status = stub_->GetStatus(&context, v1::StatusRequest(), &response);
   if (!status.ok()) return CallError("server status", status);
   feed_head_.store(response.feed_head());
+  server_reads_zstd_.store(ReadWireFeatures(response.wire_features()).zstd_records);
   return response;
 }
 

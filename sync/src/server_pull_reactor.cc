@@ -1,6 +1,8 @@
 #include "server_pull_reactor.h"
 
 #include "kitsync/sync/grpc_status.h"
+#include "kitsync/sync/wire.h"
+#include "kitsync/sync/wire_zstd.h"
 
 namespace kitsync::sync {
 
@@ -12,6 +14,7 @@ PullReactor::PullReactor(ServerLogic* logic, boost::asio::thread_pool& workers,
       limits_(limits),
       token_(std::move(token)),
       max_batches_(max_batches),
+      zstd_(ReadWireFeatures(request.wire_features()).zstd_records),
       next_(std::move(request)) {
   Lock lock(mu_);
   ReadNextLocked();
@@ -50,6 +53,12 @@ void PullReactor::ReadNext() {
   }
   // The store read runs without the lock, so a cancellation is taken in meanwhile.
   auto batch = logic_->Pull(token_, request, remaining_after);
+  // Compressed here, off the lock, rather than by gRPC on whichever thread writes.
+  int changes = 0;
+  if (batch.ok()) {
+    changes = batch->records().changes_size();
+    if (zstd_) PackRecords(*batch);
+  }
   Lock lock(mu_);
   if (finished_) return;
   if (!batch.ok()) {
@@ -57,7 +66,10 @@ void PullReactor::ReadNext() {
     return;
   }
   batch_ = std::move(batch).value();
-  StartWrite(&batch_);
+  batch_changes_ = changes;
+  grpc::WriteOptions write;
+  if (!batch_.records_zstd().empty()) write.set_no_compression();
+  StartWrite(&batch_, write);
 }
 
 void PullReactor::OnWriteDone(bool ok) {
@@ -67,7 +79,7 @@ void PullReactor::OnWriteDone(bool ok) {
     return;
   }
   ++written_;
-  if (batch_.remaining() == 0 || batch_.records().changes_size() == 0 ||
+  if (batch_.remaining() == 0 || batch_changes_ == 0 ||
       written_ >= max_batches_) {
     FinishLocked(grpc::Status::OK);
     return;

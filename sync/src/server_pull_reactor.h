@@ -43,11 +43,13 @@ class PullReactor final : public grpc::ServerWriteReactor<v1::PullBatch>,
   StreamLimits& limits_;
   const std::string token_;
   const int max_batches_;
+  const bool zstd_;  // the tablet reads records_zstd (PullRequest.wire_features)
 
   v1::PullRequest next_;  // the request for the next batch
   // What the batch before said remained, so the store need not count it again (ReadFeed).
   std::optional<int64_t> remaining_after_;
-  v1::PullBatch batch_;   // the batch being written
+  v1::PullBatch batch_;    // the batch being written
+  int batch_changes_ = 0;  // its changes, which records_zstd no longer shows
   int written_ = 0;
   std::string counted_device_;  // the device whose open pulls count this one; empty: none
   bool cancelled_ = false;

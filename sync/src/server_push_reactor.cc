@@ -3,6 +3,7 @@
 #include <boost/asio/post.hpp>
 
 #include "kitsync/sync/grpc_status.h"
+#include "kitsync/sync/wire_zstd.h"
 
 namespace kitsync::sync {
 namespace {
@@ -49,7 +50,13 @@ void PushReactor::OnReadDone(bool ok) {
     return;
   }
   // No read is outstanding, so incoming_ and chain_from_ are this thread's alone.
-  auto prepared = std::make_shared<PreparedPush>(logic_->PreparePush(incoming_, chain_from_));
+  auto prepared = std::make_shared<PreparedPush>();
+  if (core::Status unpacked = UnpackRecords(incoming_); unpacked.ok()) {
+    *prepared = logic_->PreparePush(incoming_, chain_from_);
+  } else {
+    prepared->refused = std::move(unpacked);
+    prepared->first_seq = incoming_.first_seq();
+  }
   if (incoming_.records().changes_size() > 0) chain_from_ = incoming_.tip_hash();
   Lock lock(mu_);
   reading_ = false;

@@ -4,6 +4,8 @@
 #include <thread>
 
 #include "kitsync/sync/server_auth.h"
+#include "kitsync/sync/wire.h"
+#include "kitsync/sync/wire_zstd.h"
 
 namespace kitsync::testing {
 
@@ -37,6 +39,12 @@ grpc::Status ScriptedSync::Push(grpc::ServerContext* context,
   while (stream->Read(&batch)) {
     ++batches_read_;
     if (!push_error.ok()) return push_error;
+    if (!batch.records_zstd().empty()) {
+      ++zstd_batches_read_;
+      if (!reads_zstd) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no zstd here");
+      const core::Status unpacked = sync::UnpackRecords(batch);
+      if (!unpacked.ok()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, unpacked.message());
+    }
     unacked.push_back(batch.first_seq() + batch.records().changes_size() - 1);
     if (unacked.size() > max_unacked_) max_unacked_ = unacked.size();
     if (unacked.size() >= ack_lag && !ack_front()) return grpc::Status::CANCELLED;
@@ -50,11 +58,17 @@ grpc::Status ScriptedSync::Push(grpc::ServerContext* context,
 grpc::Status ScriptedSync::Pull(grpc::ServerContext* context, const v1::PullRequest* request,
                                 grpc::ServerWriter<v1::PullBatch>* writer) {
   Observe(context);
+  const bool zstd = reads_zstd && sync::ReadWireFeatures(request->wire_features()).zstd_records;
   for (int i = 1; i <= pull_batches; ++i) {
     if (context->IsCancelled()) return grpc::Status::CANCELLED;
     v1::PullBatch batch;
     batch.set_cursor(request->cursor() + static_cast<uint64_t>(i));
     batch.set_remaining(static_cast<uint64_t>(pull_batches - i));
+    if (zstd) {
+      batch.mutable_records()->add_changes()->set_hlc_delta(i);
+      sync::PackRecords(batch);
+      if (i == damaged_pull_batch) batch.mutable_records_zstd()->pop_back();
+    }
     if (!writer->Write(batch)) return grpc::Status::CANCELLED;
     ++pull_written_;
     std::this_thread::sleep_for(pull_gap);
@@ -68,6 +82,7 @@ grpc::Status ScriptedSync::GetStatus(grpc::ServerContext* context, const v1::Sta
   std::this_thread::sleep_for(status_delay);
   response->set_acked_seq(7);
   response->set_feed_head(42);
+  if (reads_zstd) response->add_wire_features(sync::kZstdRecordsFeature);
   return grpc::Status::OK;
 }
 

@@ -32,12 +32,17 @@ class ScriptedSync final : public v1::Sync::Service {
   int pull_batches = 3;
   std::chrono::milliseconds pull_gap{0};  // between pull batches
   std::chrono::milliseconds status_delay{0};
+  // GetStatus names "zstd-records"; pushed frames are inflated, and a pull that names it gets
+  // each batch (holding one change) as a frame.
+  bool reads_zstd = false;
+  int damaged_pull_batch = 0;  // this pulled batch's frame (1-based) is cut short; 0: none
 
   // Observations.
   std::string Authorization() const;
   size_t max_unacked() const { return max_unacked_; }
   int push_streams() const { return push_streams_; }
   int batches_read() const { return batches_read_; }
+  int zstd_batches_read() const { return zstd_batches_read_; }
   int pull_batches_written() const { return pull_written_; }
 
  private:
@@ -48,6 +53,7 @@ class ScriptedSync final : public v1::Sync::Service {
   std::atomic<size_t> max_unacked_{0};
   std::atomic<int> push_streams_{0};
   std::atomic<int> batches_read_{0};
+  std::atomic<int> zstd_batches_read_{0};
   std::atomic<int> pull_written_{0};
 };
 

@@ -11,6 +11,7 @@
 
 #include "kitsync/sync/server_auth.h"
 #include "kitsync/sync/wire.h"
+#include "kitsync/sync/wire_zstd.h"
 #include "sync_test_support.h"
 
 namespace kitsync::synctest {
@@ -682,6 +683,70 @@ TEST_F(ServerGrpcTest, PullStreamsEveryBatchUntilNothingRemains) {
   EXPECT_EQ(changes, 10 + 7);
   EXPECT_EQ(batches, 5);
   EXPECT_EQ(last_remaining, 0u);
+  auto seen = b.store->ListHandovers({});
+  ASSERT_TRUE(seen.ok());
+  EXPECT_EQ(seen->size(), 3u);
+}
+
+TEST_F(ServerGrpcTest, BatchesAsZstdFramesAreAppliedAndADamagedOneIsRefusedWhole) {
+  Tablet t = server_.EnrolTablet("ENT", "ENT tablet");
+  v1::StatusResponse status;
+  ASSERT_TRUE(sync_->GetStatus(Context(t.token).get(), {}, &status).ok());
+  EXPECT_THAT(status.wire_features(), ::testing::Contains(sync::kZstdRecordsFeature));
+  RecordHandover(t, "A1000001");
+  v1::PushBatch first = NextPushBatch(*t.store, 100, server_.clock().now());
+  sync::PackRecords(first);
+  ASSERT_FALSE(first.records_zstd().empty());
+  std::vector<v1::PushAck> acks;
+  grpc::Status accepted = PushAll(t.token, {first}, &acks);
+  ASSERT_TRUE(accepted.ok()) << accepted.error_message();
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].acked_seq(), 3u);
+  EXPECT_EQ(acks[0].applied(), 3u);
+  ASSERT_TRUE(t.store->AcknowledgeUpload(3).ok());
+  EXPECT_EQ(FeedChangesFrom(t), 3);
+
+  RecordHandover(t, "A1000002");
+  v1::PushBatch second = NextPushBatch(*t.store, 100, server_.clock().now());
+  sync::PackRecords(second);
+  std::string& frame = *second.mutable_records_zstd();
+  frame[frame.size() / 2] = static_cast<char>(frame[frame.size() / 2] ^ 0x5a);
+  acks.clear();
+  grpc::Status refused = PushAll(t.token, {second}, &acks);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(refused.error_message(), HasSubstr("records_zstd"));
+  EXPECT_TRUE(acks.empty());
+  EXPECT_EQ(FeedChangesFrom(t), 3);
+}
+
+TEST_F(ServerGrpcTest, APullThatNamesZstdGetsEachBatchAsOneFrame) {
+  Tablet a = server_.EnrolTablet("ENT", "ENT tablet 1");
+  Tablet b = server_.EnrolTablet("ENT", "ENT tablet 2");
+  for (int i = 0; i < 3; ++i) RecordHandover(a, "A10000" + std::to_string(i));
+  std::vector<v1::PushAck> acks;
+  ASSERT_TRUE(PushAll(a.token, {NextPushBatch(*a.store, 100, server_.clock().now())}, &acks).ok());
+
+  v1::PullRequest request;
+  request.set_batch_size(3);
+  sync::AddWireFeatures(request);
+  auto context = Context(b.token);
+  auto reader = sync_->Pull(context.get(), request);
+  v1::PullBatch batch;
+  int batches = 0;
+  int changes = 0;
+  while (batches < 100 && reader->Read(&batch)) {
+    ++batches;
+    EXPECT_FALSE(batch.has_records());
+    ASSERT_FALSE(batch.records_zstd().empty());
+    ASSERT_TRUE(sync::UnpackRecords(batch).ok());
+    changes += batch.records().changes_size();
+    ASSERT_TRUE(ApplyPullBatch(*b.store, batch).ok());
+  }
+  grpc::Status status = reader->Finish();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  // As the same pull without the feature (PullStreamsEveryBatchUntilNothingRemains).
+  EXPECT_EQ(changes, 10 + 7);
+  EXPECT_EQ(batches, 5);
   auto seen = b.store->ListHandovers({});
   ASSERT_TRUE(seen.ok());
   EXPECT_EQ(seen->size(), 3u);

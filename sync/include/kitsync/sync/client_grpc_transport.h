@@ -71,6 +71,9 @@ class GrpcTransport final : public Transport {
   // The feed head from the last GetStatus sizes the next Pull's deadline: a pull of 50 batches
   // needs longer than a pull of one.
   std::atomic<uint64_t> feed_head_{0};
+  // Whether the server of the last GetStatus reads PushBatch.records_zstd: batches then go as
+  // one zstd frame each instead of gzip, which costs the tablet far less CPU.
+  std::atomic<bool> server_reads_zstd_{false};
 
   std::mutex mu_;
   bool cancelled_ = false;                 // guarded by mu_

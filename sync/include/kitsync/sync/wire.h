@@ -30,21 +30,27 @@ struct WireChange {
 // What a peer reads beyond the first protocol, named in StatusResponse.wire_features and
 // PullRequest.wire_features. Everything this build writes under a feature it also reads.
 inline constexpr char kProofDigestFeature[] = "proof-digest";  // Handover.proof_digest
+inline constexpr char kZstdRecordsFeature[] = "zstd-records";  // PushBatch/PullBatch.records_zstd
 
 // The features of a peer, from the names it sent; names this build does not know are ignored.
 struct WireFeatures {
   bool proof_digest = false;
+  bool zstd_records = false;
 };
 template <typename Names>
 WireFeatures ReadWireFeatures(const Names& names) {
   WireFeatures f;
-  for (const auto& name : names) f.proof_digest |= name == kProofDigestFeature;
+  for (const auto& name : names) {
+    f.proof_digest |= name == kProofDigestFeature;
+    f.zstd_records |= name == kZstdRecordsFeature;
+  }
   return f;
 }
 // Every feature this build reads, for its own StatusResponse or PullRequest.
 template <typename Message>
 void AddWireFeatures(Message& message) {
   message.add_wire_features(kProofDigestFeature);
+  message.add_wire_features(kZstdRecordsFeature);
 }
 
 // Appends changes to a RecordBatch, sending each ID once in the dictionary and each timestamp as
