@@ -94,6 +94,16 @@ class ServerGrpcTest : public ::testing::Test {
     return BuildPushBatch({all.begin() + (first - 1), all.begin() + last}, server_.clock().now());
   }
 
+  // A first tablet at ENT records three handovers and pushes them: what a second tablet enrolled
+  // before then pulls is the master data, the first tablet's receipt and these.
+  void PushThreeHandoversFromAnotherTablet() {
+    Tablet a = server_.EnrolTablet("ENT", "ENT tablet 1");
+    for (int i = 0; i < 3; ++i) RecordHandover(a, "A10000" + std::to_string(i));
+    std::vector<v1::PushAck> acks;
+    ASSERT_TRUE(
+        PushAll(a.token, {NextPushBatch(*a.store, 100, server_.clock().now())}, &acks).ok());
+  }
+
   int64_t FeedChangesFrom(const Tablet& t) {
     RawDb db(server_.db_path());
     return db.QueryInt("SELECT " + kFeedChanges + " FROM feed WHERE origin_device = '" +
@@ -652,11 +662,8 @@ TEST_F(ServerGrpcTest, HlcFarAheadIsFlaggedAndSenderClockBeyondSkewIsOutOfRange)
 }
 
 TEST_F(ServerGrpcTest, PullStreamsEveryBatchUntilNothingRemains) {
-  Tablet a = server_.EnrolTablet("ENT", "ENT tablet 1");
   Tablet b = server_.EnrolTablet("ENT", "ENT tablet 2");
-  for (int i = 0; i < 3; ++i) RecordHandover(a, "A10000" + std::to_string(i));
-  std::vector<v1::PushAck> acks;
-  ASSERT_TRUE(PushAll(a.token, {NextPushBatch(*a.store, 100, server_.clock().now())}, &acks).ok());
+  ASSERT_NO_FATAL_FAILURE(PushThreeHandoversFromAnotherTablet());
 
   v1::PullRequest request;
   request.set_batch_size(3);
@@ -720,11 +727,8 @@ TEST_F(ServerGrpcTest, BatchesAsZstdFramesAreAppliedAndADamagedOneIsRefusedWhole
 }
 
 TEST_F(ServerGrpcTest, APullThatNamesZstdGetsEachBatchAsOneFrame) {
-  Tablet a = server_.EnrolTablet("ENT", "ENT tablet 1");
   Tablet b = server_.EnrolTablet("ENT", "ENT tablet 2");
-  for (int i = 0; i < 3; ++i) RecordHandover(a, "A10000" + std::to_string(i));
-  std::vector<v1::PushAck> acks;
-  ASSERT_TRUE(PushAll(a.token, {NextPushBatch(*a.store, 100, server_.clock().now())}, &acks).ok());
+  ASSERT_NO_FATAL_FAILURE(PushThreeHandoversFromAnotherTablet());
 
   v1::PullRequest request;
   request.set_batch_size(3);
