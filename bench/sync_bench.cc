@@ -755,6 +755,7 @@ class MeteredTransport final : public sync::Transport {
     pull_s += Seconds(Clock::now() - start);
     return s;
   }
+  bool NextPullBatchReady() const override { return inner_.NextPullBatchReady(); }
   core::Result<v1::StatusResponse> GetStatus() override {
     const auto start = Clock::now();
     auto r = inner_.GetStatus();

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
+#include <mutex>
 #include <thread>
 
 #include "kitsync/sync/grpc_status.h"
@@ -17,6 +18,9 @@ namespace {
 using std::chrono::milliseconds;
 
 constexpr uint32_t kAssumedPullBatch = 500;  // the server's default when the request says 0
+// Pulled batches read ahead of the one being applied. On a fast link several wait, and the
+// tablet applies them in one transaction; on a thin one the next has not arrived yet.
+constexpr size_t kPullReadAhead = 8;
 
 uint64_t LastSeq(const v1::PushBatch& batch) {
   return batch.first_seq() + static_cast<uint64_t>(batch.records().changes_size()) - 1;
@@ -308,6 +312,60 @@ core::Status GrpcTransport::Push(const BatchSource& next, const AckHandler& on_a
   return core::Status::Ok();
 }
 
+// Batches read from a pull stream, and whether each could be unpacked, waiting for the caller:
+// filled by one thread, emptied by another, holding at most `capacity`.
+class GrpcTransport::PullQueue {
+ public:
+  struct Item {
+    v1::PullBatch batch;
+    core::Status unpacked;
+  };
+
+  explicit PullQueue(size_t capacity) : capacity_(capacity) {}
+
+  // Waits for room; false once the caller stopped taking.
+  bool Put(Item item) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return stopped_ || items_.size() < capacity_; });
+    if (stopped_) return false;
+    items_.push_back(std::move(item));
+    cv_.notify_all();
+    return true;
+  }
+  // Waits for a batch; false once the stream is over and everything read was taken.
+  bool Take(Item& out) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return closed_ || !items_.empty(); });
+    if (items_.empty()) return false;
+    out = std::move(items_.front());
+    items_.pop_front();
+    cv_.notify_all();
+    return true;
+  }
+  bool Ready() const {
+    std::lock_guard lock(mu_);
+    return !items_.empty();
+  }
+  void Close() {  // nothing more will be put
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    cv_.notify_all();
+  }
+  void Stop() {  // nothing more will be taken
+    std::lock_guard lock(mu_);
+    stopped_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  const size_t capacity_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Item> items_;
+  bool closed_ = false;
+  bool stopped_ = false;
+};
+
 core::Status GrpcTransport::Pull(const v1::PullRequest& request, const PullHandler& on_batch) {
   grpc::ClientContext context;
   ActiveCall call(*this, context);
@@ -315,22 +373,41 @@ core::Status GrpcTransport::Pull(const v1::PullRequest& request, const PullHandl
   Prepare(context, PullDeadline(request));
   RenewFailedChannel();
   auto reader = stub_->Pull(&context, request);
+  // Batches are read and unpacked on their own thread while the caller applies earlier ones.
+  PullQueue queue(kPullReadAhead);
+  std::thread read_ahead([&] {
+    v1::PullBatch batch;
+    while (reader->Read(&batch)) {
+      core::Status unpacked = UnpackRecords(batch);
+      if (!queue.Put({std::move(batch), std::move(unpacked)})) break;
+      batch.Clear();
+    }
+    queue.Close();
+  });
+  pulling_ = &queue;
   core::Status handler_error;
-  v1::PullBatch batch;
-  while (reader->Read(&batch)) {
-    if (!handler_error.ok()) continue;  // draining after TryCancel
-    const core::Status unpacked = UnpackRecords(batch);
-    handler_error = unpacked.ok() ? on_batch(batch)
-                                  : core::Status(unpacked.code(), "download: the server sent a "
-                                                                  "batch that cannot be read: " +
-                                                                      unpacked.message());
-    if (!handler_error.ok()) context.TryCancel();
+  PullQueue::Item item;
+  while (queue.Take(item)) {
+    handler_error = item.unpacked.ok()
+                        ? on_batch(item.batch)
+                        : core::Status(item.unpacked.code(),
+                                       "download: the server sent a batch that cannot be read: " +
+                                           item.unpacked.message());
+    if (!handler_error.ok()) {
+      context.TryCancel();
+      queue.Stop();
+      break;
+    }
   }
+  pulling_ = nullptr;
+  read_ahead.join();
   const grpc::Status status = reader->Finish();
   if (!handler_error.ok()) return handler_error;
   if (!status.ok()) return CallError("download", status);
   return core::Status::Ok();
 }
+
+bool GrpcTransport::NextPullBatchReady() const { return pulling_ && pulling_->Ready(); }
 
 core::Result<v1::StatusResponse> GrpcTransport::GetStatus() {
   // Every pass starts here, and its caller decided when to retry (its own backoff). gRPC would

@@ -204,10 +204,11 @@ constexpr int64_t kBacklogChanges =
     kShipments + 2 * kBacklogHandovers + (kBacklogHandovers + kVoidEvery - 1) / kVoidEvery;
 // Kill moments: a random delay after `kitsync sync` starts. On a two-core machine the process
 // needs some 70-100 ms to start, open the tablet and ask the server where it stands before its
-// first batch is committed, then commits a batch every 20-40 ms: the whole backlog takes some
-// 2 s. The range lands most kills while batches are being applied, some before the pull.
+// first batch is committed, then commits every 20-150 ms (one batch, or the several that
+// arrived meanwhile, in one transaction): the whole backlog takes about a second. The range
+// lands most kills while batches are being applied, some before the pull.
 constexpr int kMinKillDelayMs = 40;
-constexpr int kMaxKillDelayMs = 250;
+constexpr int kMaxKillDelayMs = 160;
 constexpr int kMaxKills = 15;
 constexpr auto kKillBudget = 30s;
 // Kills that must land after the killed pass had applied at least one batch but before the

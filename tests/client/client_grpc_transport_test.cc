@@ -333,6 +333,32 @@ TEST(GrpcTransportTest, PullDeliversBatchesInOrder) {
   EXPECT_EQ(cursors, (std::vector<uint64_t>{11, 12, 13, 14}));
 }
 
+// Batches are read while the caller applies one, and the caller can see that the next waits
+// (so it may apply them together).
+TEST(GrpcTransportTest, APullReadsAheadWhileTheCallerApplies) {
+  ScriptedServer server;
+  server.sync.pull_batches = 4;
+  auto transport = Connect(server.address());
+  std::vector<uint64_t> cursors;
+  std::vector<bool> waiting;
+  core::Status s = transport->Pull(v1::PullRequest(), [&](const v1::PullBatch& b) {
+    // The first batch takes long enough to apply for the other three to arrive.
+    if (cursors.empty()) {
+      for (int i = 0; i < 200 && server.sync.pull_batches_written() < 4; ++i) {
+        std::this_thread::sleep_for(10ms);
+      }
+      std::this_thread::sleep_for(50ms);
+    }
+    cursors.push_back(b.cursor());
+    waiting.push_back(transport->NextPullBatchReady());
+    return core::Status::Ok();
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(cursors, (std::vector<uint64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(waiting, (std::vector<bool>{true, true, true, false}));
+  EXPECT_FALSE(transport->NextPullBatchReady());
+}
+
 TEST(GrpcTransportTest, CancelEndsAPullInProgressAndLaterCalls) {
   ScriptedServer server;
   server.sync.pull_batches = 1000;

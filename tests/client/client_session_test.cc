@@ -81,6 +81,50 @@ TEST_F(SessionTest, PushesEveryChangeOnceAndPullsTheFeed) {
   }
 }
 
+// Batches that arrive while the tablet applies are applied together, in one transaction: the
+// progress reports (one per commit) jump by several batches at a time.
+TEST_F(SessionTest, PulledBatchesAlreadyWaitingAreAppliedTogether) {
+  auto other = MakeTablet(dir_.File("other.db"));
+  RegisterMany(*other, "ENT-B", 92);
+  FeedMasterData(*server_);
+  FeedFrom(*other, *server_);  // 8 + 92 changes: four batches of 25
+  transport_->SetFaults({.pull_batches_waiting = true});
+
+  std::vector<int64_t> pulled;
+  SyncSession session(*tablet_, *transport_, SmallBatches());
+  session.OnProgress([&](const sync::SyncProgress& p) {
+    if (p.phase == sync::SyncPhase::kPull) pulled.push_back(p.pulled);
+  });
+  const SyncReport report = session.Run();
+  ASSERT_TRUE(report.status.ok()) << report.status.ToString();
+  EXPECT_EQ(report.pulled, 100);
+  EXPECT_EQ(PullCursor(), 100);
+  EXPECT_TRUE(tablet_->FindBeneficiaryByDocument("ENT-B-91").ok());
+  // Before the pull, then once for all four batches.
+  EXPECT_EQ(pulled, (std::vector<int64_t>{0, 100}));
+}
+
+// A link cut after batches were received but before they were applied loses none of them:
+// they are whole and in order, so they are applied, with their cursor, before the error is
+// reported, and the next pass starts after them.
+TEST_F(SessionTest, PulledBatchesReceivedBeforeACutAreApplied) {
+  auto other = MakeTablet(dir_.File("other.db"));
+  RegisterMany(*other, "ENT-B", 92);
+  FeedMasterData(*server_);
+  FeedFrom(*other, *server_);
+  transport_->SetFaults({.cut_pull_after_batches = 2, .pull_batches_waiting = true});
+
+  const SyncReport cut = RunPass();
+  EXPECT_EQ(cut.status.code(), core::Code::kUnavailable) << cut.status.ToString();
+  EXPECT_EQ(cut.pulled, 50);
+  EXPECT_EQ(PullCursor(), 50);
+
+  const SyncReport rest = RunPass();
+  ASSERT_TRUE(rest.status.ok()) << rest.status.ToString();
+  EXPECT_EQ(rest.pulled, 50);
+  EXPECT_EQ(PullCursor(), 100);
+}
+
 TEST_F(SessionTest, LostAckAfterCommitIsNotSentAgain) {
   RegisterMany(*tablet_, "ENT", kChanges);
   transport_->SetFaults({.lose_ack_after_commit = 5});

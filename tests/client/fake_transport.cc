@@ -166,13 +166,18 @@ Status FakeTransport::Pull(const v1::PullRequest& request, const PullHandler& on
   RETURN_IF_ERROR(StartCall());
   RETURN_IF_ERROR(server_->CheckPullEpoch(request.feed_epoch()));
   int sent = 0;
-  for (const v1::PullBatch& batch : server_->FeedAfter(request.cursor(), request.batch_size())) {
+  const std::vector<v1::PullBatch> batches =
+      server_->FeedAfter(request.cursor(), request.batch_size());
+  for (size_t i = 0; i < batches.size(); ++i) {
     if (faults_.cut_pull_after_batches > 0 && sent == faults_.cut_pull_after_batches) {
       faults_.cut_pull_after_batches = 0;
       return Status::Unavailable("outcome unknown: link dropped during download");
     }
-    RETURN_IF_ERROR(on_batch(batch));
-    if (faults_.duplicate_pull_batches) RETURN_IF_ERROR(on_batch(batch));
+    next_pull_batch_ready_ = faults_.pull_batches_waiting && i + 1 < batches.size();
+    Status handled = on_batch(batches[i]);
+    if (handled.ok() && faults_.duplicate_pull_batches) handled = on_batch(batches[i]);
+    next_pull_batch_ready_ = false;
+    RETURN_IF_ERROR(handled);
     ++sent;
   }
   return Status::Ok();
@@ -196,6 +201,7 @@ class ForwardingTransport final : public sync::Transport {
   core::Status Pull(const v1::PullRequest& r, const PullHandler& h) override {
     return target_->Pull(r, h);
   }
+  bool NextPullBatchReady() const override { return target_->NextPullBatchReady(); }
   core::Result<v1::StatusResponse> GetStatus() override { return target_->GetStatus(); }
   void Cancel() override { target_->Cancel(); }
 

@@ -97,6 +97,7 @@ struct Faults {
   bool duplicate_acks = false;     // every ack arrives twice
   int cut_pull_after_batches = 0;  // UNAVAILABLE after this many pull batches of one call
   bool duplicate_pull_batches = false;
+  bool pull_batches_waiting = false;  // NextPullBatchReady: yes while the call has more to send
   int unavailable_calls = 0;     // the first N calls of any kind fail with UNAVAILABLE
   bool unauthenticated = false;  // every call fails with UNAUTHENTICATED
 };
@@ -109,6 +110,8 @@ class FakeTransport final : public sync::Transport {
   // more per ack, as a stream with that many unacknowledged batches would.
   core::Status Push(const BatchSource& next, const AckHandler& on_ack) override;
   core::Status Pull(const v1::PullRequest& request, const PullHandler& on_batch) override;
+  // Called from on_batch, on the thread of Pull, which holds the lock.
+  bool NextPullBatchReady() const override { return next_pull_batch_ready_; }
   core::Result<v1::StatusResponse> GetStatus() override;
   void Cancel() override { cancelled_ = true; }
 
@@ -140,6 +143,7 @@ class FakeTransport final : public sync::Transport {
   size_t window_ = 3;
   std::vector<size_t> push_sizes_;
   std::atomic<bool> cancelled_{false};
+  bool next_pull_batch_ready_ = false;
 };
 
 // Hands the engine a transport that forwards to a FakeTransport the test keeps.

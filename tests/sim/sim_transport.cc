@@ -87,8 +87,12 @@ core::Status SimTransport::Pull(const v1::PullRequest& request, const PullHandle
     if (!batch.ok()) return batch.status();
     if (Chance(faults_.lose_reply)) return Lost("pulled batch lost on the way");
     const v1::PullBatch received = OverTheWire(*batch);
-    RETURN_IF_ERROR(on_batch(received));
-    if (Chance(faults_.duplicate)) RETURN_IF_ERROR(on_batch(received));
+    next_pull_batch_ready_ =
+        batch->remaining() > 0 && std::bernoulli_distribution(0.5)(rng_);
+    core::Status handled = on_batch(received);
+    if (handled.ok() && Chance(faults_.duplicate)) handled = on_batch(received);
+    next_pull_batch_ready_ = false;
+    RETURN_IF_ERROR(handled);
     if (batch->remaining() == 0) return core::Status::Ok();
     if (Chance(faults_.cut)) return Lost("pull stream cut");
     next.set_cursor(batch->cursor());

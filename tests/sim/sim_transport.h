@@ -51,6 +51,9 @@ class SimTransport final : public sync::Transport {
 
   core::Status Push(const BatchSource& next, const AckHandler& on_ack) override;
   core::Status Pull(const v1::PullRequest& request, const PullHandler& on_batch) override;
+  // Half the time while the feed has more: the session then holds the batch to apply it with
+  // the next, so losses and cuts also fall between a batch received and its commit.
+  bool NextPullBatchReady() const override { return next_pull_batch_ready_; }
   core::Result<v1::StatusResponse> GetStatus() override;
 
   // Faults this transport injected, for the test's report.
@@ -71,6 +74,7 @@ class SimTransport final : public sync::Transport {
   LateMessages& late_;
   const size_t window_;
   int64_t faults_injected_ = 0;
+  bool next_pull_batch_ready_ = false;
 };
 
 }  // namespace kitsync::simtest

@@ -48,11 +48,13 @@ class GrpcTransport final : public Transport {
 
   core::Status Push(const BatchSource& next, const AckHandler& on_ack) override;
   core::Status Pull(const v1::PullRequest& request, const PullHandler& on_batch) override;
+  bool NextPullBatchReady() const override;
   core::Result<v1::StatusResponse> GetStatus() override;
   void Cancel() override;
 
  private:
   class ActiveCall;
+  class PullQueue;
 
   // Without a deadline, the call's own code bounds its waits (a push stream lasts as long as the
   // backlog).
@@ -74,6 +76,9 @@ class GrpcTransport final : public Transport {
   // Whether the server of the last GetStatus reads PushBatch.records_zstd: batches then go as
   // one zstd frame each instead of gzip, which costs the tablet far less CPU.
   std::atomic<bool> server_reads_zstd_{false};
+  // The batches of the pull under way read ahead of the caller; set by Pull on its own thread,
+  // which is also the one that calls on_batch and so NextPullBatchReady.
+  PullQueue* pulling_ = nullptr;
 
   std::mutex mu_;
   bool cancelled_ = false;                 // guarded by mu_

@@ -86,7 +86,11 @@ class SyncSession {
   v1::PushBatch BuildBatch(const std::vector<core::Store::PendingFact>& entries) const;
   core::Status OnAck(const v1::PushAck& ack);
   core::Status PullAll();
+  // Takes a pulled batch; applies it, with the batches received before it and not yet applied,
+  // unless the next one is already waiting. `cursor` is the last batch's received.
   core::Status OnPulled(const v1::PullBatch& batch, int64_t& cursor, bool& more);
+  // Applies the changes received and not yet applied, and `cursor`, in one transaction.
+  core::Status ApplyReceived(int64_t cursor);
   core::Status CheckStop() const;
   void Emit(SyncPhase phase);
 
@@ -103,6 +107,9 @@ class SyncSession {
   int64_t feed_head_ = 0;  // the server's feed head, as of the status call
   std::string pull_epoch_;  // the feed epoch the pull cursor belongs to, as stored
   WireFeatures server_reads_;  // what the server reads, as of the status call
+  // Pulled changes received and not yet applied: batches that arrive while the tablet applies
+  // are applied together, so a fast link costs a commit per group, not per batch.
+  std::vector<core::RemoteChange> received_;
 };
 
 }  // namespace kitsync::sync

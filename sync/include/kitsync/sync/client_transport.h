@@ -43,6 +43,11 @@ class Transport {
   // Streams the feed after `request.cursor`, calling `on_batch` for each batch in order. OK
   // means the server finished the stream.
   virtual core::Status Pull(const v1::PullRequest& request, const PullHandler& on_batch) = 0;
+  // Whether the pull under way holds its next batch already, received and waiting for
+  // `on_batch`. The caller may then apply the batches it holds together, in one transaction,
+  // instead of committing each. Called only from within `on_batch`; a transport that cannot
+  // tell says false.
+  virtual bool NextPullBatchReady() const { return false; }
 
   virtual core::Result<v1::StatusResponse> GetStatus() = 0;
 
