@@ -272,13 +272,27 @@ namespace {
 using EntryVisitor = std::function<Status(ChangeEntry, const sqlite::Statement&)>;
 using StoredFactReader = std::function<Result<Record>(const std::string&, const std::string&)>;
 
+// A page of the change log: the entry's columns 0-6 (seq, hlc, entity, entity_id, op, payload,
+// hash), in order.
+constexpr const char* kEntriesAfterSql =
+    "SELECT seq, hlc, entity, entity_id, op, payload, hash "
+    "FROM change_log WHERE seq > ? ORDER BY seq LIMIT ?";
+// The same, with the row of each handover whose entry stores no payload from column 7 on (NULL
+// for any other entry). A backlog is mostly handovers: reading each row with a statement of its
+// own cost a statement's reset, binding and setup per change.
+constexpr const char* kEntriesWithHandoversAfterSql =
+    "SELECT c.seq, c.hlc, c.entity, c.entity_id, c.op, c.payload, c.hash, "
+    KITSYNC_HANDOVER_COLUMNS " FROM change_log c LEFT JOIN handovers h "
+    "ON c.payload IS NULL AND c.entity = 'handover' AND h.id = c.entity_id "
+    "WHERE c.seq > ? ORDER BY c.seq LIMIT ?";
+constexpr int kJoinedHandoverColumn = 7;
+
 // Calls `each` for the entries after `after`, whose hash is `prev`, in order, at most `limit`,
-// with the entry's fields (prev_hash included) but its payload, and its row for the rest.
-Status ForEachEntryAfter(sqlite::Db& db, std::string prev, int64_t after, int64_t limit,
-                         const EntryVisitor& each) {
-  ASSIGN_OR_RETURN(sqlite::Statement * stmt,
-                   db.Cached("SELECT seq, hlc, entity, entity_id, op, payload, hash "
-                             "FROM change_log WHERE seq > ? ORDER BY seq LIMIT ?"));
+// with the entry's fields (prev_hash included) but its payload, and its row for the rest. `sql`
+// is kEntriesAfterSql or another query that starts with the same columns.
+Status ForEachEntryAfter(sqlite::Db& db, const char* sql, std::string prev, int64_t after,
+                         int64_t limit, const EntryVisitor& each) {
+  ASSIGN_OR_RETURN(sqlite::Statement * stmt, db.Cached(sql));
   stmt->Bind(1, after).Bind(2, limit);
   while (true) {
     auto row = stmt->Step();
@@ -301,11 +315,14 @@ Result<std::vector<Store::PendingFact>> ReadFactsAfter(sqlite::Db& db, std::stri
                                                        const StoredFactReader& read_stored) {
   std::vector<Store::PendingFact> out;
   RETURN_IF_ERROR(ForEachEntryAfter(
-      db, std::move(prev), after, limit, [&](ChangeEntry e, const sqlite::Statement& row) {
+      db, kEntriesWithHandoversAfterSql, std::move(prev), after, limit,
+      [&](ChangeEntry e, const sqlite::Statement& row) {
         // The record straight from its row: no canonical payload encoded only to be parsed
         // again.
-        auto record = row.IsNull(5) ? read_stored(e.entity, e.entity_id)
-                                    : DecodeLogged(e.entity, row.Text(5));
+        auto record = !row.IsNull(5) ? DecodeLogged(e.entity, row.Text(5))
+                      : !row.IsNull(kJoinedHandoverColumn)
+                          ? Result<Record>(ReadHandoverColumns(row, kJoinedHandoverColumn))
+                          : read_stored(e.entity, e.entity_id);
         if (!record.ok()) {
           return Status::DataLoss("change " + std::to_string(e.seq) +
                                   " cannot be read: " + record.status().message());
@@ -321,7 +338,7 @@ Result<std::vector<Store::PendingFact>> ReadFactsAfter(sqlite::Db& db, std::stri
 Status Store::Impl::ForEachPending(int64_t limit, const EntryVisitor& each) {
   ASSIGN_OR_RETURN(int64_t acked, ReadMetaInt(*db_, "acked_seq"));
   ASSIGN_OR_RETURN(std::string prev, HashOfEntry(acked));
-  return ForEachEntryAfter(*db_, std::move(prev), acked, limit, each);
+  return ForEachEntryAfter(*db_, kEntriesAfterSql, std::move(prev), acked, limit, each);
 }
 
 Result<std::vector<ChangeEntry>> Store::Impl::ReadPending(int64_t limit) {

@@ -240,6 +240,46 @@ TEST_F(StoreSyncTest, ServerLinkIsKeptAndNotFoundBeforeEnrolment) {
   EXPECT_EQ(link->device_token, "secret-token");
 }
 
+// The records an upload sends are read from their rows (a handover's in the same statement as
+// its entry), and each is exactly the record its entry's chain hash covers.
+TEST_F(StoreSyncTest, PendingFactsAreTheRecordsTheirEntriesLog) {
+  RecordAtA();
+  auto ben = a_->RegisterBeneficiary({"B7654322", "Dewi", "", 3});
+  ASSERT_TRUE(ben.ok());
+  ASSERT_TRUE(a_->RecordHandover(testing::SampleHandover(ben->id)).ok());
+  auto facts = a_->PendingFacts(1000);
+  auto entries = a_->PendingChanges(1000);
+  ASSERT_TRUE(facts.ok()) << facts.status().ToString();
+  ASSERT_TRUE(entries.ok()) << entries.status().ToString();
+  ASSERT_EQ(facts->size(), entries->size());
+  int handovers = 0;
+  for (size_t i = 0; i < facts->size(); ++i) {
+    const ChangeEntry& e = (*entries)[i];
+    auto logged = ToLoggedForm((*facts)[i].record);
+    ASSERT_TRUE(logged.ok()) << logged.status().ToString();
+    EXPECT_EQ(logged->entity, e.entity) << "change " << e.seq;
+    EXPECT_EQ(logged->entity_id, e.entity_id) << "change " << e.seq;
+    EXPECT_EQ(logged->payload, e.payload) << "change " << e.seq;
+    EXPECT_EQ((*facts)[i].entry.hash, e.hash);
+    handovers += e.entity == "handover";
+  }
+  EXPECT_EQ(handovers, 2);
+}
+
+// A handover's row gone from under its entry (a damaged file) is named, not skipped.
+TEST_F(StoreSyncTest, PendingFactsOfAHandoverWithoutItsRowIsDataLoss) {
+  RecordAtA();
+  {
+    testing::RawDb raw(a_path_);
+    raw.Exec("DROP TRIGGER handovers_are_append_only_d");
+    raw.Exec("DELETE FROM handovers");
+  }
+  auto facts = a_->PendingFacts(1000);
+  EXPECT_EQ(facts.status().code(), Code::kDataLoss) << facts.status().ToString();
+  EXPECT_NE(facts.status().message().find("is missing"), std::string::npos)
+      << facts.status().message();
+}
+
 // An upload that keeps sending while earlier batches await their acks reads on after the last
 // entry it sent, never from before the upload cursor.
 TEST_F(StoreSyncTest, PendingFactsAfterAnEntryContinueFromItAndNeverBeforeTheUploadCursor) {
