@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "canonical_flat.h"
+
 #include <charconv>
 #include <cstdint>
 #include <cstring>
@@ -275,7 +277,36 @@ std::string EncodeBeneficiaryMerge(const BeneficiaryMerge& m) {
   return w.Finish();
 }
 
+namespace {
+
+// A registration as the encoder writes it, without a DOM; false for anything else, which the
+// DOM reader then reads (or refuses) as before: the same fields, with the same types.
+bool DecodeCanonicalBeneficiary(const std::string& payload, Beneficiary& b) {
+  std::optional<FlatCanonicalObject> o = FlatCanonicalObject::Read(payload);
+  if (!o) return false;
+  const auto text = [&](const char* key, bool required, std::string& out) {
+    FlatCanonicalObject::Value* v = o->Find(key);
+    if (!v) return !required;
+    if (!v->is_string) return false;
+    out = std::move(v->text);
+    return true;
+  };
+  const FlatCanonicalObject::Value* household = o->Find("household");
+  const FlatCanonicalObject::Value* hlc = o->Find("hlc");
+  if (!household || household->is_string || !hlc || hlc->is_string || hlc->number < 0) {
+    return false;
+  }
+  b.household_size = household->number;
+  b.hlc = Hlc::Unpack(static_cast<uint64_t>(hlc->number));
+  return text("id", true, b.id) && text("doc_hash", true, b.doc_hash) &&
+         text("name", true, b.full_name) && text("phone", false, b.phone) &&
+         text("post", true, b.post_id) && text("device", true, b.device_id);
+}
+
+}  // namespace
+
 Result<Beneficiary> DecodeBeneficiary(const std::string& payload) {
+  if (Beneficiary b; DecodeCanonicalBeneficiary(payload, b)) return b;
   return Decode<Beneficiary>(payload, "beneficiary", [](const json& j, Beneficiary& b) {
     b.id = GetString(j, "id", true);
     b.doc_hash = GetString(j, "doc_hash", true);

@@ -118,6 +118,59 @@ TEST(CanonicalTest, EveryCharacterIsQuotedAsAJsonDumpQuotesItAtEveryPositionInAW
   EXPECT_EQ(DecodeHandoverVoid(EncodeHandoverVoid(v))->reason, name);
 }
 
+// Registrations are read without a DOM when their text is exactly as the encoder writes it, and
+// through the DOM otherwise: every form JSON allows reads as the same record, and every malformed
+// one is refused, whichever reader took it.
+TEST(CanonicalTest, ARegistrationReadsTheSameWhateverFormItsJsonTakes) {
+  const Beneficiary b{"0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b6f", "9f86d081884c7d65", "Siti/Nur",
+                      "0812", 4, "0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b63",
+                      "0192f5e4-7c3a-7b1e-9f00-3c5d2e1a4b65", {1'790'000'000'123, 7}};
+  const std::string canonical = EncodeBeneficiary(b);
+  auto replaced = [&](std::string_view from, std::string_view to) {
+    std::string out = canonical;
+    out.replace(out.find(from), from.size(), to);
+    return out;
+  };
+  nlohmann::ordered_json reversed;
+  const nlohmann::json sorted = nlohmann::json::parse(canonical);
+  for (auto it = sorted.rbegin(); it != sorted.rend(); ++it) reversed[it.key()] = it.value();
+  for (const std::string& form :
+       {canonical, sorted.dump(2), reversed.dump(), replaced("Siti/Nur", "Siti\\/Nur"),
+        replaced("Siti", "\\u0053iti"), replaced("{", "{\"zzz_later\":\"x\",")}) {
+    auto read = DecodeBeneficiary(form);
+    ASSERT_TRUE(read.ok()) << form << ": " << read.status().ToString();
+    EXPECT_EQ(EncodeBeneficiary(*read), canonical) << form;
+  }
+
+  // Every character a name may hold, escaped or not, and text beyond ASCII.
+  for (int c = 1; c < 0x80; ++c) {
+    Beneficiary one = b;
+    one.full_name = std::string("a") + static_cast<char>(c) + "b";
+    auto read = DecodeBeneficiary(EncodeBeneficiary(one));
+    ASSERT_TRUE(read.ok()) << "character " << c;
+    EXPECT_EQ(read->full_name, one.full_name) << "character " << c;
+  }
+  Beneficiary utf8 = b;
+  utf8.full_name = "S\xc3\xadti \xe0\xb8\x81";
+  EXPECT_EQ(DecodeBeneficiary(EncodeBeneficiary(utf8))->full_name, utf8.full_name);
+  // A key twice: JSON readers keep the last.
+  EXPECT_EQ(DecodeBeneficiary(replaced("{", "{\"name\":\"Ani\","))->full_name, "Siti/Nur");
+  EXPECT_EQ(DecodeBeneficiary(replaced("\"post\"", "\"name\":\"Ani\",\"post\""))->full_name,
+            "Ani");
+
+  const std::string hlc = "\"hlc\":" + std::to_string(b.hlc.Pack());
+  for (const std::string& bad :
+       {replaced("\"household\":4", "\"household\":\"4\""), replaced(hlc, "\"hlc\":-1"),
+        replaced(hlc, "\"hlc\":1.5"), replaced("\"household\":4", "\"household\":4e0"),
+        replaced("\"id\"", "\"ident\""), replaced("Siti", "Si\xffti"), replaced("Siti", "Si\tti"),
+        replaced("Siti", "Si\\qti"), canonical + "x", canonical.substr(0, canonical.size() - 1),
+        replaced("\"household\":4", "\"household\":[4]")}) {
+    EXPECT_EQ(DecodeBeneficiary(bad).status().code(), Code::kInvalidArgument) << bad;
+  }
+  // Beyond int64 the DOM reads an unsigned number, and the household narrows as it always did.
+  EXPECT_TRUE(DecodeBeneficiary(replaced(hlc, "\"hlc\":18446744073709551615")).ok());
+}
+
 TEST(CanonicalTest, MalformedPayloadIsAnErrorNotACrash) {
   EXPECT_EQ(DecodeHandover("").status().code(), Code::kInvalidArgument);
   EXPECT_EQ(DecodeHandover("[]").status().code(), Code::kInvalidArgument);
