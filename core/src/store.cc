@@ -144,14 +144,20 @@ namespace {
 
 // An entry's fields but its payload (and prev_hash, which is the previous row's hash).
 // REQUIRES: a row of "SELECT seq, hlc, entity, entity_id, op, payload, hash".
-ChangeEntry ReadEntryHeader(const sqlite::Statement& row) {
-  ChangeEntry e;
+// The entry's columns but its payload, over `e`, keeping its strings' storage; the payload and
+// prev_hash are left as they were.
+void ReadEntryHeaderInto(const sqlite::Statement& row, ChangeEntry& e) {
   e.seq = row.Int(0);
   e.hlc = Hlc::Unpack(static_cast<uint64_t>(row.Int(1)));
-  e.entity = row.Text(2);
-  e.entity_id = row.Text(3);
-  e.op = row.Text(4);
-  e.hash = row.Text(6);
+  e.entity.assign(row.TextView(2));
+  e.entity_id.assign(row.TextView(3));
+  e.op.assign(row.TextView(4));
+  e.hash.assign(row.TextView(6));
+}
+
+ChangeEntry ReadEntryHeader(const sqlite::Statement& row) {
+  ChangeEntry e;
+  ReadEntryHeaderInto(row, e);
   return e;
 }
 
@@ -310,27 +316,49 @@ Status ForEachEntryAfter(sqlite::Db& db, const char* sql, std::string prev, int6
   }
 }
 
-Result<std::vector<Store::PendingFact>> ReadFactsAfter(sqlite::Db& db, std::string prev,
-                                                       int64_t after, int64_t limit,
-                                                       const StoredFactReader& read_stored) {
-  std::vector<Store::PendingFact> out;
-  RETURN_IF_ERROR(ForEachEntryAfter(
-      db, kEntriesWithHandoversAfterSql, std::move(prev), after, limit,
-      [&](ChangeEntry e, const sqlite::Statement& row) {
-        // The record straight from its row: no canonical payload encoded only to be parsed
-        // again.
-        auto record = !row.IsNull(5) ? DecodeLogged(e.entity, row.Text(5))
-                      : !row.IsNull(kJoinedHandoverColumn)
-                          ? Result<Record>(ReadHandoverColumns(row, kJoinedHandoverColumn))
-                          : read_stored(e.entity, e.entity_id);
-        if (!record.ok()) {
-          return Status::DataLoss("change " + std::to_string(e.seq) +
-                                  " cannot be read: " + record.status().message());
-        }
-        out.push_back({std::move(e), std::move(*record)});
-        return Status::Ok();
-      }));
-  return out;
+// The entries after `after`, whose hash is `prev`, in order, at most `limit`, each with its fact,
+// written over the elements of `out` (resized to the count): an upload reads batch after batch
+// into the same vector, and its records' strings keep their storage from one batch to the next.
+// On error `out` holds an unspecified prefix.
+Status ReadFactsAfter(sqlite::Db& db, std::string prev, int64_t after, int64_t limit,
+                      const StoredFactReader& read_stored, std::vector<Store::PendingFact>& out) {
+  ASSIGN_OR_RETURN(sqlite::Statement * stmt, db.Cached(kEntriesWithHandoversAfterSql));
+  stmt->Bind(1, after).Bind(2, limit);
+  size_t n = 0;
+  Status status = Status::Ok();
+  while (true) {
+    auto row = stmt->Step();
+    if (!row.ok() || !*row) {
+      status = row.status();
+      break;
+    }
+    if (n == out.size()) out.emplace_back();
+    Store::PendingFact& fact = out[n++];
+    ChangeEntry& e = fact.entry;
+    ReadEntryHeaderInto(*stmt, e);
+    e.payload.clear();
+    e.prev_hash.assign(prev);
+    prev.assign(e.hash);
+    // The record straight from its row: no canonical payload encoded only to be parsed again.
+    if (stmt->IsNull(5) && !stmt->IsNull(kJoinedHandoverColumn)) {
+      auto* handover = std::get_if<Handover>(&fact.record);
+      if (!handover) handover = &fact.record.emplace<Handover>();
+      ReadHandoverColumnsInto(*stmt, kJoinedHandoverColumn, *handover);
+      continue;
+    }
+    auto record = !stmt->IsNull(5) ? DecodeLogged(e.entity, stmt->Text(5))
+                                   : read_stored(e.entity, e.entity_id);
+    if (!record.ok()) {
+      status = Status::DataLoss("change " + std::to_string(e.seq) +
+                                " cannot be read: " + record.status().message());
+      break;
+    }
+    fact.record = std::move(*record);
+  }
+  stmt->Reset();
+  RETURN_IF_ERROR(status);
+  out.resize(n);
+  return Status::Ok();
 }
 
 }  // namespace
@@ -359,15 +387,23 @@ Result<std::vector<Store::PendingFact>> Store::PendingFacts(int64_t limit) {
   sqlite::Db& db = impl_->db();
   // One read transaction, as for PendingChanges.
   RETURN_IF_ERROR(db.Exec("BEGIN"));
-  auto out = impl_->ReadPendingFacts(limit);
+  std::vector<PendingFact> out;
+  const Status s = impl_->ReadPendingFacts(limit, out);
   (void)db.Exec("COMMIT");
+  RETURN_IF_ERROR(s);
   return out;
 }
 
 Result<std::vector<Store::PendingFact>> Store::PendingFacts(int64_t after, int64_t limit) {
+  std::vector<PendingFact> out;
+  RETURN_IF_ERROR(PendingFacts(after, limit, out));
+  return out;
+}
+
+Status Store::PendingFacts(int64_t after, int64_t limit, std::vector<PendingFact>& out) {
   sqlite::Db& db = impl_->db();
   RETURN_IF_ERROR(db.Exec("BEGIN"));
-  auto out = [&]() -> Result<std::vector<PendingFact>> {
+  const Status s = [&]() -> Status {
     ASSIGN_OR_RETURN(int64_t last, db.QueryInt("SELECT max(seq) FROM change_log"));
     if (after < 0 || after > last) {
       return Status::OutOfRange("no change " + std::to_string(after) +
@@ -379,19 +415,21 @@ Result<std::vector<Store::PendingFact>> Store::PendingFacts(int64_t after, int64
     return ReadFactsAfter(db, std::move(prev), from, limit,
                           [&](const std::string& entity, const std::string& id) {
                             return impl_->ReadStoredFact(entity, id);
-                          });
+                          },
+                          out);
   }();
   (void)db.Exec("COMMIT");
-  return out;
+  return s;
 }
 
-Result<std::vector<Store::PendingFact>> Store::Impl::ReadPendingFacts(int64_t limit) {
+Status Store::Impl::ReadPendingFacts(int64_t limit, std::vector<Store::PendingFact>& out) {
   ASSIGN_OR_RETURN(int64_t acked, ReadMetaInt(*db_, "acked_seq"));
   ASSIGN_OR_RETURN(std::string prev, HashOfEntry(acked));
   return ReadFactsAfter(*db_, std::move(prev), acked, limit,
                         [this](const std::string& entity, const std::string& id) {
                           return ReadStoredFact(entity, id);
-                        });
+                        },
+                        out);
 }
 
 Status Store::AcknowledgeUpload(int64_t seq) {

@@ -33,6 +33,8 @@ struct OfficerInfo {
   "h.consent, h.override_reason, h.overridden_warnings"
 inline constexpr int kHandoverColumnCount = 17;
 Handover ReadHandoverColumns(const sqlite::Statement& row, int first);
+// The same, written over `h`, keeping its strings' storage (ReadHandoverFieldsInto).
+void ReadHandoverColumnsInto(const sqlite::Statement& row, int first, Handover& h);
 // Overridden warning codes are stored comma-separated; codes never contain a comma.
 std::string JoinWarnings(const std::vector<std::string>& codes);
 
@@ -99,7 +101,7 @@ class Store::Impl {
   Result<ChangeEntry> ReadEntry(const sqlite::Statement& row);
   Result<std::string> HashOfEntry(int64_t seq);
   Result<std::vector<ChangeEntry>> ReadPending(int64_t limit);
-  Result<std::vector<Store::PendingFact>> ReadPendingFacts(int64_t limit);
+  Status ReadPendingFacts(int64_t limit, std::vector<Store::PendingFact>& out);
   // Calls `each` for the entries after the acknowledged one, in order, at most `limit`, with the
   // entry's fields (prev_hash included) but its payload, and its row for the rest.
   Status ForEachPending(int64_t limit,

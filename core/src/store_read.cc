@@ -41,9 +41,14 @@ std::string JoinWarnings(const std::vector<std::string>& codes) {
 }
 
 Handover ReadHandoverColumns(const sqlite::Statement& row, int first) {
-  Handover h = ReadHandoverFields(row, first);
-  h.overridden_warnings = SplitWarnings(row.Text(first + 16));
+  Handover h;
+  ReadHandoverColumnsInto(row, first, h);
   return h;
+}
+
+void ReadHandoverColumnsInto(const sqlite::Statement& row, int first, Handover& h) {
+  ReadHandoverFieldsInto(row, first, h);
+  h.overridden_warnings = SplitWarnings(row.Text(first + 16));
 }
 
 Result<Record> Store::Impl::ReadStoredFact(const std::string& entity, const std::string& id) {

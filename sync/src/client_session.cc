@@ -207,7 +207,8 @@ Status SyncSession::PushAll() {
 
 core::Result<std::optional<v1::PushBatch>> SyncSession::NextBatch() {
   RETURN_IF_ERROR(CheckStop());
-  ASSIGN_OR_RETURN(auto entries, Local(store_.PendingFacts(sent_, options_.batch_size)));
+  RETURN_IF_ERROR(Local(store_.PendingFacts(sent_, options_.batch_size, pending_)));
+  const std::vector<core::Store::PendingFact>& entries = pending_;
   if (entries.empty()) {
     sent_all_ = true;
     return std::optional<v1::PushBatch>();

@@ -359,12 +359,20 @@ Result<core::Record> ReadRecord(const v1::Change& c, const core::Hlc& hlc, const
 }  // namespace
 
 std::string UuidToBytes(std::string_view uuid) {
-  std::string hex;
-  hex.reserve(32);
-  for (char c : uuid) {
-    if (c != '-') hex.push_back(c);
+  // Every ID of every record sent goes through here: its digits are read in place, the dashes
+  // stepped over, without a copy of the text without them.
+  std::string out(16, '\0');
+  size_t at = 0;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (at < uuid.size() && uuid[at] == '-') ++at;
+    if (at + 1 >= uuid.size()) {  // not a UUID: as many bytes as it has digits for
+      out.resize(i);
+      break;
+    }
+    out[i] = static_cast<char>(HexValue(uuid[at]) << 4 | HexValue(uuid[at + 1]));
+    at += 2;
   }
-  return HexToBytes(hex);
+  return out;
 }
 
 Result<std::string> UuidFromBytes(std::string_view bytes) {
@@ -386,9 +394,13 @@ Result<std::string> UuidFromBytes(std::string_view bytes) {
 }
 
 uint32_t RecordBatchWriter::Ref(const std::string& uuid) {
-  auto [it, added] = refs_.emplace(uuid, static_cast<uint32_t>(refs_.size() + 1));
-  if (added) batch_->add_dictionary(UuidToBytes(uuid));
-  return it->second;
+  // Looked up before inserting: a batch names the same few IDs hundreds of times, and emplace
+  // would build a node with a copy of the ID each time only to throw it away.
+  if (auto it = refs_.find(uuid); it != refs_.end()) return it->second;
+  const auto ref = static_cast<uint32_t>(refs_.size() + 1);
+  refs_.emplace(uuid, ref);
+  batch_->add_dictionary(UuidToBytes(uuid));
+  return ref;
 }
 
 void RecordBatchWriter::Add(const core::Hlc& hlc, const core::Record& record) {

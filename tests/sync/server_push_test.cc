@@ -29,6 +29,10 @@ TEST(WireIdsTest, AnIdTravelsAsSixteenBytesAndComesBackAsTheSameText) {
     EXPECT_EQ(*back, id);
     EXPECT_TRUE(core::IsValidUuid(*back)) << *back;
   }
+  // Byte for byte, the digits in order with the dashes left out.
+  const char expected[] = "\x00\x11\x22\x33\x44\x55\x66\x77\x88\x99\xaa\xbb\xcc\xdd\xee\xff";
+  EXPECT_EQ(sync::UuidToBytes("00112233-4455-6677-8899-aabbccddeeff"),
+            std::string(expected, sizeof expected - 1));
   EXPECT_EQ(sync::UuidFromBytes(std::string(15, 'x')).status().code(),
             core::Code::kInvalidArgument);
   EXPECT_EQ(sync::UuidFromBytes(std::string(17, 'x')).status().code(),

@@ -14,6 +14,10 @@ namespace kitsync::core {
 // validated when recorded are ever stored, so a proof kind or collector that does not parse
 // (a damaged file) reads as none and self.
 Handover ReadHandoverFields(const sqlite::Statement& row, int first);
+// The same, written over `h`: each of those fields is overwritten, and its text takes the
+// storage `h` already has. A reader that fills the same records batch after batch allocates
+// their strings once.
+void ReadHandoverFieldsInto(const sqlite::Statement& row, int first, Handover& h);
 
 // Binds those 16 fields, in that order, to the parameters 1 to 16 of an insert into either
 // table; the caller binds the rest. The text is bound without a copy (BindView): `h` must

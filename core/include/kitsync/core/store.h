@@ -232,6 +232,10 @@ class Store {
   // acks continues after the last entry it sent. OUT_OF_RANGE when the log does not reach
   // `after`.
   Result<std::vector<PendingFact>> PendingFacts(int64_t after, int64_t limit);
+  // The same, written over the elements of `out` (resized to the count), whose strings keep
+  // their storage: an upload that reads batch after batch into one vector allocates its records
+  // once. On error `out` holds an unspecified prefix.
+  Status PendingFacts(int64_t after, int64_t limit, std::vector<PendingFact>& out);
   // Marks everything up to `seq` as durably held by the server. Never moves backwards. The mark
   // survives the process being killed; a power cut may take it back to an earlier ack, which
   // costs nothing: a sync pass lines up with what the server holds before sending.

@@ -110,6 +110,9 @@ class SyncSession {
   // Pulled changes received and not yet applied: batches that arrive while the tablet applies
   // are applied together, so a fast link costs a commit per group, not per batch.
   std::vector<core::RemoteChange> received_;
+  // The facts of the batch being built, read over those of the batch before: the records'
+  // strings are allocated for the first batch of a pass, not for every one.
+  std::vector<core::Store::PendingFact> pending_;
 };
 
 }  // namespace kitsync::sync
