@@ -266,6 +266,55 @@ TEST_F(StoreSyncTest, PendingFactsAreTheRecordsTheirEntriesLog) {
   EXPECT_EQ(handovers, 2);
 }
 
+// An upload reads batch after batch over the same vector: each fact read over another (a
+// handover over a registration, a plain handover over one with a proxy and overridden
+// warnings, fewer facts than the vector holds) is the fact as a fresh read gives it.
+TEST_F(StoreSyncTest, PendingFactsReadOverAnEarlierBatchAreThoseOfAFreshRead) {
+  RecordAtA();
+  auto ben = a_->RegisterBeneficiary({"B7654322", "Dewi", "", 3});
+  ASSERT_TRUE(ben.ok());
+  HandoverInput proxied = testing::SampleHandover(ben->id);
+  proxied.collected_by = Collector::kProxy;
+  proxied.proxy_relation = "sister";
+  ASSERT_TRUE(a_->RecordHandover(proxied).ok());
+  HandoverInput again = testing::SampleHandover(ben->id);  // beyond the round's one kit
+  again.override_reason = "second kit for a newborn";
+  auto over = a_->RecordHandover(again);
+  ASSERT_TRUE(over.ok()) << over.status().ToString();
+  ASSERT_FALSE(over->handover.overridden_warnings.empty());
+  ASSERT_TRUE(a_->RegisterBeneficiary({"B7654323", "Ayu", "", 1}).ok());
+
+  auto fresh = a_->PendingFacts(1000);
+  ASSERT_TRUE(fresh.ok()) << fresh.status().ToString();
+  const size_t n = fresh->size();
+  ASSERT_GE(n, 8u);
+  auto same = [&](const Store::PendingFact& got, const Store::PendingFact& want) {
+    EXPECT_EQ(got.entry.seq, want.entry.seq);
+    EXPECT_EQ(got.entry.hlc, want.entry.hlc);
+    EXPECT_EQ(got.entry.entity, want.entry.entity);
+    EXPECT_EQ(got.entry.entity_id, want.entry.entity_id);
+    EXPECT_EQ(got.entry.op, want.entry.op);
+    EXPECT_EQ(got.entry.hash, want.entry.hash);
+    EXPECT_EQ(got.entry.prev_hash, want.entry.prev_hash);
+    EXPECT_TRUE(got.entry.payload.empty()) << "change " << got.entry.seq;
+    auto got_form = ToLoggedForm(got.record);
+    auto want_form = ToLoggedForm(want.record);
+    ASSERT_TRUE(got_form.ok() && want_form.ok());
+    EXPECT_EQ(got_form->payload, want_form->payload) << "change " << got.entry.seq;
+  };
+  // Windows of three from every start, oldest first and then newest first, into one vector:
+  // each position is read over the fact just before or after.
+  std::vector<Store::PendingFact> reused;
+  auto read_from = [&](size_t start) {
+    const int64_t after = start == 0 ? 0 : (*fresh)[start - 1].entry.seq;
+    ASSERT_TRUE(a_->PendingFacts(after, 3, reused).ok());
+    ASSERT_EQ(reused.size(), std::min<size_t>(3, n - start));
+    for (size_t i = 0; i < reused.size(); ++i) same(reused[i], (*fresh)[start + i]);
+  };
+  for (size_t start = 0; start < n; ++start) read_from(start);
+  for (size_t start = n; start-- > 0;) read_from(start);
+}
+
 // A handover's row gone from under its entry (a damaged file) is named, not skipped.
 TEST_F(StoreSyncTest, PendingFactsOfAHandoverWithoutItsRowIsDataLoss) {
   RecordAtA();
