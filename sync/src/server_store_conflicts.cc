@@ -162,7 +162,7 @@ Result<std::optional<DetectedConflict>> SqliteServerStore::DetectDuplicate(
 Result<std::optional<DetectedConflict>> SqliteServerStore::DetectEntitlement(
     const EntitlementSituation& s, std::optional<std::vector<core::ServedHandover>> served,
     EntitlementRules* rules) {
-  std::pair<std::string, std::string> rule_key{s.round_id, s.kit_type_id};
+  const std::pair<std::string_view, std::string_view> rule_key{s.round_id, s.kit_type_id};
   auto known = rules ? rules->find(rule_key) : EntitlementRules::iterator();
   int64_t max = 0;
   if (rules && known != rules->end()) {
@@ -174,7 +174,7 @@ Result<std::optional<DetectedConflict>> SqliteServerStore::DetectEntitlement(
     ASSIGN_OR_RETURN(bool has_rule, allowed->Bind(1, s.round_id).Bind(2, s.kit_type_id).Step());
     max = has_rule ? allowed->Int(0) : 0;
     allowed->Reset();
-    if (rules) rules->emplace(std::move(rule_key), max);
+    if (rules) rules->emplace(rule_key, max);
   }
   // A kit type the round does not entitle anyone to is refused at the tablet; nothing to count.
   // (The schema refuses a rule of 0 or fewer: 0 stands for no rule.)
@@ -525,12 +525,12 @@ Result<int64_t> SqliteServerStore::FirstNewSeq() {
 
 Status SqliteServerStore::RefreshConflicts(const Situations& touched, int64_t now_ms,
                                            int64_t first_new_seq, bool summarise_all,
-                                           const FirstKits* first_kits) {
+                                           FirstKits* first_kits) {
   EntitlementRules rules;
   // The first kits' situations are known whole without a read.
-  auto first_kits_of = [&](const EntitlementSituation& e) -> const Gathered* {
+  auto first_kits_of = [&](const EntitlementSituation& e) -> Gathered* {
     if (!first_kits) return nullptr;
-    auto it = first_kits->find(FirstKitKey(e.doc_hash, e.round_id, e.kit_type_id));
+    auto it = first_kits->find(&e);
     return it == first_kits->end() ? nullptr : &it->second;
   };
   // The other families' handovers in one read, for as many situations as a push batch can
@@ -554,9 +554,9 @@ Status SqliteServerStore::RefreshConflicts(const Situations& touched, int64_t no
     if (auto* e = std::get_if<EntitlementSituation>(&situation)) {
       std::vector<core::ServedHandover> served;
       auto found = gathered.find({e->doc_hash, e->round_id, e->kit_type_id});
-      if (const Gathered* first = first_kits_of(*e)) {
-        served = first->served;
-        seqs = first->seqs;
+      if (Gathered* first = first_kits_of(*e)) {
+        served = std::move(first->served);
+        seqs = std::move(first->seqs);
       } else if (found != gathered.end()) {
         served = std::move(found->second.served);
         seqs = std::move(found->second.seqs);

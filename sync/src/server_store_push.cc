@@ -224,6 +224,9 @@ Result<PushOutcome> SqliteServerStore::ApplyPush(const Principal& device, const 
   RETURN_IF_ERROR(WriteHandoverRun(run, device.device_id, known_first));
   // Before the stock situations read them.
   RETURN_IF_ERROR(AddHandedOut(handed));
+  for (const auto& [key, quantity] : handed) {
+    touched.insert(StockSituation{std::string(key.first), std::string(key.second)});
+  }
 
   // Conflicts never refuse a batch: they are recorded beside it, in the same transaction.
   RETURN_IF_ERROR(
@@ -359,14 +362,6 @@ Result<std::vector<std::optional<core::Handover>>> SqliteServerStore::HeldHandov
   return out;
 }
 
-std::string SqliteServerStore::FirstKitKey(std::string_view doc_hash, std::string_view round_id,
-                                           std::string_view kit_type_id) {
-  std::string key;
-  key.reserve(doc_hash.size() + round_id.size() + kit_type_id.size() + 2);
-  key.append(doc_hash).append(1, '/').append(round_id).append(1, '/').append(kit_type_id);
-  return key;
-}
-
 Status SqliteServerStore::KeepServedFilterCurrent() {
   ASSIGN_OR_RETURN(int64_t version, db_->QueryInt("PRAGMA data_version"));
   if (version == served_filter_version_ && !served_filter_.Crowded()) return Status::Ok();
@@ -397,8 +392,9 @@ Status SqliteServerStore::WriteHandoverRun(HandoverRun& run, const std::string& 
     if (!inserted.ok()) {
       return Status(inserted.code(), "handover " + h.id + ": " + inserted.message());
     }
-    if (first_kits && !served_filter_.MayHold(p.doc_hash, h.round_id, h.kit_type_id)) {
-      Gathered& g = (*first_kits)[FirstKitKey(p.doc_hash, h.round_id, h.kit_type_id)];
+    if (first_kits &&
+        !served_filter_.MayHold(p.situation->doc_hash, h.round_id, h.kit_type_id)) {
+      Gathered& g = (*first_kits)[p.situation];
       g.served.push_back({h.id, h.beneficiary_id, h.post_id, h.device_id, h.hlc, h.wall_ms,
                           h.quantity, /*voided=*/false, p.clock_ahead, h.override_reason});
       g.seqs.push_back({seq, 0});
@@ -535,18 +531,18 @@ Result<bool> SqliteServerStore::ApplyFact(const core::RemoteChange& change,
       return Status::InvalidArgument("beneficiary " + h->beneficiary_id +
                                      " is not known to the server");
     }
-    if (run) {
-      run->push_back({h, clock_ahead, *doc_hash});
-    } else {
+    if (!run) {
       // The entry refers to the row written next: the record is rebuilt from it.
       const core::LoggedForm reference{form.entity, form.entity_id, {}};
       ASSIGN_OR_RETURN(int64_t seq,
                        AppendFeed(h->post_id, reference, change.hlc, device.device_id));
       RETURN_IF_ERROR(InsertHandover(*h, clock_ahead, seq));
     }
-    // What TouchHandover would read back from the row once written.
-    touched.insert(EntitlementSituation{std::move(*doc_hash), h->round_id, h->kit_type_id});
-    touched.insert(StockSituation{h->post_id, h->kit_type_id});
+    // What TouchHandover would read back from the row once written. The stock situation is
+    // the caller's to add, once per post and kit type the batch handed out.
+    auto [situation, added] =
+        touched.insert(EntitlementSituation{std::move(*doc_hash), h->round_id, h->kit_type_id});
+    if (run) run->push_back({h, clock_ahead, &std::get<EntitlementSituation>(*situation)});
     return true;
   }
 

@@ -424,10 +424,10 @@ Status SqliteServerStore::RequireRef(const char* sql, const std::string& id,
 
 Status SqliteServerStore::RequireRef(const char* sql, const std::string& id,
                                      const std::string& what, HeldRefs& held) {
-  auto key = std::make_pair(sql, id);
-  if (held.contains(key)) return Status::Ok();
+  std::set<std::string, std::less<>>& ids = held[sql];
+  if (ids.contains(id)) return Status::Ok();
   RETURN_IF_ERROR(RequireRef(sql, id, what));
-  held.insert(std::move(key));
+  ids.insert(id);
   return Status::Ok();
 }
 

@@ -154,13 +154,15 @@ class SqliteServerStore final : public ServerStore {
   // References a push batch has already found held, by the query that found them: the records
   // of a batch name the same round, kit type and officer over and over, and nothing they name
   // is deleted while the batch's transaction runs.
-  using HeldRefs = std::set<std::pair<const char*, std::string>>;
+  // By query, then ID: a look-up that finds an ID held copies nothing.
+  using HeldRefs = std::map<const char*, std::set<std::string, std::less<>>>;
   core::Status RequireRef(const char* sql, const std::string& id, const std::string& what,
                           HeldRefs& held);
   // Quantities a push batch handed out, by post and kit type, added to handover_totals once
   // per batch. Every handover the server holds arrives through ApplyPush, which keeps the
   // totals equal to the sums over handovers.
-  using HandedOut = std::map<std::pair<std::string, std::string>, int64_t>;
+  // Viewing the batch's records, which outlive it.
+  using HandedOut = std::map<std::pair<std::string_view, std::string_view>, int64_t>;
   core::Status AddHandedOut(const HandedOut& handed);
 
   // What a push batch's handovers look up, read for the whole batch before any of its facts
@@ -185,15 +187,16 @@ class SqliteServerStore final : public ServerStore {
   struct PendingHandover {
     const core::Handover* handover = nullptr;
     bool clock_ahead = false;
-    std::string doc_hash;  // the family's
+    // The entitlement situation it touches (the family's, by document hash), in the batch's
+    // set of touched situations, whose elements stay put while the batch is applied.
+    const EntitlementSituation* situation = nullptr;
   };
   using HandoverRun = std::vector<PendingHandover>;
   // The handovers a push transaction wrote for situations that held none before it (the served
-  // filter's certain "no"): every handover those situations now hold, by FirstKitKey.
+  // filter's certain "no"): every handover those situations now hold, by the situation's
+  // element of the transaction's touched set.
   struct Gathered;
-  using FirstKits = std::unordered_map<std::string, Gathered>;
-  static std::string FirstKitKey(std::string_view doc_hash, std::string_view round_id,
-                                 std::string_view kit_type_id);
+  using FirstKits = std::unordered_map<const EntitlementSituation*, Gathered>;
   // With `first_kits`, adds to it the run's handovers whose situation the filter says held none.
   core::Status WriteHandoverRun(HandoverRun& run, const std::string& origin_device,
                                 FirstKits* first_kits = nullptr);
@@ -205,7 +208,8 @@ class SqliteServerStore final : public ServerStore {
   // One pushed fact: checked against what the server holds and, when new, written with its
   // feed entry, or for a handover with `run`, added to it. Returns whether it was (or will
   // be) written (false: the same fact was already held). Adds the situations the fact may
-  // change to `touched`.
+  // change to `touched`, but a handover's stock situation: the caller adds one for each post
+  // and kit type its handovers came from.
   core::Result<bool> ApplyFact(const core::RemoteChange& change, const core::LoggedForm& form,
                                bool clock_ahead, const Principal& device, Situations& touched,
                                HeldRefs& refs, const BatchLookups& lookups, HandoverRun* run);
@@ -226,10 +230,10 @@ class SqliteServerStore final : public ServerStore {
   // what changed, in the caller's transaction. `first_new_seq` (FirstNewSeq) tells the facts
   // this transaction wrote from those whose served summaries were sent before it; with
   // `summarise_all`, no summary was ever sent (a database from before schema step 4).
-  // `first_kits`: situations whose handovers are all the transaction's own, known without a
-  // read (WriteHandoverRun).
+  // `first_kits`: situations of `touched` whose handovers are all the transaction's own, known
+  // without a read (WriteHandoverRun); what it holds is moved out.
   core::Status RefreshConflicts(const Situations& touched, int64_t now_ms, int64_t first_new_seq,
-                                bool summarise_all = false, const FirstKits* first_kits = nullptr);
+                                bool summarise_all = false, FirstKits* first_kits = nullptr);
   // Every situation the stored facts make, for the rules to look at all of them.
   core::Result<Situations> AllSituations();
   // The stored conflicts and served summaries brought in line with every fact, in one
@@ -277,7 +281,8 @@ class SqliteServerStore final : public ServerStore {
   // Most kits a round entitles a family to, by round and kit type (0: none), as read so far
   // by one call: a batch's families mostly share their round and kit type, and master data
   // does not change under the store's lock.
-  using EntitlementRules = std::map<std::pair<std::string, std::string>, int64_t>;
+  // Keys view the situations' strings, which outlive the call.
+  using EntitlementRules = std::map<std::pair<std::string_view, std::string_view>, int64_t>;
   // With `served` already gathered, no second read of the family's handovers.
   core::Result<std::optional<core::DetectedConflict>> DetectEntitlement(
       const EntitlementSituation& situation,
