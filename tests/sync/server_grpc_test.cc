@@ -359,14 +359,22 @@ struct Serving {
   std::unique_ptr<sync::GrpcServer> grpc;
   std::unique_ptr<v1::Sync::Stub> stub;  // null when the server did not start
 };
-Serving Serve(TestServer& server, const sync::ServerConfig& config) {
+// With `narrow_window`, the tablet's channel keeps HTTP/2's first flow-control window (64 KiB) for
+// good instead of widening it as the link proves fast: a pull its tablet stops reading then
+// stays open however quickly the server builds batches, since the feed is several times that.
+Serving Serve(TestServer& server, const sync::ServerConfig& config, bool narrow_window = false) {
   Serving out;
   auto started = sync::GrpcServer::Start(&server.logic(), config);
   EXPECT_TRUE(started.ok()) << started.status().ToString();
   if (!started.ok()) return out;
   out.grpc = std::move(started).value();
-  out.stub = v1::Sync::NewStub(grpc::CreateChannel(
-      "127.0.0.1:" + std::to_string(out.grpc->port()), grpc::InsecureChannelCredentials()));
+  grpc::ChannelArguments args;
+  if (narrow_window) {
+    args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+    args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 64 * 1024);
+  }
+  out.stub = v1::Sync::NewStub(grpc::CreateCustomChannel(
+      "127.0.0.1:" + std::to_string(out.grpc->port()), grpc::InsecureChannelCredentials(), args));
   return out;
 }
 
@@ -440,7 +448,7 @@ TEST(ServerThreadLimitTest, PullsThatTheTabletsDoNotReadHoldNoServerThread) {
   server.LoadMasterData();
   sync::ServerConfig config;
   config.max_threads = 4;
-  Serving serving = Serve(server, config);
+  Serving serving = Serve(server, config, /*narrow_window=*/true);
   ASSERT_TRUE(serving.stub);
   v1::Sync::Stub* stub = serving.stub.get();
 
@@ -487,7 +495,7 @@ TEST(ServerThreadLimitTest, PullsBeyondTheLimitsAreResourceExhaustedUntilOneEnds
   sync::ServerConfig config;
   config.max_pulls_per_device = 1;
   config.max_pulls = 2;
-  Serving serving = Serve(server, config);
+  Serving serving = Serve(server, config, /*narrow_window=*/true);
   ASSERT_TRUE(serving.stub);
   v1::Sync::Stub* stub = serving.stub.get();
   PushRegistrations(server, 6000);
