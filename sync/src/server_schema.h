@@ -7,7 +7,7 @@
 
 namespace kitsync::sync {
 
-inline constexpr int kServerSchemaVersion = 10;
+inline constexpr int kServerSchemaVersion = 11;
 
 // WAL, synchronous=FULL, foreign keys, busy timeout.
 core::Status ConfigureServerConnection(core::sqlite::Db& db, int busy_timeout_ms);

@@ -69,6 +69,37 @@ TEST_F(ServerMigrationTest, VersionOneServerOpensUpgradedWithFeedDevicesAndCurso
   EXPECT_EQ(by_post, (std::map<std::string, int64_t>{{"ENT", 5}, {"NUN", 6}}));
 }
 
+// Schema step 11 edits the handovers table's text in place: an upgraded database and a new one
+// both end with a whole file, handovers that no longer name their feed entry as a foreign key,
+// and every other table's references as they were.
+TEST_F(ServerMigrationTest, HandoversLoseOnlyTheirFeedReferenceAndTheFileStaysWhole) {
+  auto references = [](const std::string& db, const std::string& table) {
+    return Column(db, "SELECT \"table\" || '.' || \"to\" FROM pragma_foreign_key_list('" +
+                          table + "')");
+  };
+  ASSERT_EQ(references(db_, "handovers"), std::set<std::string>{"feed.server_seq"});
+  const std::set<std::string> columns = Column(db_, "SELECT name FROM pragma_table_info('handovers')");
+  ASSERT_EQ(columns.size(), 19u);
+  const std::set<std::string> voids = references(db_, "handover_voids");
+
+  ASSERT_TRUE(OpenSqliteServerStore(data_).ok());
+  TempDir fresh_dir;
+  ASSERT_TRUE(InitSqliteServerStore(fresh_dir.path().string(), 1).ok());
+  const std::string fresh = ServerDatabasePath(fresh_dir.path().string());
+  for (const std::string& db : {db_, fresh}) {
+    EXPECT_EQ(Column(db, "PRAGMA integrity_check"), std::set<std::string>{"ok"}) << db;
+    EXPECT_EQ(Column(db, "PRAGMA foreign_key_check"), std::set<std::string>{}) << db;
+    EXPECT_TRUE(references(db, "handovers").empty()) << db;
+    EXPECT_EQ(Column(db, "SELECT name FROM pragma_table_info('handovers')"), columns) << db;
+    EXPECT_EQ(references(db, "handover_voids"), voids) << db;
+    EXPECT_EQ(references(db, "beneficiaries"), std::set<std::string>{"feed.server_seq"}) << db;
+  }
+  // The old handovers are all still there, under the same keys.
+  EXPECT_EQ(testing::RawDb(db_).QueryInt("SELECT count(*) FROM handovers h JOIN feed f "
+                                         "ON f.server_seq = h.server_seq"),
+            11);
+}
+
 TEST_F(ServerMigrationTest, ConflictsInFactsFromBeforeTheUpgradeAreRecordedWhenItOpens) {
   auto store = OpenSqliteServerStore(data_);
   ASSERT_TRUE(store.ok()) << store.status().ToString();
