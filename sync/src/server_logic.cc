@@ -213,22 +213,51 @@ PreparedPush ServerLogic::PreparePush(const v1::PushBatch& batch,
 
 Result<v1::PushAck> ServerLogic::ApplyPreparedPush(const std::string& token,
                                                    PreparedPush prepared) {
-  ASSIGN_OR_RETURN(Principal device, AuthenticateDevice(token));
-  Result<PushOutcome> outcome = prepared.refused;
-  if (prepared.refused.ok()) outcome = store_->ApplyPush(device, prepared.input);
-  const auto first = static_cast<int64_t>(prepared.first_seq);
-  const int64_t last = first + prepared.changes - 1;
-  LogOutcome("push", &device, outcome.status(),
-             " seq=" + N(first) + ".." + N(last) +
-                 (outcome.ok() ? " acked=" + N(outcome->acked_seq) + " applied=" +
-                                     N(outcome->applied) + " flagged=" + N(outcome->flagged)
-                               : std::string()));
-  if (!outcome.ok()) return outcome.status();
-  v1::PushAck ack;
-  ack.set_acked_seq(static_cast<uint64_t>(outcome->acked_seq));
-  ack.set_applied(static_cast<uint64_t>(outcome->applied));
-  ack.set_flagged(static_cast<uint64_t>(outcome->flagged));
-  return ack;
+  std::vector<PreparedPush> one;
+  one.push_back(std::move(prepared));
+  std::vector<Result<v1::PushAck>> acks = ApplyPreparedPushes(token, std::move(one));
+  return std::move(acks.front());
+}
+
+std::vector<Result<v1::PushAck>> ServerLogic::ApplyPreparedPushes(
+    const std::string& token, std::vector<PreparedPush> prepared) {
+  std::vector<Result<v1::PushAck>> acks;
+  if (prepared.empty()) return acks;
+  auto device = AuthenticateDevice(token);
+  if (!device.ok()) {
+    acks.push_back(device.status());
+    return acks;
+  }
+  // The batches before the first that its own fields refused go to the store together.
+  std::vector<const PushInput*> inputs;
+  while (inputs.size() < prepared.size() && prepared[inputs.size()].refused.ok()) {
+    inputs.push_back(&prepared[inputs.size()].input);
+  }
+  std::vector<Result<PushOutcome>> outcomes = store_->ApplyPushes(*device, inputs);
+  if (outcomes.size() == inputs.size() && inputs.size() < prepared.size() &&
+      (outcomes.empty() || outcomes.back().ok())) {
+    outcomes.push_back(prepared[inputs.size()].refused);
+  }
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    const Result<PushOutcome>& outcome = outcomes[i];
+    const auto first = static_cast<int64_t>(prepared[i].first_seq);
+    const int64_t last = first + prepared[i].changes - 1;
+    LogOutcome("push", &*device, outcome.status(),
+               " seq=" + N(first) + ".." + N(last) +
+                   (outcome.ok() ? " acked=" + N(outcome->acked_seq) + " applied=" +
+                                       N(outcome->applied) + " flagged=" + N(outcome->flagged)
+                                 : std::string()));
+    if (!outcome.ok()) {
+      acks.push_back(outcome.status());
+      break;
+    }
+    v1::PushAck ack;
+    ack.set_acked_seq(static_cast<uint64_t>(outcome->acked_seq));
+    ack.set_applied(static_cast<uint64_t>(outcome->applied));
+    ack.set_flagged(static_cast<uint64_t>(outcome->flagged));
+    acks.push_back(std::move(ack));
+  }
+  return acks;
 }
 
 Result<v1::PullBatch> ServerLogic::Pull(const std::string& token, const v1::PullRequest& request,

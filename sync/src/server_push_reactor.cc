@@ -52,48 +52,62 @@ void PushReactor::OnReadDone(bool ok) {
     return;
   }
   // No read is outstanding, so incoming_ and chain_from_ are this thread's alone.
-  auto prepared = std::make_shared<PreparedPush>();
+  PreparedPush prepared;
   if (core::Status unpacked = UnpackRecords(incoming_); unpacked.ok()) {
-    *prepared = logic_->PreparePush(incoming_, chain_from_);
+    prepared = logic_->PreparePush(incoming_, chain_from_);
   } else {
-    prepared->refused = std::move(unpacked);
-    prepared->first_seq = incoming_.first_seq();
+    prepared.refused = std::move(unpacked);
+    prepared.first_seq = incoming_.first_seq();
   }
   if (incoming_.records().changes_size() > 0) chain_from_ = incoming_.tip_hash();
   Lock lock(mu_);
   reading_ = false;
   if (finished_ || refusal_) return;
   ++unapplied_;
-  Post([this, prepared] { Apply(*prepared); });
+  ready_.push_back(std::move(prepared));
+  if (!apply_posted_) {
+    apply_posted_ = true;
+    Post([this] { ApplyReady(); });
+  }
   ReadNextLocked();
 }
 
-void PushReactor::Apply(PreparedPush& prepared) {
+void PushReactor::ApplyReady() {
+  std::vector<PreparedPush> batches;
   {
     Lock lock(mu_);
+    apply_posted_ = false;
     if (finished_ || refusal_) {
-      --unapplied_;
+      unapplied_ -= static_cast<int>(ready_.size());
+      ready_.clear();
       return;
     }
+    batches.reserve(ready_.size());
+    for (PreparedPush& p : ready_) batches.push_back(std::move(p));
+    ready_.clear();
   }
-  auto ack = logic_->ApplyPreparedPush(token_, std::move(prepared));
+  const int taken = static_cast<int>(batches.size());
+  auto acks = logic_->ApplyPreparedPushes(token_, std::move(batches));
   Lock lock(mu_);
-  --unapplied_;
+  unapplied_ -= taken;
   if (finished_) return;
-  if (!ack.ok()) {
-    refusal_ = ToGrpc(ack.status());
-    EndIfDueLocked();
-    return;
+  for (auto& ack : acks) {
+    if (!ack.ok()) {
+      refusal_ = ToGrpc(ack.status());
+      break;
+    }
+    // A lost ack loses nothing: the tablet re-sends and the batch is recognised as held.
+    acks_.push_back(std::move(ack).value());
   }
-  // A lost ack loses nothing: the tablet re-sends and the batch is recognised as held.
-  acks_.push_back(std::move(ack).value());
   // Starting a write or a read runs gRPC's transport work on the calling thread, and a read of
   // a batch the tablet has already sent inflates it there. Both go to another worker, so that
-  // the strand goes straight on to the next batch: applying is the push's slowest stage.
+  // the strand goes straight on to the next batches: applying is the push's slowest stage. A
+  // refusal ends the call there once the acks before it are written.
   PostLocked(workers_, [this] {
     Lock lock(mu_);
     WriteNextLocked();
     ReadNextLocked();
+    EndIfDueLocked();
   });
 }
 

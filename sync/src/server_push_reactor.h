@@ -1,8 +1,10 @@
 // One push stream, as a gRPC callback reactor: gRPC reads each batch on its own threads, where it
 // is checked, decoded and hashed at once (ServerLogic::PreparePush); the store applies the
-// prepared batches in order on the push workers, one at a time per stream, and each batch's ack
-// is written as soon as it has committed. So while the store applies one batch, the next is
-// already being decoded, and a stream waiting on a slow link holds no thread at all.
+// prepared batches in order on the push workers, one transaction at a time per stream, and each
+// batch's ack is written as soon as it has committed. The batches waiting when the store comes
+// to them are applied in one transaction, one commit for all of them. So while the store applies
+// one batch, the next are already being decoded, and a stream waiting on a slow link holds no
+// thread at all.
 //
 // The first refused batch ends the call with its refusal, once the acks of the batches before it
 // are written; batches read after it are dropped unapplied. What was acked stays acked.
@@ -41,7 +43,8 @@ class PushReactor final : public grpc::ServerBidiReactor<v1::PushBatch, v1::Push
   // Work on the strand: one at a time, in the order posted.
   void Post(std::function<void()> work) { PostLocked(strand_, std::move(work)); }  // mu_ held
   void Authenticate();
-  void Apply(PreparedPush& prepared);
+  // Applies the batches waiting in ready_, together.
+  void ApplyReady();
 
   // With mu_ held.
   void ReadNextLocked();
@@ -61,6 +64,8 @@ class PushReactor final : public grpc::ServerBidiReactor<v1::PushBatch, v1::Push
   std::string chain_from_;  // the tip hash of the last batch read
 
   int unapplied_ = 0;             // batches read and not yet applied
+  std::deque<PreparedPush> ready_;  // read and prepared, not yet taken by ApplyReady
+  bool apply_posted_ = false;      // an ApplyReady is on the strand and has not taken ready_
   bool reading_ = false;          // a read is outstanding
   bool tablet_closed_ = false;    // no batch will come any more
   std::deque<v1::PushAck> acks_;  // the front one is being written while writing_

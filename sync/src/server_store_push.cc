@@ -112,9 +112,58 @@ constexpr char kDocHashSql[] = "SELECT doc_hash FROM beneficiaries WHERE id = ?"
 }  // namespace
 
 Result<PushOutcome> SqliteServerStore::ApplyPush(const Principal& device, const PushInput& in) {
-  if (device.is_admin()) return Status::PermissionDenied("only a device pushes its change log");
+  std::vector<Result<PushOutcome>> outcomes = ApplyPushes(device, {&in});
+  return std::move(outcomes.front());
+}
+
+std::vector<Result<PushOutcome>> SqliteServerStore::ApplyPushes(
+    const Principal& device, const std::vector<const PushInput*>& inputs) {
+  std::vector<Result<PushOutcome>> out;
+  if (inputs.empty()) return out;
+  if (device.is_admin()) {
+    out.push_back(Status::PermissionDenied("only a device pushes its change log"));
+    return out;
+  }
   std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(*db_));
+  auto tx = Transaction::Begin(*db_);
+  if (!tx.ok()) {
+    out.push_back(tx.status());
+    return out;
+  }
+  for (const PushInput* in : inputs) {
+    if (Status s = db_->Exec("SAVEPOINT push_batch"); !s.ok()) {
+      out.push_back(s);
+      break;
+    }
+    Result<PushOutcome> outcome = ApplyPushLocked(device, *in);
+    if (outcome.ok()) {
+      if (Status s = db_->Exec("RELEASE push_batch"); !s.ok()) outcome = s;
+    }
+    if (!outcome.ok()) {
+      // The refused batch goes; those before it stay, unless the database cannot say so.
+      Status undone = db_->Exec("ROLLBACK TO push_batch");
+      if (undone.ok()) undone = db_->Exec("RELEASE push_batch");
+      out.push_back(std::move(outcome));
+      if (!undone.ok()) {
+        for (Result<PushOutcome>& earlier : out) {
+          if (earlier.ok()) earlier = undone;
+        }
+        return out;  // the transaction rolls back whole
+      }
+      break;
+    }
+    out.push_back(std::move(outcome));
+  }
+  if (Status committed = (*tx)->Commit(); !committed.ok()) {
+    for (Result<PushOutcome>& outcome : out) {
+      if (outcome.ok()) outcome = committed;
+    }
+  }
+  return out;
+}
+
+Result<PushOutcome> SqliteServerStore::ApplyPushLocked(const Principal& device,
+                                                       const PushInput& in) {
   ASSIGN_OR_RETURN(Statement * cursor,
                    db_->Cached("SELECT acked_seq, tip_hash, revoked_ms FROM devices WHERE id = ?"));
   ASSIGN_OR_RETURN(bool known, cursor->Bind(1, device.device_id).Step());
@@ -250,7 +299,6 @@ Result<PushOutcome> SqliteServerStore::ApplyPush(const Principal& device, const 
                       .Bind(6, device.device_id)
                       .Run());
   RETURN_IF_ERROR(SaveHlc());
-  RETURN_IF_ERROR(tx->Commit());
   out.acked_seq = last;
   return out;
 }

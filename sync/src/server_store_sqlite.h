@@ -98,6 +98,9 @@ class SqliteServerStore final : public ServerStore {
                             int64_t now_ms) override;
 
   core::Result<PushOutcome> ApplyPush(const Principal& device, const PushInput& input) override;
+  // Each batch in a savepoint of its own, so that a refused one leaves those before it whole.
+  std::vector<core::Result<PushOutcome>> ApplyPushes(
+      const Principal& device, const std::vector<const PushInput*>& inputs) override;
   core::Result<FeedPage> ReadFeed(const Principal& device, int64_t after, int64_t limit,
                                   std::optional<int64_t> remaining_after) override;
   // The channels `device` pulls: its post, master data, other posts' served summaries.
@@ -124,6 +127,9 @@ class SqliteServerStore final : public ServerStore {
   explicit SqliteServerStore(std::unique_ptr<core::sqlite::Db> db) : db_(std::move(db)) {}
 
   // Everything below REQUIRES mu_ held; writers also an open transaction.
+
+  // One pushed batch, applied within the caller's transaction (ApplyPushes).
+  core::Result<PushOutcome> ApplyPushLocked(const Principal& device, const PushInput& input);
 
   // One feed entry as read for a pull.
   struct FeedRow {

@@ -229,6 +229,97 @@ TEST_F(ServerPushTest, TamperedPayloadBreaksTheChainAndNothingIsApplied) {
   EXPECT_EQ(Rows("beneficiaries"), 0);
 }
 
+// A stream's waiting batches go to the store in one transaction: each batch up to the first
+// refused one is applied and acknowledged, the refused one leaves nothing, and those after it
+// are not applied; whether the store or the batch's own fields refused it.
+TEST_F(ServerPushTest, BatchesAppliedTogetherStandUpToTheFirstRefusedOne) {
+  for (const char* doc : {"A1000001", "A1000002", "A1000003"}) RecordHandover(a_, doc);
+  const std::vector<core::ChangeEntry> all = Pending(a_);
+  ASSERT_EQ(all.size(), 7u);  // receipt, then a registration and a handover three times
+  const v1::PushBatch first = BuildPushBatch({all.begin(), all.begin() + 3}, now());
+  v1::PushBatch second = BuildPushBatch({all.begin() + 3, all.begin() + 5}, now());
+  const v1::PushBatch third = BuildPushBatch({all.begin() + 5, all.end()}, now());
+  auto prepare = [&](const v1::PushBatch& second_batch) {
+    std::vector<sync::PreparedPush> batches;
+    batches.push_back(logic().PreparePush(first, {}));
+    batches.push_back(logic().PreparePush(second_batch, first.tip_hash()));
+    batches.push_back(logic().PreparePush(third, second_batch.tip_hash()));
+    return batches;
+  };
+
+  v1::PushBatch altered = second;
+  altered.mutable_records()->mutable_changes(0)->mutable_beneficiary()->set_full_name("Someone");
+  auto acks = logic().ApplyPreparedPushes(a_.token, prepare(altered));
+  ASSERT_EQ(acks.size(), 2u);
+  ASSERT_TRUE(acks[0].ok()) << acks[0].status().ToString();
+  EXPECT_EQ(acks[0]->acked_seq(), 3u);
+  EXPECT_EQ(acks[1].status().code(), core::Code::kFailedPrecondition);
+  EXPECT_THAT(acks[1].status().message(), HasSubstr("hash chain broken"));
+  EXPECT_EQ(AckedSeq(a_), 3);
+  EXPECT_EQ(FeedChangesFrom(a_), 3);
+  EXPECT_EQ(Rows("handovers"), 1);
+  EXPECT_EQ(Rows("beneficiaries"), 1);
+
+  v1::PushBatch ahead = second;  // refused before the store sees it
+  ahead.set_sender_wall_ms(now() + logic().options().max_clock_skew_ms + 1);
+  acks = logic().ApplyPreparedPushes(a_.token, prepare(ahead));
+  ASSERT_EQ(acks.size(), 2u);
+  ASSERT_TRUE(acks[0].ok()) << acks[0].status().ToString();
+  EXPECT_EQ(acks[0]->acked_seq(), 3u);
+  EXPECT_EQ(acks[0]->applied(), 0u);  // held already
+  EXPECT_EQ(acks[1].status().code(), core::Code::kOutOfRange);
+  EXPECT_EQ(AckedSeq(a_), 3);
+  EXPECT_EQ(Rows("handovers"), 1);
+
+  acks = logic().ApplyPreparedPushes(a_.token, prepare(second));
+  ASSERT_EQ(acks.size(), 3u);
+  for (const auto& ack : acks) ASSERT_TRUE(ack.ok()) << ack.status().ToString();
+  EXPECT_EQ(acks[1]->acked_seq(), 5u);
+  EXPECT_EQ(acks[1]->applied(), 2u);
+  EXPECT_EQ(acks[2]->acked_seq(), 7u);
+  EXPECT_EQ(AckedSeq(a_), 7);
+  EXPECT_EQ(FeedChangesFrom(a_), 7);
+  EXPECT_EQ(Rows("handovers"), 3);
+}
+
+// A batch of such a group refused after some of its records were written leaves none of them;
+// the batch before it stays.
+TEST_F(ServerPushTest, ABatchRefusedHalfWayThroughAGroupLeavesNothingOfItself) {
+  RecordHandover(a_, "A1000001");
+  ASSERT_TRUE(logic().Push(a_.token, NextPushBatch(*a_.store, 100, now())).ok());
+  const std::string taken = RawDb(server_->db_path()).QueryText("SELECT id FROM beneficiaries");
+  auto family = [&](const std::string& id, char hash, int logical) {
+    core::Beneficiary b;
+    b.id = id;
+    b.doc_hash = std::string(64, hash);
+    b.full_name = "Family " + std::string(1, hash);
+    b.household_size = 1;
+    b.post_id = b_.post_id;
+    b.device_id = b_.device_id;
+    b.hlc = {now(), logical};
+    return core::RemoteChange{b.hlc, b};
+  };
+  const core::RemoteChange one = family(core::NewUuidV7(), 'b', 1);
+  const core::RemoteChange two = family(core::NewUuidV7(), 'c', 2);
+  const core::RemoteChange clash = family(taken, 'd', 3);  // an ID the server holds
+  const v1::PushBatch first = ChainedBatch(core::GenesisHash(b_.device_id), 1, {one}, now());
+  const v1::PushBatch second = ChainedBatch(first.tip_hash(), 2, {two, clash}, now());
+  std::vector<sync::PreparedPush> batches;
+  batches.push_back(logic().PreparePush(first, {}));
+  batches.push_back(logic().PreparePush(second, first.tip_hash()));
+
+  auto acks = logic().ApplyPreparedPushes(b_.token, std::move(batches));
+  ASSERT_EQ(acks.size(), 2u);
+  ASSERT_TRUE(acks[0].ok()) << acks[0].status().ToString();
+  EXPECT_EQ(acks[1].status().code(), core::Code::kAlreadyExists);
+  EXPECT_EQ(AckedSeq(b_), 1);
+  EXPECT_EQ(FeedChangesFrom(b_), 1);
+  EXPECT_EQ(Rows("beneficiaries"), 2);  // a's family and the first batch's
+  EXPECT_EQ(Rows("beneficiaries WHERE id = '" +
+                 std::get<core::Beneficiary>(two.record).id + "'"),
+            0);
+}
+
 TEST_F(ServerPushTest, TamperingAfterAHeldPrefixBreaksTheChainFromTheStoredTip) {
   RecordHandover(a_, "A1000001");
   RecordHandover(a_, "A1000002");

@@ -66,6 +66,11 @@ class ServerLogic {
   // worked out from it only when it is the hash the store holds, and otherwise hashes again.
   PreparedPush PreparePush(const v1::PushBatch& batch, const std::string& chain_from) const;
   core::Result<v1::PushAck> ApplyPreparedPush(const std::string& token, PreparedPush prepared);
+  // The batches a stream has waiting, in order, in one store transaction (ServerStore::
+  // ApplyPushes): an ack for each batch up to the first refused one, then that refusal; the
+  // batches after it get nothing and are not applied.
+  std::vector<core::Result<v1::PushAck>> ApplyPreparedPushes(const std::string& token,
+                                                             std::vector<PreparedPush> prepared);
   // One batch of the feed; a transport streams batches until `remaining` is 0, giving each
   // request after the first the `remaining` of the batch before (ServerStore::ReadFeed).
   core::Result<v1::PullBatch> Pull(const std::string& token, const v1::PullRequest& request,

@@ -262,6 +262,20 @@ class ServerStore {
   // One transaction: the batch is applied whole and the device's cursor advanced, or nothing
   // changes. See docs/server.md for the rules.
   virtual core::Result<PushOutcome> ApplyPush(const Principal& device, const PushInput& input) = 0;
+  // Several batches of one device, in order, in one transaction, each as ApplyPush would apply it
+  // alone: a result per batch up to the first refused one, which is that refusal; the batches
+  // after it are left unapplied and get none. What the batches before it wrote commits with them.
+  // One commit for the batches a push stream has waiting saves a wait for the disk per batch.
+  // This default applies them one transaction at a time.
+  virtual std::vector<core::Result<PushOutcome>> ApplyPushes(
+      const Principal& device, const std::vector<const PushInput*>& inputs) {
+    std::vector<core::Result<PushOutcome>> out;
+    for (const PushInput* input : inputs) {
+      out.push_back(ApplyPush(device, *input));
+      if (!out.back().ok()) break;
+    }
+    return out;
+  }
   // The device's channels (its post, master data) after `after`, in server order, at most
   // `limit` changes. The device's own changes are left out: it holds them already.
   // `remaining_after` is the `remaining` of the page before, read by the same pull (ending at
