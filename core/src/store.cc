@@ -294,11 +294,10 @@ constexpr const char* kEntriesWithHandoversAfterSql =
 constexpr int kJoinedHandoverColumn = 7;
 
 // Calls `each` for the entries after `after`, whose hash is `prev`, in order, at most `limit`,
-// with the entry's fields (prev_hash included) but its payload, and its row for the rest. `sql`
-// is kEntriesAfterSql or another query that starts with the same columns.
-Status ForEachEntryAfter(sqlite::Db& db, const char* sql, std::string prev, int64_t after,
-                         int64_t limit, const EntryVisitor& each) {
-  ASSIGN_OR_RETURN(sqlite::Statement * stmt, db.Cached(sql));
+// with the entry's fields (prev_hash included) but its payload, and its row for the rest.
+Status ForEachEntryAfter(sqlite::Db& db, std::string prev, int64_t after, int64_t limit,
+                         const EntryVisitor& each) {
+  ASSIGN_OR_RETURN(sqlite::Statement * stmt, db.Cached(kEntriesAfterSql));
   stmt->Bind(1, after).Bind(2, limit);
   while (true) {
     auto row = stmt->Step();
@@ -366,7 +365,7 @@ Status ReadFactsAfter(sqlite::Db& db, std::string prev, int64_t after, int64_t l
 Status Store::Impl::ForEachPending(int64_t limit, const EntryVisitor& each) {
   ASSIGN_OR_RETURN(int64_t acked, ReadMetaInt(*db_, "acked_seq"));
   ASSIGN_OR_RETURN(std::string prev, HashOfEntry(acked));
-  return ForEachEntryAfter(*db_, kEntriesAfterSql, std::move(prev), acked, limit, each);
+  return ForEachEntryAfter(*db_, std::move(prev), acked, limit, each);
 }
 
 Result<std::vector<ChangeEntry>> Store::Impl::ReadPending(int64_t limit) {
